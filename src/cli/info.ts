@@ -1,0 +1,40 @@
+import type { Analysis } from '../analysis.js';
+import { maskCount, maskNarSize, narSizeOf } from '../graph/closure.js';
+import { sizeOrNull } from './closure.js';
+
+export interface Amount {
+  count: number;
+  narSize: number | null;
+}
+
+export interface InfoResult {
+  roots: string[];
+  full: Amount;
+  sealed: Amount;
+  erased: Amount;
+  seals: { path: string; narSize: number | null; erased: Amount; exclusive: Amount }[];
+  warnings: string[];
+}
+
+export function infoResult(a: Analysis): InfoResult {
+  const g = a.graph;
+  const full = { count: maskCount(a.closure.full), narSize: sizeOrNull(maskNarSize(g, a.closure.full)) };
+  const sealed = { count: maskCount(a.closure.kept), narSize: sizeOrNull(maskNarSize(g, a.closure.kept)) };
+  const amount = (ids: number[]): Amount => ({ count: ids.length, narSize: sizeOrNull(narSizeOf(g, ids)) });
+  return {
+    roots: a.roots.map((r) => g.paths[r]!),
+    full,
+    sealed,
+    erased: {
+      count: full.count - sealed.count,
+      narSize: full.narSize === null || sealed.narSize === null ? null : full.narSize - sealed.narSize,
+    },
+    seals: a.closure.seals.map((s) => ({
+      path: g.paths[s.seal]!,
+      narSize: sizeOrNull(g.narSize[s.seal]!),
+      erased: amount(s.erased),
+      exclusive: amount(s.exclusive),
+    })),
+    warnings: a.warnings,
+  };
+}

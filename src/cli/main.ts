@@ -1,0 +1,135 @@
+import { Command, CommanderError, Option } from 'commander';
+import { analyze, type AnalysisOptions } from '../analysis.js';
+import { NixSealError } from '../errors.js';
+import { closureLines, closureResult } from './closure.js';
+import { infoResult } from './info.js';
+import { renderInfo, renderWhy } from './render.js';
+import { whyResult } from './why.js';
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+interface CommonFlags {
+  store?: string;
+  seal: string[];
+  sealsFrom: string[];
+  json?: boolean;
+  verbose?: boolean;
+  debug?: boolean;
+}
+
+/** Flags every closure-computing command takes. */
+function withClosureFlags(cmd: Command): Command {
+  return cmd
+    .option('--store <url>', "where the reference graph comes from (default: the local store; see README)")
+    .option('--seal <pattern>', "seal a path (contains '/') or every path whose name matches a glob (e.g. '*.iso'); repeatable", collect, [])
+    .option('--seals-from <file>', 'read seal patterns from FILE, one a line (# comments); repeatable', collect, [])
+    .option('--json', 'print JSON')
+    .option('-v, --verbose', 'say which source was used and what was done')
+    .option('--debug', 'print stack traces on errors');
+}
+
+function analysisOptions(roots: string[], f: CommonFlags, out: Output): AnalysisOptions {
+  return {
+    roots,
+    seals: f.seal,
+    sealsFrom: f.sealsFrom,
+    ...(f.store !== undefined ? { store: f.store } : {}),
+    log: f.verbose ? (m) => out.err(`nix-seal: ${m}\n`) : () => {},
+  };
+}
+
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const processOutput: Output = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+};
+
+function warn(out: Output, warnings: string[]): void {
+  for (const w of warnings) out.err(`nix-seal: warning: ${w}\n`);
+}
+
+export function buildProgram(out: Output, setExit: (code: number) => void): Command {
+  const program = new Command('nix-seal')
+    .description('Nix closures that stop at seals: self-contained store paths such as ISO images')
+    .version('0.1.0')
+    .showHelpAfterError(false)
+    .configureOutput({ writeOut: (s) => out.out(s), writeErr: (s) => out.err(s), outputError: (s, write) => write(`nix-seal: ${s.replace(/^error: /, '')}`) })
+    .exitOverride();
+
+  withClosureFlags(
+    program
+      .command('closure')
+      .description('print the sealed closure of ROOTs, dependencies first (without seals: exactly nix-store -qR)')
+      .argument('<root...>', 'store paths, paths inside them, or symlinks to them (./result)'),
+  ).action((roots: string[], f: CommonFlags) => {
+    const a = analyze(analysisOptions(roots, f, out));
+    warn(out, a.warnings);
+    out.out(f.json ? JSON.stringify(closureResult(a), null, 2) + '\n' : closureLines(a));
+  });
+
+  withClosureFlags(
+    program
+      .command('info')
+      .description('summarise the full and the sealed closure, and what each seal erased')
+      .argument('<root...>', 'store paths, paths inside them, or symlinks to them'),
+  ).action((roots: string[], f: CommonFlags) => {
+    const a = analyze(analysisOptions(roots, f, out));
+    warn(out, a.warnings);
+    const r = infoResult(a);
+    out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderInfo(r));
+  });
+
+  withClosureFlags(
+    program
+      .command('why')
+      .description('show the shortest reference chain from ROOT to TARGET, and which seal erased TARGET')
+      .argument('<root>', 'a store path, a path inside one, or a symlink to one')
+      .argument('<target>', 'the path to explain'),
+  )
+    .option('--all', 'print every chain (up to --limit)')
+    .addOption(new Option('--limit <n>', 'how many chains --all prints').default(100).argParser((v) => {
+      const n = Number(v);
+      if (!Number.isSafeInteger(n) || n < 1) throw new CommanderError(2, 'nix-seal.usage', `--limit '${v}' is not a positive whole number`);
+      return n;
+    }))
+    .action((root: string, target: string, f: CommonFlags & { all?: boolean; limit: number }) => {
+      const a = analyze(analysisOptions([root], f, out));
+      warn(out, a.warnings);
+      const r = whyResult(a, target, f.all ? { limit: f.limit } : undefined);
+      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderWhy(r));
+      if (r.status === 'absent') setExit(1);
+    });
+
+  return program;
+}
+
+/** Runs the CLI; returns the exit code. Errors become one line on stderr (a stack with --debug). */
+export async function main(argv: string[], out: Output = processOutput): Promise<number> {
+  let code = 0;
+  const program = buildProgram(out, (c) => (code = c));
+  const debug = argv.includes('--debug');
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit through here with code 0; commander already printed the message.
+      if (err.exitCode === 0) return 0;
+      if (err.code === 'nix-seal.usage') out.err(`nix-seal: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof NixSealError) {
+      out.err(`nix-seal: ${err.message}\n`);
+      if (debug) out.err(`${err.stack}\n${err.details.cause instanceof Error ? `cause: ${err.details.cause.stack}\n` : ''}`);
+      return err.exitCode;
+    }
+    out.err(`nix-seal: internal error: ${(err as Error)?.message ?? String(err)}\n`);
+    if (debug) out.err(`${(err as Error)?.stack}\n`);
+    else out.err('nix-seal: (run with --debug for a stack trace, and please report it)\n');
+    return 1;
+  }
+}

@@ -1,0 +1,60 @@
+import type { Analysis } from '../analysis.js';
+import { resolveInAnalysis } from '../analysis.js';
+import { allChains, shortestChain } from '../graph/why.js';
+
+export interface WhyResult {
+  root: string;
+  target: string;
+  /** kept: in the sealed closure; erased: only reachable through seals; absent: not in the closure at all. */
+  status: 'kept' | 'erased' | 'absent';
+  /** Shortest chain root → target in the sealed closure (kept), or through a seal (erased). */
+  chain: string[];
+  /** For an erased target: each seal that cut it off, with the shortest chain through that seal. */
+  erasedBy: { seal: string; chain: string[] }[];
+  /** With --all: every chain up to the limit, shortest first. */
+  chains?: string[][];
+  /** Paths that are seals, so renderers can mark them. */
+  seals: string[];
+}
+
+export function whyResult(a: Analysis, targetArg: string, all?: { limit: number }): WhyResult {
+  const g = a.graph;
+  const root = a.roots[0]!;
+  const target = resolveInAnalysis(a, targetArg);
+  const names = (ids: number[]): string[] => ids.map((i) => g.paths[i]!);
+  const base = { root: g.paths[root]!, target: target.path, erasedBy: [], chain: [] };
+  const t = target.id;
+  if (t === undefined || !a.closure.full[t]) return { ...base, status: 'absent', seals: [] };
+  const sealsOnChains = new Set<string>();
+  const mark = (chain: number[]): string[] => {
+    for (const id of chain) if (a.seals[id]) sealsOnChains.add(g.paths[id]!);
+    return names(chain);
+  };
+  if (a.closure.kept[t]) {
+    const chain = shortestChain(g, root, t, a.seals)!;
+    return {
+      ...base,
+      status: 'kept',
+      chain: mark(chain),
+      ...(all ? { chains: allChains(g, root, t, all.limit, a.seals).map(mark) } : {}),
+      seals: [...sealsOnChains],
+    };
+  }
+  const erasedBy = a.closure.seals
+    .filter((s) => s.erased.includes(t))
+    .map((s) => {
+      // root → seal inside the sealed closure, then seal → target through what the seal erased.
+      const toSeal = shortestChain(g, root, s.seal, a.seals)!;
+      const fromSeal = shortestChain(g, s.seal, t, undefined)!;
+      return { seal: g.paths[s.seal]!, chain: mark([...toSeal, ...fromSeal.slice(1)]) };
+    });
+  erasedBy.sort((x, y) => x.chain.length - y.chain.length);
+  return {
+    ...base,
+    status: 'erased',
+    chain: erasedBy[0]?.chain ?? [],
+    erasedBy,
+    ...(all ? { chains: allChains(g, root, t, all.limit).map(mark) } : {}),
+    seals: [...sealsOnChains],
+  };
+}

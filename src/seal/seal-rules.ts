@@ -1,0 +1,69 @@
+import picomatch from 'picomatch';
+import { readSourceFile } from '../sources/file-source.js';
+import { usageError } from '../errors.js';
+import type { PathMask } from '../graph/closure.js';
+import { idOf, type RefGraph } from '../graph/ref-graph.js';
+import { resolveToStorePath } from '../store/resolve-path.js';
+import { nameOf, type StorePath } from '../store/store-path.js';
+
+/** A seal as the user wrote it, and where: `--seal` or `FILE line N`. */
+export interface SealPattern {
+  readonly pattern: string;
+  readonly origin: string;
+}
+
+/** A pattern with `/` names a path (resolved like a root); any other is a glob over store path names. */
+export type SealRule =
+  | { readonly kind: 'path'; readonly pattern: SealPattern; readonly path: StorePath }
+  | { readonly kind: 'glob'; readonly pattern: SealPattern; readonly matches: (name: string) => boolean };
+
+/** Reads `--seals-from FILE`: one pattern a line, `#` starts a comment, blank lines ignored. */
+export function readSealsFile(file: string): SealPattern[] {
+  const out: SealPattern[] = [];
+  readSourceFile(file)
+    .split('\n')
+    .forEach((raw, i) => {
+      const line = raw.replace(/(^|\s)#.*$/, '').trim();
+      if (line !== '') out.push({ pattern: line, origin: `${file} line ${i + 1}` });
+    });
+  return out;
+}
+
+export function compileSealRules(patterns: readonly SealPattern[], storeDir: string): SealRule[] {
+  return patterns.map((p) => {
+    if (p.pattern.includes('/')) return { kind: 'path', pattern: p, path: resolveToStorePath(p.pattern, storeDir) };
+    if (p.pattern.trim() === '') throw usageError(`seal pattern from ${p.origin} is empty`);
+    return { kind: 'glob', pattern: p, matches: picomatch(p.pattern, { dot: true }) };
+  });
+}
+
+/**
+ * Marks the seals among the paths of `candidates` (the full closure). A rule that marks nothing is
+ * reported as a warning, not an error: a glob like '*.iso' is often shared between configurations.
+ */
+export function markSeals(g: RefGraph, candidates: PathMask, rules: readonly SealRule[]): { seals: PathMask; warnings: string[] } {
+  const seals = new Uint8Array(g.paths.length);
+  const warnings: string[] = [];
+  for (const rule of rules) {
+    let hit = 0;
+    if (rule.kind === 'path') {
+      const id = idOf(g, rule.path);
+      if (id !== undefined && candidates[id]) {
+        seals[id] = 1;
+        hit = 1;
+      }
+    } else {
+      for (let i = 0; i < g.paths.length; i++) {
+        if (candidates[i] && rule.matches(nameOf(g.paths[i]!))) {
+          seals[i] = 1;
+          hit++;
+        }
+      }
+    }
+    if (hit === 0) {
+      const what = rule.kind === 'path' ? `${rule.path} is not in the closure` : 'it matches no path in the closure';
+      warnings.push(`seal '${rule.pattern.pattern}' (${rule.pattern.origin}) seals nothing: ${what}`);
+    }
+  }
+  return { seals, warnings };
+}

@@ -1,0 +1,56 @@
+import * as fs from 'node:fs';
+import { NixSealError } from '../errors.js';
+import type { StoreSpec } from '../store/store-url.js';
+import { DaemonSource } from './daemon.js';
+import { FileSource } from './file-source.js';
+import { LocalDbSource } from './local-db.js';
+import type { GraphSource } from './source.js';
+
+/** Whether the current user may read `file` (EACCES is the multi-user install's normal case). */
+function unreadable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.R_OK);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EACCES';
+  }
+}
+
+/**
+ * Opens the source a StoreSpec names. The default local store falls back to the nix command when
+ * the database exists but this user cannot read it, as Nix itself goes through the daemon then.
+ */
+export function openSource(spec: StoreSpec, log: (msg: string) => void = () => {}): GraphSource {
+  let source: GraphSource;
+  switch (spec.kind) {
+    case 'local': {
+      const dbPath = `${spec.stateDir}/db/db.sqlite`;
+      if (!spec.explicit && unreadable(dbPath)) {
+        log(`cannot read ${dbPath}: asking the nix command instead`);
+        source = new DaemonSource(spec.storeDir);
+        break;
+      }
+      try {
+        source = new LocalDbSource(spec, dbPath);
+      } catch (err) {
+        if (!spec.explicit && err instanceof NixSealError && err.code === 'EDB' && /permission|cannot open/.test(err.message)) {
+          log(`${err.message}: asking the nix command instead`);
+          source = new DaemonSource(spec.storeDir);
+          break;
+        }
+        throw err;
+      }
+      break;
+    }
+    case 'daemon':
+      source = new DaemonSource(spec.storeDir);
+      break;
+    case 'attrs-json':
+      source = new FileSource('attrs-json', spec.file, spec.name);
+      break;
+    default:
+      source = new FileSource(spec.kind, spec.file);
+  }
+  log(`reference graph from ${source.description}`);
+  return source;
+}

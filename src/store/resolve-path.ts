@@ -1,0 +1,40 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { NixSealError } from '../errors.js';
+import { isInStore, toStorePath, type StorePath } from './store-path.js';
+
+/**
+ * Resolves a user's argument to the store path it names, like Nix's followLinksToStorePath:
+ * make it absolute (lexically, without resolving symlinks), then while it is outside the store and
+ * a symlink, replace it by its target; `./result`, `/run/current-system/sw/bin/x` and
+ * `/nix/store/…-qemu/bin/qemu` all work. A path inside the store need not exist on disk (file
+ * sources describe stores that are elsewhere).
+ */
+export function resolveToStorePath(arg: string, storeDir: string): StorePath {
+  let p = path.resolve(arg);
+  for (let hops = 0; !isInStore(p, storeDir); hops++) {
+    let target: string;
+    try {
+      target = fs.readlinkSync(p);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why =
+        code === 'ENOENT'
+          ? `no such file, and not in the Nix store ${storeDir}`
+          : code === 'EINVAL'
+            ? `not in the Nix store ${storeDir}`
+            : `cannot read it (${code})`;
+      throw new NixSealError('ENOTINSTORE', `Cannot use '${arg}': ${why}`, { path: arg, cause: err });
+    }
+    if (hops > 40) throw new NixSealError('ENOTINSTORE', `Cannot use '${arg}': too many levels of symbolic links`, { path: arg });
+    p = path.resolve(path.dirname(p), target);
+  }
+  try {
+    return toStorePath(p, storeDir);
+  } catch (err) {
+    if (err instanceof NixSealError && p !== path.resolve(arg)) {
+      throw new NixSealError(err.code, `Cannot use '${arg}' (→ ${p}): ${err.message.replace(/^Cannot use '[^']*': /, '')}`, { path: arg });
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,63 @@
+import * as path from 'node:path';
+import { usageError } from '../errors.js';
+import { DEFAULT_STORE_DIR } from './store-path.js';
+
+/** What `--store` names, resolved against the environment the way Nix resolves it. */
+export type StoreSpec =
+  | { kind: 'local'; storeDir: string; realStoreDir: string; stateDir: string; explicit: boolean }
+  | { kind: 'daemon'; storeDir: string }
+  | { kind: 'registration' | 'export-graph' | 'path-info'; file: string }
+  | { kind: 'attrs-json'; file: string; name?: string };
+
+const DEFAULT_STATE_DIR = '/nix/var/nix';
+
+/**
+ * Parses a --store value. Local stores follow Nix: `NIX_STORE_DIR` / `NIX_STATE_DIR` by default,
+ * `local?root=DIR` keeps the logical store dir but puts the store and the state under DIR,
+ * `local?store=S&state=T` (and `real=R`) set them one by one. File sources are `KIND:FILE`.
+ */
+export function parseStoreSpec(text: string | undefined, env: NodeJS.ProcessEnv = process.env): StoreSpec {
+  const envStoreDir = env.NIX_STORE_DIR || DEFAULT_STORE_DIR;
+  const envStateDir = env.NIX_STATE_DIR || DEFAULT_STATE_DIR;
+  if (text === undefined || text === '' || text === 'auto') {
+    return { kind: 'local', storeDir: envStoreDir, realStoreDir: envStoreDir, stateDir: envStateDir, explicit: false };
+  }
+  const fileKind = /^(registration|export-graph|attrs-json|path-info):(.+)$/.exec(text);
+  if (fileKind) {
+    const kind = fileKind[1] as 'registration' | 'export-graph' | 'attrs-json' | 'path-info';
+    let file = fileKind[2]!;
+    if (kind === 'attrs-json') {
+      const hash = file.lastIndexOf('#');
+      if (hash >= 0) {
+        const name = file.slice(hash + 1);
+        file = file.slice(0, hash);
+        if (name === '' || file === '') throw usageError(`--store '${text}': expected attrs-json:FILE#NAME`);
+        return { kind, file: path.resolve(file), name };
+      }
+    }
+    return { kind, file: path.resolve(file) };
+  }
+  if (text === 'daemon' || text.startsWith('unix://')) return { kind: 'daemon', storeDir: envStoreDir };
+  const local = /^(local|[a-z]*:\/\/|\/[^?]*)?(\?(.*))?$/.exec(text);
+  if (!local || (local[1] !== undefined && local[1] !== 'local' && !local[1].startsWith('/'))) {
+    throw usageError(
+      `--store '${text}': unknown store (expected local, local?root=DIR, local?store=S&state=T, daemon, ` +
+        'registration:FILE, export-graph:FILE, attrs-json:FILE[#NAME] or path-info:FILE)',
+    );
+  }
+  const params = new URLSearchParams(local[3] ?? '');
+  for (const key of params.keys()) {
+    if (!['root', 'store', 'state', 'real', 'log'].includes(key)) throw usageError(`--store '${text}': unknown setting '${key}'`);
+  }
+  const abs = (v: string, what: string): string => {
+    if (!path.isAbsolute(v)) throw usageError(`--store '${text}': ${what} '${v}' must be an absolute path`);
+    return path.posix.normalize(v).replace(/\/+$/, '') || '/';
+  };
+  // A bare absolute path is Nix's shorthand for local?root=PATH.
+  const root = params.get('root') ?? (local[1]?.startsWith('/') ? local[1] : undefined);
+  const storeDir = params.has('store') ? abs(params.get('store')!, 'store') : envStoreDir;
+  const rootDir = root === undefined ? undefined : abs(root, 'root');
+  const stateDir = params.has('state') ? abs(params.get('state')!, 'state') : rootDir ? rootDir + DEFAULT_STATE_DIR : envStateDir;
+  const realStoreDir = params.has('real') ? abs(params.get('real')!, 'real') : rootDir ? rootDir + storeDir : storeDir;
+  return { kind: 'local', storeDir, realStoreDir, stateDir, explicit: true };
+}
