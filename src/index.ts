@@ -1,1 +1,30 @@
-export {};
+/**
+ * nix-seal's library API. Open a store, compute a sealed closure, explain a path:
+ *
+ *   import { analyze, closureResult, whyResult } from 'nix-seal';
+ *   const a = analyze({ roots: ['./result'], seals: ['*.iso'] });
+ *   console.log(closureResult(a).totals);
+ *   console.log(whyResult(a, '/nix/store/…-bash-5.2').chain);
+ */
+export { analyze, resolveInAnalysis, type Analysis, type AnalysisOptions } from './analysis.js';
+export { NixSealError, type ErrorCode } from './errors.js';
+export { closureLines, closureResult, type ClosureResult } from './cli/closure.js';
+export { infoResult, type InfoResult, type Amount } from './cli/info.js';
+export { whyResult, type WhyResult } from './cli/why.js';
+export { main } from './cli/main.js';
+export { reach, sealedClosure, topoOrder, maskCount, maskNarSize, type PathMask, type SealedClosure, type SealErasure } from './graph/closure.js';
+export { buildRefGraph, idOf, referencesOf, type RefGraph, type PathId, type GraphRecords } from './graph/ref-graph.js';
+export { shortestChain, allChains } from './graph/why.js';
+export { compileSealRules, markSeals, readSealsFile, type SealRule, type SealPattern } from './seal/seal-rules.js';
+export { openSource } from './sources/open-source.js';
+export type { GraphSource } from './sources/source.js';
+export { LocalDbSource } from './sources/local-db.js';
+export { DaemonSource } from './sources/daemon.js';
+export { FileSource, type FileSourceKind } from './sources/file-source.js';
+export { parseRegistration } from './sources/registration.js';
+export { parseAttrsJson, parsePathInfoJson } from './sources/json-sources.js';
+export { encodeNix32, decodeNix32, nix32Length, NIX32_ALPHABET } from './store/nix32.js';
+export { parseHash, formatHashHex, formatHashNix32, formatHashSri, type Hash, type HashAlgo } from './store/hash.js';
+export { parseStorePath, toStorePath, hashPartOf, nameOf, baseNameOf, type StorePath } from './store/store-path.js';
+export { resolveToStorePath } from './store/resolve-path.js';
+export { parseStoreSpec, type StoreSpec } from './store/store-url.js';
