@@ -41,7 +41,10 @@ export function buildRefGraph(rec: GraphRecords): RefGraph {
   for (let i = 0; i < n; i++) order[i] = i;
   const paths = rec.paths;
   // Store paths are ASCII, so JS string order is byte-wise order (what Nix's std::set uses).
-  order.sort((a, b) => (paths[a]! < paths[b]! ? -1 : paths[a]! > paths[b]! ? 1 : 0));
+  // The database hands rows over already in path order; checking is cheaper than sorting.
+  let sorted = true;
+  for (let i = 1; i < n && sorted; i++) sorted = paths[i - 1]! < paths[i]!;
+  if (!sorted) order.sort((a, b) => (paths[a]! < paths[b]! ? -1 : paths[a]! > paths[b]! ? 1 : 0));
   const newId = new Uint32Array(n);
   for (let i = 0; i < n; i++) newId[order[i]!] = i;
 

@@ -13,5 +13,10 @@ export interface GraphSource {
    * A graph that holds at least the closure of `roots`. Throws EINVALIDPATH when a root is not a
    * valid path of this source.
    */
-  loadClosure(roots: readonly StorePath[]): RefGraph;
+  loadClosure(roots: readonly StorePath[], opts?: LoadOptions): RefGraph;
+}
+
+export interface LoadOptions {
+  /** Also load narHash and deriver (closure-info needs them; closures and explanations do not). */
+  hashes?: boolean;
 }
