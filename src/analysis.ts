@@ -17,6 +17,8 @@ export interface AnalysisOptions {
   /** --seals-from files. */
   sealsFrom?: readonly string[];
   env?: NodeJS.ProcessEnv;
+  /** Load narHash and deriver too (closure-info needs them). */
+  hashes?: boolean;
   /** Progress and source notes (--verbose). */
   log?: (msg: string) => void;
 }
@@ -41,7 +43,7 @@ export function analyze(opts: AnalysisOptions): Analysis {
     ...(opts.sealsFrom ?? []).flatMap((f) => readSealsFile(f)),
   ];
   const rules = compileSealRules(patterns, source.storeDir);
-  const graph = source.loadClosure(rootPaths);
+  const graph = source.loadClosure(rootPaths, { hashes: opts.hashes ?? false });
   const roots = rootPaths.map((p) => idOf(graph, p)!);
   const { seals, warnings } = markSeals(graph, reach(graph, roots), rules);
   return { source, graph, roots, seals, closure: sealedClosure(graph, roots, seals), warnings };
