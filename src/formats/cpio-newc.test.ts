@@ -1,0 +1,333 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import fc from 'fast-check';
+import { NixSealError } from '../errors.js';
+import { requireTools } from '../../test/support/tools.js';
+import { CpioNewcWriter, NEWC_FIELD_OFFSET, NEWC_HEADER_SIZE, NewcHeader, NewcReader, readNewc, S_IFDIR, S_IFLNK, S_IFREG } from './cpio-newc.js';
+
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'nix-seal-cpio-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  for await (const c of chunks) parts.push(c);
+  return Buffer.concat(parts);
+}
+
+/** `find . -print0 | sort -z` in the C locale: "./"-prefixed relative names as bytes, sorted. */
+function sortedFindNames(root: Buffer): Buffer[] {
+  const out: Buffer[] = [Buffer.from('.')];
+  const walk = (rel: Buffer): void => {
+    for (const name of readdirSync(Buffer.concat([root, Buffer.from('/'), rel]), { encoding: 'buffer' })) {
+      const child = Buffer.concat([rel, Buffer.from('/'), name]);
+      out.push(child);
+      if (lstatSync(Buffer.concat([root, Buffer.from('/'), child])).isDirectory()) walk(child);
+    }
+  };
+  walk(Buffer.from('.'));
+  return out.sort(Buffer.compare);
+}
+
+/** Archives `root` with our writer, the way the test of a caller would: sorted names, lstat data. */
+async function writeWithOurs(rootPath: string): Promise<Buffer> {
+  const root = Buffer.from(rootPath);
+  const w = new CpioNewcWriter();
+  const bytes = collect(w);
+  for (const rel of sortedFindNames(root)) {
+    const abs = Buffer.concat([root, Buffer.from('/'), rel]);
+    const st = lstatSync(abs);
+    if (st.isDirectory()) await w.addDirectory(rel, st.mode, { nlink: st.nlink });
+    else if (st.isSymbolicLink()) await w.addSymlink(rel, readlinkSync(abs, { encoding: 'buffer' }));
+    else await w.addFile(rel, st.mode, st.size, createReadStream(abs));
+  }
+  await w.finish();
+  return bytes;
+}
+
+/** nixpkgs' makeInitrd pipeline, after setting every mtime to 1 as it does. */
+function writeWithGnu(root: string): Buffer {
+  const env = { ...process.env, LC_ALL: 'C' }; // a Nix build has no locale: sort -z is byte order
+  execFileSync('sh', ['-c', 'find . -exec touch -h -d @1 {} +'], { cwd: root, env });
+  return execFileSync('sh', ['-c', 'find . -print0 | sort -z | cpio -o -H newc -R +0:+0 --reproducible --null --quiet'], {
+    cwd: root,
+    env,
+    maxBuffer: 1 << 30,
+  });
+}
+
+function buildTree(root: string, big = true): void {
+  mkdirSync(join(root, 'a/b/c'), { recursive: true });
+  mkdirSync(join(root, 'a/d'));
+  mkdirSync(join(root, 'empty-dir'));
+  mkdirSync(join(root, 'private'), { mode: 0o700 });
+  writeFileSync(join(root, 'a/b/c/deep'), 'deep\n');
+  writeFileSync(join(root, 'a-b'), 'sorts between ./a and ./a/b in byte order');
+  writeFileSync(join(root, 'a.x'), '');
+  writeFileSync(join(root, 'empty-file'), '');
+  writeFileSync(join(root, '.hidden'), 'h');
+  writeFileSync(join(root, 'run.sh'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
+  writeFileSync(join(root, 'read-only'), 'r', { mode: 0o444 });
+  symlinkSync('a/b/c/deep', join(root, 'link'));
+  symlinkSync('/nonexistent/dangling', join(root, 'dangling'));
+  symlinkSync('a', join(root, 'dir-link'));
+  for (const n of ['z', 'Z', 'é', '𝔸']) writeFileSync(join(root, n), n);
+  writeFileSync(Buffer.concat([Buffer.from(root + '/'), Buffer.from([0x66, 0xff, 0xfe])]), 'not UTF-8');
+  // Every name length and data length modulo 4, for both paddings.
+  for (let i = 1; i <= 8; i++) writeFileSync(join(root, 'a/d', 'n'.repeat(i)), 'x'.repeat(i));
+  if (big) writeFileSync(join(root, 'a/random.bin'), randomBytes(3 * 1024 * 1024 + 3));
+}
+
+type Kind = 'dir' | 'file' | 'link';
+interface Node {
+  kind: Kind;
+  mode: number;
+  content: string; // file contents (hex) or link target
+}
+
+/** The tree as a map from relative path (bytes as latin1, so non-UTF-8 names survive) to what an archive keeps. */
+function snapshot(root: string): Map<string, Node> {
+  const out = new Map<string, Node>();
+  const rootBytes = Buffer.from(root);
+  for (const rel of sortedFindNames(rootBytes)) {
+    if (rel.toString() === '.') continue;
+    const abs = Buffer.concat([rootBytes, Buffer.from('/'), rel]);
+    const st = lstatSync(abs);
+    const key = rel.toString('latin1');
+    if (st.isDirectory()) out.set(key, { kind: 'dir', mode: st.mode & 0o7777, content: '' });
+    else if (st.isSymbolicLink()) out.set(key, { kind: 'link', mode: 0, content: readlinkSync(abs, { encoding: 'buffer' }).toString('hex') });
+    else out.set(key, { kind: 'file', mode: st.mode & 0o7777, content: readFileSync(abs).toString('hex') });
+  }
+  return out;
+}
+
+test('the writer is byte-identical to GNU cpio in the nixpkgs initrd pipeline', async (t) => {
+  if (!requireTools(t, 'cpio')) return;
+  const root = tempDir(t);
+  buildTree(root);
+  const gnu = writeWithGnu(root);
+  const ours = await writeWithOurs(root);
+  assert.equal(ours.length, gnu.length);
+  assert.equal(ours.length % 512, 0);
+  // On a mismatch, report the first differing entry rather than megabytes of bytes.
+  if (!ours.equals(gnu)) {
+    const a = readNewc(ours);
+    const b = readNewc(gnu);
+    for (let i = 0; i < Math.max(a.length, b.length); i++) {
+      assert.deepEqual({ name: a[i]?.name, header: a[i]?.header }, { name: b[i]?.name, header: b[i]?.header }, `entry ${i}`);
+    }
+    assert.fail('archives differ outside the headers');
+  }
+});
+
+test('random trees are byte-identical to GNU cpio', async (t) => {
+  if (!requireTools(t, 'cpio')) return;
+  type Tree = { kind: 'file'; data: Uint8Array; exec: boolean } | { kind: 'link'; target: string } | { kind: 'dir'; entries: Record<string, Tree> };
+  const name = fc.stringMatching(/^[a-zA-Z0-9é._ -]{1,9}$/).filter((n) => n !== '.' && n !== '..');
+  const { dir } = fc.letrec<{ tree: Tree; dir: Tree }>((tie) => ({
+    tree: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      fc.record({ kind: fc.constant('file' as const), data: fc.uint8Array({ maxLength: 700 }), exec: fc.boolean() }),
+      fc.record({ kind: fc.constant('link' as const), target: fc.string({ minLength: 1, maxLength: 30 }).filter((s) => !s.includes('\0')) }),
+      tie('dir'),
+    ),
+    dir: fc.record({ kind: fc.constant('dir' as const), entries: fc.dictionary(name, tie('tree'), { maxKeys: 6 }) }),
+  }));
+  const write = (p: string, node: Tree): void => {
+    if (node.kind === 'file') writeFileSync(p, node.data, { mode: node.exec ? 0o755 : 0o644 });
+    else if (node.kind === 'link') symlinkSync(node.target, p);
+    else {
+      mkdirSync(p);
+      for (const [n, child] of Object.entries(node.entries)) write(join(p, n), child);
+    }
+  };
+  const base = tempDir(t);
+  let run = 0;
+  await fc.assert(
+    fc.asyncProperty(dir, async (node) => {
+      const p = join(base, `t${run++}`);
+      write(p, node);
+      const gnu = writeWithGnu(p);
+      assert.ok((await writeWithOurs(p)).equals(gnu));
+    }),
+    { numRuns: 20 },
+  );
+});
+
+test('an archive that ends on a block boundary gets no extra padding block, as with GNU cpio', async (t) => {
+  if (!requireTools(t, 'cpio')) return;
+  const root = tempDir(t);
+  // "." (112 bytes) + "f" header (112) + 164 bytes of data + trailer (124) = 512 exactly.
+  writeFileSync(join(root, 'f'), Buffer.alloc(164, 1));
+  const gnu = writeWithGnu(root);
+  assert.equal(gnu.length, 512);
+  assert.ok((await writeWithOurs(root)).equals(gnu));
+});
+
+test('GNU cpio and bsdtar extract our archive to the original tree', async (t) => {
+  if (!requireTools(t, 'cpio', 'bsdtar')) return;
+  const root = tempDir(t);
+  buildTree(join(root, 'src'));
+  const src = join(root, 'src');
+  const archive = join(root, 'initrd.cpio');
+  writeFileSync(archive, await writeWithOurs(src));
+  const expected = snapshot(src);
+  assert.ok(expected.size > 20);
+
+  const viaCpio = join(root, 'cpio');
+  mkdirSync(viaCpio);
+  execFileSync('cpio', ['-idm', '--quiet'], { cwd: viaCpio, input: readFileSync(archive) });
+  assert.deepEqual(snapshot(viaCpio), expected);
+
+  const viaBsdtar = join(root, 'bsdtar');
+  mkdirSync(viaBsdtar);
+  execFileSync('bsdtar', ['-xf', archive, '-C', viaBsdtar]);
+  assert.deepEqual(snapshot(viaBsdtar), expected);
+});
+
+test('readNewc reads back what the writer wrote', async () => {
+  const w = new CpioNewcWriter();
+  const bytes = collect(w);
+  await w.addDirectory('.', 0o755, { nlink: 3 });
+  await w.addDirectory('./bin', 0o755);
+  await w.addFile('./bin/init', 0o4755, 5, Buffer.from('#!sh\n'));
+  await w.addSymlink('bin/sh', '/nix/store/x-bash/bin/bash');
+  await w.addFile(Buffer.from([0x66, 0xff]), 0o644, 0, (async function* () {})());
+  await w.finish();
+  const archive = await bytes;
+
+  const entries = readNewc(archive);
+  assert.deepEqual(
+    entries.map((e) => [e.name, e.header.ino, e.header.mode.toString(8), e.header.nlink, e.header.mtime, e.data.toString()]),
+    [
+      ['.', 0, '40755', 3, 1, ''],
+      ['bin', 1, '40755', 2, 1, ''],
+      ['bin/init', 2, '104755', 1, 1, '#!sh\n'],
+      ['bin/sh', 3, '120777', 1, 1, '/nix/store/x-bash/bin/bash'],
+      ['f\ufffd', 4, '100644', 1, 1, ''],
+    ],
+  );
+  assert.deepEqual(entries[4]!.nameBytes, Buffer.from([0x66, 0xff]));
+  assert.equal(entries[0]!.header.mode & 0o170000, S_IFDIR);
+  assert.equal(entries[2]!.header.mode & 0o170000, S_IFREG);
+  assert.equal(entries[3]!.header.mode & 0o170000, S_IFLNK);
+  // GNU cpio writes upper-case hex.
+  assert.equal(archive.subarray(NEWC_FIELD_OFFSET.mode, NEWC_FIELD_OFFSET.mode + 8).toString(), '000041ED');
+
+  // Fed one byte at a time, the reader finds the same entries.
+  const r = new NewcReader();
+  const oneByOne = [];
+  for (let i = 0; i < archive.length; i++) oneByOne.push(...r.push(archive.subarray(i, i + 1)));
+  r.end();
+  assert.deepEqual(oneByOne, entries);
+
+  // Concatenated archives (microcode + initrd) read as one list; the trailer padding is skipped.
+  const r2 = new NewcReader();
+  const both = r2.push(Buffer.concat([archive, archive]));
+  r2.end();
+  assert.equal(both.length, 2 * entries.length);
+  assert.equal(r2.archives, 2);
+});
+
+test('NewcHeader encodes fields at their offsets and rejects values over 32 bits', () => {
+  const h = new NewcHeader({ ino: 0xabc, mode: 0o100644, filesize: 0xffffffff, namesize: 2 });
+  const b = h.encode();
+  assert.equal(b.length, NEWC_HEADER_SIZE);
+  assert.equal(b.subarray(0, 6).toString(), '070701');
+  assert.equal(b.subarray(NEWC_FIELD_OFFSET.ino, NEWC_FIELD_OFFSET.ino + 8).toString(), '00000ABC');
+  assert.equal(b.subarray(NEWC_FIELD_OFFSET.filesize, NEWC_FIELD_OFFSET.filesize + 8).toString(), 'FFFFFFFF');
+  assert.deepEqual(NewcHeader.decode(b), h);
+  assert.throws(() => new NewcHeader({ filesize: 2 ** 32 }).encode(), (e: unknown) => e instanceof NixSealError && e.code === 'EFORMAT');
+});
+
+test('corrupt archives are EFORMAT errors with the offset', async () => {
+  const w = new CpioNewcWriter();
+  const bytes = collect(w);
+  await w.addFile('f', 0o644, 3, Buffer.from('abc'));
+  await w.finish();
+  const good = await bytes;
+
+  const badMagic = Buffer.from(good);
+  badMagic.write('070707', 0);
+  assert.throws(() => readNewc(badMagic, 'initrd'), (e: unknown) => {
+    assert.ok(e instanceof NixSealError);
+    assert.equal(e.code, 'EFORMAT');
+    assert.match(e.message, /^Cannot read initrd: not a newc header \(magic "070707"\) at offset 0$/);
+    assert.equal(e.path, 'initrd');
+    return true;
+  });
+  assert.throws(() => readNewc(good.subarray(0, 100)), /truncated entry at offset 0/);
+  assert.throws(() => readNewc(good.subarray(0, 116)), /no TRAILER!!! entry/);
+  const badHex = Buffer.from(good);
+  badHex.write('0000000G', NEWC_FIELD_OFFSET.filesize);
+  assert.throws(() => readNewc(badHex), /bad filesize field "0000000G"/);
+});
+
+test('writer errors: oversized files are refused, short data fails the stream', async () => {
+  const w = new CpioNewcWriter();
+  const bytes = collect(w);
+  // Refused before any byte is written: the archive stays usable.
+  await assert.rejects(w.addFile('huge', 0o644, 2 ** 32, Buffer.alloc(0)), (e: unknown) => {
+    assert.ok(e instanceof NixSealError);
+    assert.equal(e.code, 'EFORMAT');
+    assert.match(e.message, /^Cannot add huge to a cpio archive: its size 4294967296 is more than/);
+    return true;
+  });
+  await assert.rejects(w.addFile('bad\0name', 0o644, 0, Buffer.alloc(0)), /non-empty and without NUL/);
+  await w.addFile('ok', 0o644, 2, Buffer.from('ok'));
+  await assert.rejects(
+    w.addFile('short', 0o644, 10, (async function* () {
+      yield Buffer.from('only5');
+    })()),
+    /^NixSealError: Cannot add short to a cpio archive: expected 10 bytes of data, got 5$/,
+  );
+  // The header already promised 10 bytes: the stream ends with the error.
+  await assert.rejects(bytes, /expected 10 bytes/);
+
+  const w2 = new CpioNewcWriter();
+  const bytes2 = collect(w2);
+  await assert.rejects(w2.addFile('long', 0o644, 1, Buffer.from('xy')), /expected 1 bytes of data, got 2/);
+  await assert.rejects(bytes2);
+});
+
+test('large files stream through with bounded buffering', async () => {
+  const w = new CpioNewcWriter({ highWaterMark: 64 * 1024 });
+  const chunk = Buffer.alloc(256 * 1024, 7);
+  const count = 64; // 16 MiB
+  let maxQueued = 0;
+  let total = 0;
+  const consumer = (async () => {
+    for await (const c of w) {
+      total += c.length;
+      maxQueued = Math.max(maxQueued, w.readable.readableLength);
+      await new Promise((r) => setImmediate(r)); // a slow consumer
+    }
+  })();
+  await w.addFile('big', 0o644, chunk.length * count, (async function* () {
+    for (let i = 0; i < count; i++) yield chunk;
+  })());
+  await w.finish();
+  await consumer;
+  assert.equal(total, w.bytesWritten);
+  assert.equal(total % 512, 0);
+  // At most about one chunk above the high-water mark is ever queued, not the whole file.
+  assert.ok(maxQueued <= 64 * 1024 + chunk.length, `queued ${maxQueued}`);
+});
+
+test('the writer enforces one entry at a time and nothing after finish', async () => {
+  const w = new CpioNewcWriter();
+  const bytes = collect(w);
+  const first = w.addDirectory('.', 0o755);
+  await assert.rejects(w.addDirectory('x', 0o755), /await each add/);
+  await first;
+  await w.finish();
+  await assert.rejects(w.addDirectory('y', 0o755), /finish\(\) was already called/);
+  assert.equal(readNewc(await bytes).length, 1);
+});
