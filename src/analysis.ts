@@ -17,6 +17,8 @@ export interface AnalysisOptions {
   /** --seals-from files. */
   sealsFrom?: readonly string[];
   env?: NodeJS.ProcessEnv;
+  /** An already opened source (otherwise `store` is opened). */
+  source?: GraphSource;
   /** Load narHash and deriver too (closure-info needs them). */
   hashes?: boolean;
   /** Progress and source notes (--verbose). */
@@ -35,8 +37,7 @@ export interface Analysis {
 
 /** Opens the store, loads the roots' closure, applies the seals. The library's main entry. */
 export function analyze(opts: AnalysisOptions): Analysis {
-  const spec = typeof opts.store === 'object' ? opts.store : parseStoreSpec(opts.store, opts.env);
-  const source = openSource(spec, opts.log);
+  const source = opts.source ?? openSource(typeof opts.store === 'object' ? opts.store : parseStoreSpec(opts.store, opts.env), opts.log);
   const rootPaths = [...new Set(opts.roots.map((r) => resolveToStorePath(r, source.storeDir)))];
   const patterns: SealPattern[] = [
     ...(opts.seals ?? []).map((pattern) => ({ pattern, origin: '--seal' })),

@@ -5,6 +5,9 @@ import { closureLines, closureResult } from './closure.js';
 import { infoResult } from './info.js';
 import { renderInfo, renderWhy } from './render.js';
 import { whyResult } from './why.js';
+import { initrdCommand, type InitrdFlags } from './initrd.js';
+import { renderInitrd } from './render.js';
+import { registrationFor } from './registration-hook.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -104,7 +107,49 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       if (r.status === 'absent') setExit(1);
     });
 
+  withClosureFlags(
+    program
+      .command('initrd')
+      .description('write the sealed closure as a compressed cpio initrd (reproducible, streaming)')
+      .argument('[root...]', 'store paths, paths inside them, or symlinks to them'),
+  )
+    .requiredOption('-o, --output <file>', 'the initrd to write (written to a temporary file, then renamed)')
+    .option('--init <path>', 'make /init a symlink to PATH (a path in the store) and add PATH to the roots')
+    .option('--link <dest=target>', 'add a symlink DEST → TARGET to the image (a store TARGET joins the roots); repeatable', collect, [])
+    .option('--registration <path>', "put the sealed closure's registration into the image at PATH (like nix-path-registration)")
+    .option('--prepend <file>', 'put this uncompressed cpio archive first (CPU microcode); repeatable', collect, [])
+    .option('--compress <name>', 'zstd, gzip, xz, lz4 (legacy frame) or none', 'zstd')
+    .option('--level <n>', 'compression level (default: what nixpkgs uses: zstd 10, gzip 9, xz 6, lz4 1)')
+    .action(async (roots: string[], f: CommonFlags & InitrdFlags) => {
+      const bar = process.stderr.isTTY && out === processOutput ? await progressBar() : undefined;
+      try {
+        const r = await initrdCommand(roots, f, analysisOptions([], f, out), registrationFor, bar?.update);
+        warn(out, r.warnings);
+        out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderInitrd(r));
+      } finally {
+        bar?.stop();
+      }
+    });
+
   return program;
+}
+
+/** A progress bar over the bytes archived, for a terminal only. Loaded on demand: start-up stays lean. */
+async function progressBar(): Promise<{ update: (done: number, total: number) => void; stop: () => void }> {
+  const { SingleBar, Presets } = (await import('cli-progress')).default;
+  const bar = new SingleBar(
+    { format: 'initrd [{bar}] {percentage}% | {value}/{total} MiB', hideCursor: true, clearOnComplete: true, stream: process.stderr },
+    Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update: (done, total) => {
+      const mib = (n: number): number => Math.round(n / 1048576);
+      if (!started) (bar.start(mib(total), 0), (started = true));
+      bar.update(mib(done));
+    },
+    stop: () => started && bar.stop(),
+  };
 }
 
 /** Runs the CLI; returns the exit code. Errors become one line on stderr (a stack with --debug). */

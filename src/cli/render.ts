@@ -46,3 +46,10 @@ export function renderWhy(r: WhyResult): string {
   }
   return out.join('\n') + '\n';
 }
+
+export function renderInitrd(r: import('./initrd.js').InitrdCommandResult): string {
+  return (
+    `wrote ${r.output}: ${r.storePaths} store paths, ${r.entries} entries, ${human(r.contentBytes)} of files, ` +
+    `${human(r.cpioBytes)} cpio → ${human(r.outputBytes)} ${r.compressor}\n`
+  );
+}

@@ -4,13 +4,12 @@ import { NixSealError } from '../errors.js';
 import { isInStore, toStorePath, type StorePath } from './store-path.js';
 
 /**
- * Resolves a user's argument to the store path it names, like Nix's followLinksToStorePath:
- * make it absolute (lexically, without resolving symlinks), then while it is outside the store and
- * a symlink, replace it by its target; `./result`, `/run/current-system/sw/bin/x` and
- * `/nix/store/…-qemu/bin/qemu` all work. A path inside the store need not exist on disk (file
- * sources describe stores that are elsewhere).
+ * Like Nix's followLinksToStore: make the argument absolute (lexically, without resolving
+ * symlinks), then while it is outside the store and a symlink, replace it by its target. Returns
+ * the path inside the store (`/nix/store/…-qemu/bin/qemu`). A path inside the store need not
+ * exist on disk (file sources describe stores that are elsewhere).
  */
-export function resolveToStorePath(arg: string, storeDir: string): StorePath {
+export function followLinksToStore(arg: string, storeDir: string): string {
   let p = path.resolve(arg);
   for (let hops = 0; !isInStore(p, storeDir); hops++) {
     let target: string;
@@ -29,6 +28,15 @@ export function resolveToStorePath(arg: string, storeDir: string): StorePath {
     if (hops > 40) throw new NixSealError('ENOTINSTORE', `Cannot use '${arg}': too many levels of symbolic links`, { path: arg });
     p = path.resolve(path.dirname(p), target);
   }
+  return p;
+}
+
+/**
+ * Resolves a user's argument to the store path it names, like Nix's followLinksToStorePath:
+ * `./result`, `/run/current-system/sw/bin/x` and `/nix/store/…-qemu/bin/qemu` all work.
+ */
+export function resolveToStorePath(arg: string, storeDir: string): StorePath {
+  const p = followLinksToStore(arg, storeDir);
   try {
     return toStorePath(p, storeDir);
   } catch (err) {

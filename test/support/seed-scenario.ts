@@ -98,6 +98,9 @@ let
   linux = mk "${SEED_NAMES.linux}" { } ''
     mkdir -p $out
     echo "Linux 6.1 bzImage (nix-seal seed stand-in)" > $out/bzImage
+    # Kernel-sized payload, so that what a seal saves is visible in sizes (incompressible, like a
+    # real bzImage). 4 MiB of random bytes hold no store hash by any practical chance.
+    head -c 4194304 /dev/urandom >> $out/bzImage
   '';
 
   bash = mk "${SEED_NAMES.bash}" { } ''

@@ -1,0 +1,104 @@
+/**
+ * The seed scenario end to end (`npm run demo`): a VM launcher that refers to qemu and to an ISO
+ * whose bytes embed a whole NixOS-like store. Builds it with the real Nix in a private store,
+ * prints the full and the sealed closure side by side, writes closure-info and an initrd, and
+ * boots the initrd under qemu when qemu and a kernel can be had.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { analyze } from '../src/analysis.js';
+import { closureResult } from '../src/cli/closure.js';
+import { infoResult } from '../src/cli/info.js';
+import { human, renderInfo } from '../src/cli/render.js';
+import { whyResult } from '../src/cli/why.js';
+import { baseNameOf, type StorePath } from '../src/store/store-path.js';
+import { bootInitrd, describeBoot } from '../test/support/boot.js';
+import { makeNixEnv } from '../test/support/nix-env.js';
+import { buildSeedScenario } from '../test/support/seed-scenario.js';
+import { which } from '../test/support/tools.js';
+import { buildVmInit, listedStore } from '../test/support/vm-init.js';
+
+const CLI = fileURLToPath(new URL('../../bin/nix-seal.js', import.meta.url));
+const say = (s = ''): void => void process.stdout.write(s + '\n');
+const heading = (s: string): void => say(`\n== ${s} ${'='.repeat(Math.max(0, 76 - s.length))}`);
+
+const missing = ['nix-store', 'nix-build', 'xorriso'].filter((c) => !which(c));
+if (missing.length > 0) {
+  process.stderr.write(
+    `demo: needs ${missing.join(', ')}.\n` +
+      'Install them with:  sudo apt-get install -y nix-bin xorriso   (or run: sudo bash .ci/setup)\n',
+  );
+  process.exit(1);
+}
+
+const env = makeNixEnv('nix-seal-demo-');
+const keep = process.argv.includes('--keep');
+try {
+  heading('1. Build the scenario with real Nix (private store, offline)');
+  const s = buildSeedScenario(env);
+  say(`store:    ${env.storeDir}`);
+  say(`launcher: ${s.launcher}`);
+  say(`iso:      ${s.iso}`);
+  say(env.run('cat', [s.launcher]).trim().replace(/^/gm, '  | '));
+
+  const store = `local?store=${env.storeDir}&state=${env.stateDir}`;
+  const full = analyze({ store, roots: [s.launcher] });
+  const sealed = analyze({ store, roots: [s.launcher], seals: ['*.iso'] });
+  const fullPaths = closureResult(full).paths;
+  const sealedSet = new Set(closureResult(sealed).paths.map((p) => p.path));
+
+  heading("2. Full closure (nix-store -qR) vs sealed closure (--seal '*.iso')");
+  const w = Math.max(...fullPaths.map((p) => baseNameOf(p.path as StorePath).length)) + 2;
+  say(`${'path'.padEnd(w)}${'size'.padStart(10)}   full  sealed`);
+  for (const p of fullPaths) {
+    const kept = sealedSet.has(p.path);
+    say(`${baseNameOf(p.path as StorePath).padEnd(w)}${human(p.narSize).padStart(10)}   yes   ${kept ? 'yes' : 'no (inside the ISO)'}`);
+  }
+  say();
+  process.stdout.write(renderInfo(infoResult(sealed)));
+  const why = whyResult(sealed, s.bash);
+  say(`\nwhy is bash gone? erased by seal ${why.erasedBy[0]?.seal}: ${why.chain.map((p) => baseNameOf(p as StorePath)).join(' → ')}`);
+
+  heading('3. closure-info (what nixpkgs closureInfo writes, sealed)');
+  const info = path.join(env.root, 'closure-info');
+  const ci = spawnSync(process.execPath, [CLI, 'closure-info', s.launcher, '--seal', '*.iso', '--store', store, '-o', info], { encoding: 'utf8' });
+  if (ci.status === 0) {
+    for (const f of fs.readdirSync(info).sort()) say(`${path.join(info, f)}  (${fs.statSync(path.join(info, f)).size} bytes)`);
+    say(`total-nar-size: ${fs.readFileSync(path.join(info, 'total-nar-size'), 'utf8').trim()}`);
+  } else say(`closure-info failed: ${ci.stderr.trim()}`);
+
+  heading('4. An initrd whose /init starts from the sealed closure');
+  const vmInit = buildVmInit(s);
+  const initrd = path.join(env.root, 'initrd.zst');
+  const plain = path.join(env.root, 'initrd-unsealed.zst');
+  const run = (args: string[]): void => {
+    const r = spawnSync(process.execPath, [CLI, 'initrd', '--init', vmInit, '--store', store, ...args], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(r.stderr.trim());
+    process.stdout.write(r.stdout);
+  };
+  run(['--seal', '*.iso', '-o', initrd]);
+  run(['-o', plain]);
+  say(`sealed initrd: ${human(fs.statSync(initrd).size)}; without the seal (plain makeInitrd): ${human(fs.statSync(plain).size)}`);
+
+  heading('5. Boot it (Debian kernel under qemu, software emulation)');
+  if (!which('qemu-system-x86_64') || !which('busybox')) {
+    say('skipped: needs qemu-system-x86 and busybox-static (sudo bash .ci/setup installs them)');
+  } else {
+    say('booting… (about 10 s; the first run downloads a Debian kernel with apt-get download)');
+    const boot = await bootInitrd({ initrd, timeoutMs: 240_000 });
+    if (!boot.exitedCleanly) throw new Error(describeBoot(boot));
+    const listed = listedStore(boot.console);
+    say(`/init saw ${listed.length} store paths:`);
+    for (const p of listed) say(`  ${p}`);
+    say(/ISO9660-OK/.test(boot.console) ? '/init found the ISO and it is an ISO 9660 image: the VM can start.' : 'ISO check FAILED');
+    if (!/ISO9660-OK/.test(boot.console)) process.exitCode = 1;
+  }
+  if (keep) say(`\nkept: ${env.root}`);
+} catch (err) {
+  process.stderr.write(`demo failed: ${(err as Error).message}\n`);
+  process.exitCode = 1;
+} finally {
+  if (!keep) env.cleanup();
+}
