@@ -3,7 +3,8 @@ import { describeSystemError, NixSealError } from '../errors.js';
 import { idOf, type RefGraph } from '../graph/ref-graph.js';
 import type { StorePath } from '../store/store-path.js';
 import { parseAttrsJson, parsePathInfoJson } from './json-sources.js';
-import { parseRegistration } from './registration.js';
+import { RecordCollector } from './records.js';
+import { addRegistration, parseRegistration } from './registration.js';
 import type { GraphSource } from './source.js';
 
 export type FileSourceKind = 'registration' | 'export-graph' | 'attrs-json' | 'path-info';
@@ -24,13 +25,20 @@ export class FileSource implements GraphSource {
   readonly graph: RefGraph;
 
   constructor(kind: FileSourceKind, file: string, name?: string) {
+    if (kind === 'export-graph') {
+      // A build gets one file per exportReferencesGraph entry: `export-graph:a,b,c` reads them all.
+      const files = file.split(',');
+      const c = new RecordCollector(files.length > 1 ? 'exportReferencesGraph files' : file, true);
+      for (const f of files) addRegistration(c, readSourceFile(f), false, files.length > 1 ? `${f} ` : '');
+      this.graph = c.finish();
+      this.description = `export-graph file ${file}`;
+      this.storeDir = this.realStoreDir = this.graph.storeDir;
+      return;
+    }
     const text = readSourceFile(file);
     switch (kind) {
       case 'registration':
         this.graph = parseRegistration(text, file, true);
-        break;
-      case 'export-graph':
-        this.graph = parseRegistration(text, file, false);
         break;
       case 'attrs-json':
         this.graph = parseAttrsJson(text, file, name);

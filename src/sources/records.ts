@@ -22,14 +22,30 @@ export interface PathRecord {
  */
 export class RecordCollector {
   private readonly records: PathRecord[] = [];
-  constructor(private readonly file: string) {}
+  private readonly seen = new Map<string, PathRecord>();
+  /**
+   * `allowRepeats`: the same path may be listed again with the same references (several
+   * exportReferencesGraph files of one build overlap); it is then kept once.
+   */
+  constructor(
+    private readonly file: string,
+    private readonly allowRepeats = false,
+  ) {}
 
   add(rec: PathRecord): void {
+    const before = this.allowRepeats ? this.seen.get(rec.path) : undefined;
+    if (before) {
+      if (before.references.join('\n') !== rec.references.join('\n')) {
+        this.fail(rec.where, `${rec.path} is listed again with other references than at ${before.where}`);
+      }
+      return;
+    }
+    if (this.allowRepeats) this.seen.set(rec.path, rec);
     this.records.push(rec);
   }
 
   fail(where: string, why: string): never {
-    throw new NixSealError('EPARSE', `Cannot parse ${this.file} ${where}: ${why}`, { path: this.file });
+    throw new NixSealError('EPARSE', `Cannot parse ${this.file}${where ? ' ' + where : ''}: ${why}`, { path: this.file });
   }
 
   finish(): RefGraph {

@@ -75,3 +75,21 @@ test('.attrs.json: exportReferencesGraph under its name, found when unique', () 
   assert.throws(() => parseAttrsJson(two, '.attrs.json'), /several graphs \(a, b\); name one/);
   assert.throws(() => parseAttrsJson(JSON.stringify({ c: [{ path: A, references: [] }] }), 'f'), /f c\[0\]: 'narHash' is missing/);
 });
+
+test('several exportReferencesGraph files of one build merge; a conflicting repeat is an error', async () => {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { FileSource } = await import('./file-source.js');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nix-seal-eg-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'g0'), `${A}\n\n1\n${B}\n${B}\n\n0\n`);
+    fs.writeFileSync(path.join(dir, 'g1'), `${B}\n\n0\n`);
+    fs.writeFileSync(path.join(dir, 'bad'), `${B}\n\n1\n${B}\n`);
+    const src = new FileSource('export-graph', `${dir}/g0,${dir}/g1`);
+    assert.deepEqual(src.graph.paths, [A, B]);
+    assert.throws(() => new FileSource('export-graph', `${dir}/g0,${dir}/bad`), /exportReferencesGraph files .*bad line 1: .*-b is listed again with other references than at .*g0 line 5/);
+  } finally {
+    fs.rmSync(dir, { recursive: true });
+  }
+});

@@ -35,6 +35,7 @@ export function parseStoreSpec(text: string | undefined, env: NodeJS.ProcessEnv 
         return { kind, file: path.resolve(file), name };
       }
     }
+    if (kind === 'export-graph') return { kind, file: file.split(',').map((f) => path.resolve(f)).join(',') };
     return { kind, file: path.resolve(file) };
   }
   if (text === 'daemon' || text.startsWith('unix://')) return { kind: 'daemon', storeDir: envStoreDir };
