@@ -76,7 +76,20 @@ test('GNU cpio and bsdtar extract exactly the sealed closure, links and registra
   const s = scenario(t, 'zstd');
   if (!s) return;
   const out = path.join(s.env.root, 'links.zst');
-  const r = cli(s, 'initrd', '--init', `${s.launcher}`, '--seal', '*.iso', '--link', `/bin/qemu=${s.qemu}/bin/qemu-system-x86_64`, '-o', out);
+  const r = cli(
+    s,
+    'initrd',
+    '--init',
+    `${s.launcher}`,
+    '--seal',
+    '*.iso',
+    '--link',
+    `/bin/qemu=${s.qemu}/bin/qemu-system-x86_64`,
+    '--registration',
+    '/nix-path-registration',
+    '-o',
+    out,
+  );
   assert.equal(r.code, 0, r.stderr);
   const sealed = lines(cli(s, 'closure', s.launcher, '--seal', '*.iso').stdout);
   for (const [tool, cmd] of [
@@ -90,6 +103,10 @@ test('GNU cpio and bsdtar extract exactly the sealed closure, links and registra
     assert.deepEqual(fs.readdirSync(store).sort(), sealed.map((p) => path.basename(p)).sort(), tool);
     assert.equal(fs.readlinkSync(path.join(dir, 'init')), s.launcher);
     assert.equal(fs.readlinkSync(path.join(dir, 'bin/qemu')), `${s.qemu}/bin/qemu-system-x86_64`);
+    // The registration in the image is the sealed closure's, as closure-info writes it.
+    const registration: string = cli(s, 'closure-info', s.launcher, '--seal', '*.iso', '--registration-only', '-').stdout;
+    assert.equal(fs.readFileSync(path.join(dir, 'nix-path-registration'), 'utf8'), registration);
+    assert.match(registration, /^\/.*-glibc-2\.37\nsha256:[0-9a-z]{52}\n\d+\n\n0\n/);
     // Contents, executable bits and symlinks equal the store's: compare NAR serialisations.
     for (const p of sealed) {
       const a = execFileSync('nix-store', ['--dump', p], { env: s.env.env, maxBuffer: 1 << 30 });

@@ -5,6 +5,8 @@ import { closureLines, closureResult } from './closure.js';
 import { infoResult } from './info.js';
 import { renderInfo, renderWhy } from './render.js';
 import { whyResult } from './why.js';
+import { checkClosureInfoOptions, closureInfoCommand, renderClosureInfo } from './closure-info.js';
+import { hashCommand, renderHash } from './hash.js';
 import { initrdCommand, type InitrdFlags } from './initrd.js';
 import { renderInitrd } from './render.js';
 import { registrationFor } from './registration-hook.js';
@@ -129,6 +131,35 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       } finally {
         bar?.stop();
       }
+    });
+
+  withClosureFlags(
+    program
+      .command('closure-info')
+      .description("write nixpkgs closureInfo's files for the sealed closure: store-paths, registration (for nix-store --load-db), total-nar-size, and seals.json")
+      .argument('<root...>', 'store paths, paths inside them, or symlinks to them'),
+  )
+    .option('-o, --out <dir>', 'write the files into DIR (created if missing; its parent must exist)')
+    .option('--registration-only <file>', "write only the registration, to FILE ('-' for standard output)")
+    .action(async (roots: string[], f: CommonFlags & { out?: string; registrationOnly?: string }) => {
+      const opts = analysisOptions(roots, f, out);
+      const ci = { out: f.out, registrationOnly: f.registrationOnly, log: opts.log };
+      checkClosureInfoOptions(ci);
+      const a = analyze({ ...opts, hashes: true });
+      warn(out, a.warnings);
+      const r = await closureInfoCommand(a, ci);
+      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderClosureInfo(r));
+    });
+
+  program
+    .command('hash')
+    .description('print the NAR hash (sha256, nix32) and NAR size of each PATH, as Nix registers them (nix-hash --type sha256 --base32)')
+    .argument('<path...>', 'files or directories, in the store or not (a symlink is hashed as the symlink; PATH/ follows it)')
+    .option('--json', 'print JSON')
+    .option('--debug', 'print stack traces on errors')
+    .action(async (paths: string[], f: { json?: boolean }) => {
+      const r = await hashCommand(paths);
+      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderHash(r));
     });
 
   return program;
