@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { isOneLineError, runCli } from './support/cli.js';
+import { CLI, isOneLineError, runCli } from './support/cli.js';
 import { withSeedScenario, type SeedScenario } from './support/seed-scenario.js';
 import { requireTools } from './support/tools.js';
 
@@ -227,4 +227,41 @@ test('nothing is written to the store or its database', (t) => {
   const before = snapshot();
   for (const args of [['closure', s.launcher], ['info', s.launcher, '--seal', '*.iso'], ['why', s.launcher, s.bash]]) cli(s, ...args);
   assert.equal(snapshot(), before);
+});
+
+test('a user who cannot read the database gets the same answer through the daemon', async (t) => {
+  const s = scenario(t);
+  if (!s || !requireTools(t, 'nix-daemon', 'runuser', 'nix')) return;
+  if (process.getuid?.() !== 0) {
+    // Needs root to start a daemon for the private store and to run the CLI as another user.
+    if (process.env.CI === 'true') throw new Error('CI=true: this test must run as root');
+    t.skip('needs root (starts nix-daemon and runs the CLI as nobody)');
+    return;
+  }
+  const { spawn, spawnSync } = await import('node:child_process');
+  const env = s.env;
+  const expected = cli(s, 'closure', s.launcher, '--seal', '*.iso').stdout;
+  const daemon = spawn('nix-daemon', [], { env: env.env, stdio: 'ignore' });
+  const dbFile = path.join(env.stateDir, 'db', 'db.sqlite');
+  const modes = [env.root, env.stateDir, dbFile].map((p) => [p, fs.statSync(p).mode & 0o7777] as const);
+  try {
+    const socket = path.join(env.stateDir, 'daemon-socket', 'socket');
+    for (let i = 0; i < 100 && !fs.existsSync(socket); i++) await new Promise((r) => setTimeout(r, 50));
+    // A multi-user install: the database is root's alone; everyone may reach the daemon.
+    fs.chmodSync(env.root, 0o755);
+    fs.chmodSync(env.stateDir, 0o755);
+    fs.chmodSync(dbFile, 0o600);
+    const vars = Object.entries({ ...env.env, HOME: '/tmp', NIX_REMOTE: '' }).map(([k, v]) => `${k}=${v}`);
+    const r = spawnSync('runuser', ['-u', 'nobody', '--', 'env', ...vars, process.execPath, CLI, 'closure', s.launcher, '--seal', '*.iso', '-v'], {
+      encoding: 'utf8',
+      cwd: '/',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, expected);
+    assert.match(r.stderr, /cannot read .*db\.sqlite: asking the nix command instead/);
+    assert.match(r.stderr, /reference graph from the nix command/);
+  } finally {
+    daemon.kill();
+    for (const [p, m] of modes) fs.chmodSync(p, m);
+  }
 });
