@@ -89,7 +89,7 @@ test('info summarises both closures and what the seal erased', (t) => {
   assert.equal(j.seals[0].erased.count, 3);
   assert.equal(j.seals[0].exclusive.count, 3);
   const text = cli(s, 'info', s.launcher, '--seal', '*.iso').stdout;
-  assert.match(text, /full closure: +8 paths, [\d.]+ (B|KiB)/);
+  assert.match(text, /full closure: +8 paths, [\d.]+ (B|KiB|MiB)/);
   assert.match(text, /sealed closure: 5 paths/);
   assert.match(text, new RegExp(`seal ${s.iso}`));
 });
