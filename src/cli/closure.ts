@@ -1,4 +1,4 @@
-import { analyze, type Analysis, type AnalysisOptions } from '../analysis.js';
+import type { Analysis } from '../analysis.js';
 import { maskCount, maskNarSize, narSizeOf, topoOrder } from '../graph/closure.js';
 import { referencesOf } from '../graph/ref-graph.js';
 
@@ -49,6 +49,3 @@ export function closureLines(a: Analysis): string {
   return out;
 }
 
-export function runClosure(opts: AnalysisOptions): Analysis {
-  return analyze(opts);
-}

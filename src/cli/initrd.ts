@@ -16,6 +16,7 @@ export interface InitrdFlags {
   prepend: string[];
   compress: string;
   level?: string;
+  mkdir?: boolean;
 }
 
 export interface InitrdCommandResult extends InitrdResult {
@@ -83,6 +84,7 @@ export async function initrdCommand(
       files,
       prepend: flags.prepend,
       compressor,
+      mkdir: flags.mkdir ?? false,
       ...(progress ? { progress } : {}),
     },
     flags.output,

@@ -3,13 +3,12 @@ import { analyze, type AnalysisOptions } from '../analysis.js';
 import { NixSealError } from '../errors.js';
 import { closureLines, closureResult } from './closure.js';
 import { infoResult } from './info.js';
-import { renderInfo, renderWhy } from './render.js';
+import type { InitrdFlags } from './initrd.js';
 import { whyResult } from './why.js';
-import { checkClosureInfoOptions, closureInfoCommand, renderClosureInfo } from './closure-info.js';
-import { hashCommand, renderHash } from './hash.js';
-import { initrdCommand, type InitrdFlags } from './initrd.js';
-import { renderInitrd } from './render.js';
-import { registrationFor } from './registration-hook.js';
+
+// Commands other than `closure` load their modules when they run: `closure` on a small store is
+// start-up bound (it must keep pace with nix-store -qR's ~70 ms), so it loads only what it uses.
+const render = () => import('./render.js');
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -81,11 +80,11 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       .command('info')
       .description('summarise the full and the sealed closure, and what each seal erased')
       .argument('<root...>', 'store paths, paths inside them, or symlinks to them'),
-  ).action((roots: string[], f: CommonFlags) => {
+  ).action(async (roots: string[], f: CommonFlags) => {
     const a = analyze(analysisOptions(roots, f, out));
     warn(out, a.warnings);
     const r = infoResult(a);
-    out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderInfo(r));
+    out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderInfo(r));
   });
 
   withClosureFlags(
@@ -101,11 +100,11 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       if (!Number.isSafeInteger(n) || n < 1) throw new CommanderError(2, 'nix-seal.usage', `--limit '${v}' is not a positive whole number`);
       return n;
     }))
-    .action((root: string, target: string, f: CommonFlags & { all?: boolean; limit: number }) => {
+    .action(async (root: string, target: string, f: CommonFlags & { all?: boolean; limit: number }) => {
       const a = analyze(analysisOptions([root], f, out));
       warn(out, a.warnings);
       const r = whyResult(a, target, f.all ? { limit: f.limit } : undefined);
-      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderWhy(r));
+      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderWhy(r));
       if (r.status === 'absent') setExit(1);
     });
 
@@ -116,6 +115,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       .argument('[root...]', 'store paths, paths inside them, or symlinks to them'),
   )
     .requiredOption('-o, --output <file>', 'the initrd to write (written to a temporary file, then renamed)')
+    .option('--mkdir', "create FILE's directory if it is missing (one level; for Nix builds writing $out/initrd)")
     .option('--init <path>', 'make /init a symlink to PATH (a path in the store) and add PATH to the roots')
     .option('--link <dest=target>', 'add a symlink DEST → TARGET to the image (a store TARGET joins the roots); repeatable', collect, [])
     .option('--registration <path>', "put the sealed closure's registration into the image at PATH (like nix-path-registration)")
@@ -125,9 +125,11 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .action(async (roots: string[], f: CommonFlags & InitrdFlags) => {
       const bar = process.stderr.isTTY && out === processOutput ? await progressBar() : undefined;
       try {
+        const { initrdCommand } = await import('./initrd.js');
+        const { registrationFor } = await import('./registration-hook.js');
         const r = await initrdCommand(roots, f, analysisOptions([], f, out), registrationFor, bar?.update);
         warn(out, r.warnings);
-        out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderInitrd(r));
+        out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderInitrd(r));
       } finally {
         bar?.stop();
       }
@@ -142,6 +144,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .option('-o, --out <dir>', 'write the files into DIR (created if missing; its parent must exist)')
     .option('--registration-only <file>', "write only the registration, to FILE ('-' for standard output)")
     .action(async (roots: string[], f: CommonFlags & { out?: string; registrationOnly?: string }) => {
+      const { checkClosureInfoOptions, closureInfoCommand, renderClosureInfo } = await import('./closure-info.js');
       const opts = analysisOptions(roots, f, out);
       const ci = { out: f.out, registrationOnly: f.registrationOnly, log: opts.log };
       checkClosureInfoOptions(ci);
@@ -158,6 +161,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .option('--json', 'print JSON')
     .option('--debug', 'print stack traces on errors')
     .action(async (paths: string[], f: { json?: boolean }) => {
+      const { hashCommand, renderHash } = await import('./hash.js');
       const r = await hashCommand(paths);
       out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderHash(r));
     });

@@ -27,6 +27,8 @@ export interface InitrdSpec {
   /** Uncompressed cpio archives to put first (CPU microcode). */
   prepend: string[];
   compressor: CompressorChoice;
+  /** Create the output's directory (one level) when it is missing. */
+  mkdir?: boolean;
   /** Called as archive bytes are produced, with the total expected. */
   progress?: (done: number, total: number) => void;
 }
@@ -145,6 +147,16 @@ function subdirCounts(entries: Entry[]): Map<string, number> {
  */
 export async function writeInitrd(spec: InitrdSpec, output: string): Promise<InitrdResult> {
   const dir = path.dirname(path.resolve(output));
+  // --mkdir: a Nix build has no shell to create $out before writing $out/initrd.
+  let madeDir = false;
+  if (spec.mkdir && !fs.existsSync(dir)) {
+    try {
+      fs.mkdirSync(dir);
+      madeDir = true;
+    } catch (err) {
+      fail(dir, err, 'create');
+    }
+  }
   try {
     if (!fs.statSync(dir).isDirectory()) throw Object.assign(new Error(), { code: 'ENOTDIR' });
   } catch (err) {
@@ -225,6 +237,7 @@ export async function writeInitrd(spec: InitrdSpec, output: string): Promise<Ini
     writer.readable.destroy();
     out.destroy();
     fs.rmSync(tmp, { force: true });
+    if (madeDir) fs.rmSync(dir, { recursive: true, force: true });
     throw err;
   }
 }
