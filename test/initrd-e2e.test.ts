@@ -161,3 +161,21 @@ test('bad input: clear one-line errors, and no output file is left behind', (t) 
   fs.writeFileSync(reg, `${ghost}\nsha256:${'0'.repeat(52)}\n8\n\n0\n`);
   check(['initrd', ghost, '--store', `registration:${reg}`, '-o', out], 1, /Cannot read .*ghost: no such file or directory/);
 });
+
+test('--mkdir creates the output directory (one level), and removes it again on failure', (t) => {
+  const s = scenario(t, 'zstd');
+  if (!s) return;
+  const dir = path.join(s.env.root, 'out-dir');
+  const ok = cli(s, 'initrd', s.launcher, '--mkdir', '-o', path.join(dir, 'initrd'));
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.ok(fs.statSync(path.join(dir, 'initrd')).size > 0);
+  const failed = runCli(['initrd', s.launcher, '--mkdir', '-o', path.join(s.env.root, 'gone', 'initrd')], {
+    ...s.env.env,
+    NIX_SEAL_ZSTD: '/bin/false',
+  });
+  assert.equal(failed.code, 1);
+  assert.ok(!fs.existsSync(path.join(s.env.root, 'gone')), 'the directory made for the failed run is gone');
+  const deep = cli(s, 'initrd', s.launcher, '--mkdir', '-o', path.join(s.env.root, 'a', 'b', 'initrd'));
+  assert.equal(deep.code, 1);
+  assert.match(deep.stderr, /Cannot create .*\/a\/b: no such file or directory/);
+});
