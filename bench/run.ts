@@ -6,9 +6,11 @@
  * Exit status 1 when a benchmark fails (wrong output, missing CLI or tool).
  */
 import { closureBenchmark } from './closure.js';
+import { initrdBenchmark } from './initrd.js';
+import { narHashBenchmark } from './nar-hash.js';
 import { BenchSetupError, BENCHMARKS_MD, machineInfo, RESULTS_FILE, saveResults, updateBenchmarksMd, type Benchmark } from './lib.js';
 
-const BENCHMARKS: Benchmark[] = [closureBenchmark];
+const BENCHMARKS: Benchmark[] = [closureBenchmark, initrdBenchmark, narHashBenchmark];
 
 function usage(): string {
   return [

@@ -62,12 +62,13 @@ export function findProgram(name: string): string {
  * The compressor's argv, matching what nixpkgs' makeInitrd pipes through, so that the same cpio
  * stream gives the same bytes. zstd reads stdin as the pipeline does (a file argument would add
  * the content size to the frame header); with any number of worker threads ≥ 1 its output is the
- * same, so -T0 uses every core without changing a byte.
+ * same, so two workers speed it up without changing a byte. Not more: each worker holds its own
+ * buffers (measured peak RSS at level 10: 130 MB with one, 190 MB with two, 324 MB with four).
  */
 function programArgs(c: CompressorChoice): [string, string[]] {
   switch (c.name) {
     case 'zstd':
-      return ['zstd', [`-${c.level ?? 10}`, ...(c.level !== undefined && c.level > 19 ? ['--ultra'] : []), '-T0', '-q', '-c']];
+      return ['zstd', [`-${c.level ?? 10}`, ...(c.level !== undefined && c.level > 19 ? ['--ultra'] : []), '-T2', '-q', '-c']];
     case 'xz':
       // nixpkgs: xz --check=crc32 --lzma2=dict=512KiB (preset 6); one thread, as threads change the blocks.
       return ['xz', ['--check=crc32', `--lzma2=preset=${c.level ?? 6},dict=512KiB`, '-T1', '-c']];
