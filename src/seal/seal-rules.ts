@@ -1,4 +1,5 @@
-import picomatch from 'picomatch';
+import { createRequire } from 'node:module';
+import type Picomatch from 'picomatch';
 import { readSourceFile } from '../sources/file-source.js';
 import { usageError } from '../errors.js';
 import type { PathMask } from '../graph/closure.js';
@@ -33,6 +34,9 @@ export function compileSealRules(patterns: readonly SealPattern[], storeDir: str
   return patterns.map((p) => {
     if (p.pattern.includes('/')) return { kind: 'path', pattern: p, path: resolveToStorePath(p.pattern, storeDir) };
     if (p.pattern.trim() === '') throw usageError(`seal pattern from ${p.origin} is empty`);
+    // picomatch (six modules) is loaded only when a glob is given: a closure without seals is
+    // start-up bound, and most seals name paths.
+    const picomatch = createRequire(import.meta.url)('picomatch') as typeof Picomatch;
     return { kind: 'glob', pattern: p, matches: picomatch(p.pattern, { dot: true }) };
   });
 }

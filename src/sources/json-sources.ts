@@ -1,17 +1,20 @@
-import { parse as parseTolerant, printParseErrorCode, type ParseError } from 'jsonc-parser';
+import { createRequire } from 'node:module';
+import type * as JsoncParser from 'jsonc-parser';
 import { NixSealError } from '../errors.js';
 import type { RefGraph } from '../graph/ref-graph.js';
 import { RecordCollector } from './records.js';
 
 /**
  * JSON.parse with the failure turned into "Cannot parse FILE line N: …". V8's messages do not
- * always carry a position, so a tolerant parser (jsonc-parser) locates the first error.
+ * always carry a position, so a tolerant parser (jsonc-parser) locates the first error. It is
+ * loaded only then: its six modules cost start-up time every command would pay otherwise.
  */
 function parseJson(text: string, file: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    const errors: ParseError[] = [];
+    const { parse: parseTolerant, printParseErrorCode } = createRequire(import.meta.url)('jsonc-parser') as typeof JsoncParser;
+    const errors: JsoncParser.ParseError[] = [];
     parseTolerant(text, errors, { allowTrailingComma: false, disallowComments: true });
     const first = errors[0];
     const line = first ? text.slice(0, first.offset).split('\n').length : undefined;

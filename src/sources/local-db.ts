@@ -1,84 +1,61 @@
 import * as fs from 'node:fs';
-import Database from 'better-sqlite3';
 import { NixSealError } from '../errors.js';
-import { buildRefGraph, type RefGraph } from '../graph/ref-graph.js';
+import { byteOrder, type RefGraph } from '../graph/ref-graph.js';
 import type { StorePath } from '../store/store-path.js';
 import type { GraphSource, LoadOptions } from './source.js';
+import { inReadTransaction, openSqliteReadOnly, type SqliteDb } from './sqlite-driver.js';
 
-// How the closure is read, measured on a 200,000-path database (bench/): per-row reads cost about
-// a microsecond each and a recursive CTE pays for SQLite's UNION bookkeeping, so rows are
-// aggregated with group_concat and the walk happens here, level by level through the referrer
-// index. When the walk has seen over a third of the database, one scan of the whole Refs table is
-// cheaper than the index lookups still to come.
-const FULL_SCAN_FRACTION = 0.35;
+type Db = SqliteDb;
+
+/*
+ * How the closure is read. Measured on the 200,000-path benchmark database (bench/) on a VM where
+ * the first touch of a fresh 4 kB page costs 10–40 µs and a pread() of one 4 kB page about 5 µs:
+ * memory touched is time there, and most of what follows is about touching little.
+ *
+ * - Rows cross into JavaScript aggregated (group_concat): better-sqlite3 costs about a microsecond
+ *   per row read, and a recursive CTE pays for SQLite's UNION bookkeeping (260 ms just to count the
+ *   medium closure's 45k paths; the walk below reads them and their edges in less).
+ * - An edge is one integer, (referrer << bits) | reference: one aggregate step per row and no string
+ *   concatenation (`referrer || ',' || reference` costs half as much again).
+ * - Aggregates are read in small batches, as TEXT: a small string lives and dies in V8's young
+ *   generation, whose pages are reused, where a BLOB becomes a Buffer in fresh malloc'd memory
+ *   every time (one 12 MB aggregate of all edges faulted in 9,000 pages; 15 kB batches, 700).
+ * - No mmap, and a 256 kB page cache: pages are read with pread() into a cache that is reused.
+ *   Mapping the file faults in every page touched, and a large cache is fresh memory too; both
+ *   measured slower end to end (the default 16 MB cache: 4,000 more faults on the medium closure).
+ * - Id lists go to SQLite as JSON text written into one reused Buffer (Array#join: 40 ms for 190k).
+ * - Paths are slices of their batch's text, which is over 128 kB and so allocated once, directly in
+ *   V8's large-object space, instead of being copied through the young generation; sorting them
+ *   uses packed numeric keys, not a string comparator (~100 ms for 45k paths).
+ */
+
+const PAGE_CACHE_KIB = 256;
 const ROOT_IDS_SQL = `SELECT id, path FROM ValidPaths WHERE path IN (SELECT value FROM json_each(?))`;
-const EDGES_OF_SQL = `SELECT group_concat(referrer) || ';' || group_concat(reference) FROM Refs WHERE referrer IN (SELECT value FROM json_each(?))`;
-const ALL_EDGES_SQL = `SELECT group_concat(referrer) || ';' || group_concat(reference) FROM Refs`;
-const nodeColumns = (hashes: boolean): string =>
-  hashes ? `id || ' ' || ifnull(narSize, '') || ' ' || path || ' ' || hash || ' ' || ifnull(deriver, '')` : `id || ' ' || ifnull(narSize, '') || ' ' || path`;
+const META_SQL = `SELECT (SELECT max(id) FROM ValidPaths), (SELECT max(rowid) FROM Refs)`;
+/** One value per edge: packed when ids are small enough for a double, else "referrer,reference". */
+const edgeExpr = (bits: number): string => (bits > 0 ? `(referrer << ${bits}) | reference` : `referrer || ',' || reference`);
+const EDGES_OF_SQL = (bits: number): string =>
+  `SELECT group_concat(${edgeExpr(bits)}) FROM json_each(CAST(? AS TEXT)) j JOIN Refs r ON r.referrer = j.value`;
+const EDGES_IN_SQL = (bits: number): string => `SELECT group_concat(${edgeExpr(bits)}) FROM Refs WHERE referrer >= ? AND referrer < ?`;
+const nodeMeta = (hashes: boolean): string =>
+  `v.id || ' ' || ifnull(v.narSize, '')` + (hashes ? ` || ' ' || v.hash || ' ' || ifnull(v.deriver, '')` : '');
+/** Two aggregates over the same rows, so in the same order: the paths, and what else is needed. */
 const NODES_OF_SQL = (hashes: boolean): string =>
-  `SELECT group_concat(${nodeColumns(hashes)}, char(10)) FROM ValidPaths WHERE id IN (SELECT value FROM json_each(?))`;
-const ALL_NODES_SQL = (hashes: boolean): string => `SELECT group_concat(${nodeColumns(hashes)}, char(10)) FROM ValidPaths`;
+  `SELECT group_concat(v.path, char(10)), group_concat(${nodeMeta(hashes)}, char(10)) ` +
+  `FROM json_each(CAST(? AS TEXT)) j JOIN ValidPaths v ON v.id = j.value`;
 
-/** Parses "1,2,3;4,5,6" (referrers; references) into two id arrays. */
-function parseEdgePairs(text: string): { from: Uint32Array; to: Uint32Array } {
-  const semi = text.indexOf(';');
-  const parse = (start: number, end: number): Uint32Array => {
-    let count = start < end ? 1 : 0;
-    for (let i = start; i < end; i++) if (text.charCodeAt(i) === 44) count++;
-    const out = new Uint32Array(count);
-    let k = 0;
-    let v = 0;
-    for (let i = start; i < end; i++) {
-      const c = text.charCodeAt(i);
-      if (c === 44) {
-        out[k++] = v;
-        v = 0;
-      } else v = v * 10 + (c - 48);
-    }
-    if (count > 0) out[k] = v;
-    return out;
-  };
-  return { from: parse(0, semi), to: parse(semi + 1, text.length) };
-}
-
-function concat(parts: Uint32Array[]): Uint32Array {
-  if (parts.length === 1) return parts[0]!;
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint32Array(n);
-  let k = 0;
-  for (const p of parts) (out.set(p, k), (k += p.length));
-  return out;
-}
-
-/** The database ids reachable from `roots` over an edge list of database ids. */
-function walk(edges: { from: Uint32Array; to: Uint32Array }, roots: number[]): number[] {
-  let maxId = 0;
-  for (const r of roots) if (r > maxId) maxId = r;
-  for (let e = 0; e < edges.from.length; e++) {
-    if (edges.from[e]! > maxId) maxId = edges.from[e]!;
-    if (edges.to[e]! > maxId) maxId = edges.to[e]!;
-  }
-  // CSR over database ids (autoincrement, so dense).
-  const start = new Uint32Array(maxId + 2);
-  for (let e = 0; e < edges.from.length; e++) start[edges.from[e]! + 1]!++;
-  for (let i = 0; i <= maxId; i++) start[i + 1]! += start[i]!;
-  const fill = start.slice(0, maxId + 1);
-  const adj = new Uint32Array(edges.from.length);
-  for (let e = 0; e < edges.from.length; e++) adj[fill[edges.from[e]!]!++] = edges.to[e]!;
-  const seen = new Uint8Array(maxId + 1);
-  const out: number[] = [];
-  for (const r of roots) if (!seen[r]) (seen[r] = 1, out.push(r));
-  for (let k = 0; k < out.length; k++) {
-    const v = out[k]!;
-    for (let j = start[v]!; j < start[v + 1]!; j++) {
-      const w = adj[j]!;
-      if (!seen[w]) (seen[w] = 1, out.push(w));
-    }
-  }
-  return out;
-}
+/**
+ * The walk goes level by level through the referrer index while that is cheaper than one scan of
+ * the whole Refs table: a lookup costs about as much as reading a dozen edges in a scan. Before
+ * each level it compares the walk's lookups so far plus that level's with a full scan's cost.
+ */
+const LOOKUP_COST_IN_EDGES = 12;
+/** Edges per query of the full scan (~15 kB of text). */
+const SCAN_BATCH_EDGES = 1280;
+/** Ids per query of the walk (~15 kB of text). */
+const WALK_BATCH_IDS = 256;
+/** Ids per query of the node rows (~350 kB of paths: a large object, see above). */
+const NODE_BATCH_IDS = 4096;
 
 /** Why the database cannot be used, in words, from a SQLite or system error. */
 function describeDbError(err: unknown): string {
@@ -106,7 +83,7 @@ function describeDbError(err: unknown): string {
  * to create) can still be read as immutable, as Nix does for read-only stores, but only when the
  * WAL holds nothing newer than the main file.
  */
-function openReadOnly(dbPath: string): { db: Database.Database; mode: string } {
+function openReadOnly(dbPath: string): { db: Db; mode: string } {
   const fail = (why: string, cause?: unknown): never => {
     throw new NixSealError('EDB', `Cannot read Nix database ${dbPath}: ${why}`, { path: dbPath, cause });
   };
@@ -117,25 +94,309 @@ function openReadOnly(dbPath: string): { db: Database.Database; mode: string } {
     fail(code === 'ENOENT' ? 'no such file (is this a Nix store? see --store)' : 'permission denied', err);
   }
   // Opening succeeds lazily; touching the schema reports corruption or a locked file here.
-  const probe = (db: Database.Database): Database.Database => {
+  const probe = (db: Db): Db => {
+    db.exec(`PRAGMA cache_size = -${PAGE_CACHE_KIB}`);
     db.prepare('SELECT id FROM ValidPaths LIMIT 1').get();
     return db;
   };
   try {
-    const db = new Database(dbPath, { readonly: true, fileMustExist: true, timeout: 5000 });
-    // Reading pages through a memory map instead of read() calls: about a third faster on big scans.
-    db.pragma('mmap_size = 1073741824');
-    return { db: probe(db), mode: 'read-only' };
+    return { db: probe(openSqliteReadOnly(dbPath, 5000)), mode: 'read-only' };
   } catch (err) {
     const wal = `${dbPath}-wal`;
     const walEmpty = !fs.existsSync(wal) || fs.statSync(wal).size === 0;
     if ((err as { code?: string }).code !== 'SQLITE_CANTOPEN' || !walEmpty) return fail(describeDbError(err), err);
   }
   try {
-    return { db: probe(new Database(`file:${encodeURI(dbPath)}?immutable=1`, { readonly: true, fileMustExist: true })), mode: 'immutable' };
+    return { db: probe(openSqliteReadOnly(`file:${encodeURI(dbPath)}?immutable=1`)), mode: 'immutable' };
   } catch (err) {
     return fail(describeDbError(err), err);
   }
+}
+
+/** JSON arrays of ids, written into one reused buffer (bound as a BLOB, read as TEXT by json_each). */
+class IdList {
+  private buf = Buffer.allocUnsafeSlow(0);
+  json(ids: Uint32Array, from: number, to: number): Buffer {
+    const need = (to - from) * 11 + 2;
+    if (this.buf.length < need) this.buf = Buffer.allocUnsafeSlow(Math.max(need, 4096));
+    const buf = this.buf;
+    let k = 0;
+    buf[k++] = 91; // [
+    for (let i = from; i < to; i++) {
+      if (i > from) buf[k++] = 44; // ,
+      let v = ids[i]!;
+      const start = k;
+      do {
+        buf[k++] = 48 + (v % 10);
+        v = Math.floor(v / 10);
+      } while (v > 0);
+      for (let x = start, y = k - 1; x < y; x++, y--) {
+        const c = buf[x]!;
+        buf[x] = buf[y]!;
+        buf[y] = c;
+      }
+    }
+    buf[k++] = 93; // ]
+    return buf.subarray(0, k);
+  }
+}
+
+/** One batch's edges, parsed from group_concat text into reused arrays. */
+class EdgeBatch {
+  from = new Uint32Array(4096);
+  to = new Uint32Array(4096);
+  n = 0;
+
+  /** Comma-separated values, each `(a << bits) | b`, or (bits = 0) a and b in turn. */
+  read(text: string | null, bits: number): void {
+    this.n = 0;
+    if (!text) return;
+    // At least two characters an edge ("1,").
+    const most = (text.length >> 1) + 1;
+    if (most > this.to.length) (this.from = new Uint32Array(most)), (this.to = new Uint32Array(most));
+    const { from, to } = this;
+    const scale = 2 ** bits;
+    let k = 0;
+    let v = -0; // a double from the start: packed edges pass 2^31
+    let pending = -1;
+    const len = text.length;
+    for (let i = 0; i <= len; i++) {
+      const c = i < len ? text.charCodeAt(i) : 44;
+      if (c !== 44) {
+        v = v * 10 + (c - 48);
+        continue;
+      }
+      if (bits > 0) {
+        const a = Math.floor(v / scale);
+        from[k] = a;
+        to[k++] = v - a * scale;
+      } else if (pending < 0) {
+        pending = v;
+      } else {
+        from[k] = pending;
+        to[k++] = v;
+        pending = -1;
+      }
+      v = -0;
+    }
+    this.n = k;
+  }
+}
+
+/**
+ * Edges grouped by referrer key (a member number, or a database id): the references of key `r`
+ * are `to[first[r] .. first[r] + count[r]]`. Queries return each referrer's rows together; should
+ * one come back split, `add` notices and `regroup` sorts the edges by referrer. (Exported for tests.)
+ */
+export class EdgeTable {
+  to: Uint32Array;
+  first: Uint32Array;
+  count: Uint32Array;
+  n = 0;
+  private prev = -1;
+  private from: Uint32Array | undefined;
+
+  constructor(keys: number, capacity: number) {
+    this.to = new Uint32Array(Math.max(16, capacity));
+    this.first = new Uint32Array(Math.max(16, keys));
+    this.count = new Uint32Array(Math.max(16, keys));
+  }
+
+  /** Room for keys below `keys` and `edges` more edges. */
+  reserve(keys: number, edges: number): void {
+    if (keys > this.first.length) {
+      const cap = Math.max(keys, this.first.length * 2);
+      this.first = grow(this.first, cap, this.first.length);
+      this.count = grow(this.count, cap, this.count.length);
+    }
+    if (this.n + edges > this.to.length) {
+      const cap = Math.max(this.n + edges, this.to.length * 2);
+      this.to = grow(this.to, cap, this.n);
+      if (this.from) this.from = grow(this.from, cap, this.n);
+    }
+  }
+
+  /** Ends a batch: the next edge starts a new run even if its referrer is the last one's. */
+  endBatch(): void {
+    this.prev = -1;
+  }
+
+  add(a: number, b: number): void {
+    const k = this.n++;
+    if (a !== this.prev) {
+      if (this.count[a] !== 0 && !this.from) this.keepReferrers();
+      this.first[a] = k;
+      this.prev = a;
+    }
+    if (this.from) this.from[k] = a;
+    this.count[a]!++;
+    this.to[k] = b;
+  }
+
+  /** A referrer's rows came back split: from now on remember each edge's referrer. */
+  private keepReferrers(): void {
+    const from = new Uint32Array(this.to.length);
+    for (let r = 0; r < this.count.length; r++) {
+      for (let j = 0, c = this.count[r]!, f = this.first[r]!; j < c; j++) from[f + j] = r;
+    }
+    this.from = from;
+  }
+
+  /** Counting sort by referrer, when `add` found split rows. */
+  regroup(): void {
+    const from = this.from;
+    if (!from) return;
+    const { first, count, n } = this;
+    let w = 0;
+    for (let r = 0; r < count.length; r++) (first[r] = w), (w += count[r]!);
+    const fill = first.slice();
+    const to = new Uint32Array(Math.max(16, n));
+    for (let e = 0; e < n; e++) to[fill[from[e]!]!++] = this.to[e]!;
+    this.to = to;
+    this.from = undefined;
+  }
+}
+
+function grow(a: Uint32Array, cap: number, keep: number): Uint32Array {
+  const b = new Uint32Array(cap);
+  b.set(a.subarray(0, keep));
+  return b;
+}
+
+/**
+ * Database id → member number. An open-addressing hash table while the members are few: an array
+ * over all ids would be touched one scattered page per member, and a fresh page costs more than
+ * many lookups. Past 1/32 of the ids the array is cheaper, and it replaces the table. (Typed arrays
+ * throughout, with fields that keep their types, so optimized code never deoptimizes on the switch.)
+ */
+class MemberNumbers {
+  size = 0;
+  private dense = new Int32Array(0); // member number + 1, by id
+  private isDense = false;
+  private keys = new Int32Array(256).fill(-1);
+  private values = new Int32Array(256);
+  private shift = 24; // 32 - log2(capacity)
+  constructor(private readonly maxId: number) {}
+
+  get(id: number): number {
+    if (this.isDense) return (this.dense[id] ?? 0) - 1;
+    const { keys } = this;
+    const mask = keys.length - 1;
+    for (let h = Math.imul(id, 0x9e3779b1) >>> this.shift; ; h = (h + 1) & mask) {
+      const k = keys[h]!;
+      if (k === id) return this.values[h]!;
+      if (k === -1) return -1;
+    }
+  }
+
+  /** Numbers `id` (not yet numbered) as `n`. */
+  set(id: number, n: number): void {
+    this.size++;
+    if (this.isDense) {
+      this.dense[id] = n + 1;
+      return;
+    }
+    if (this.size > (this.maxId >> 5) + 256) {
+      const dense = new Int32Array(this.maxId + 1);
+      const { keys, values } = this;
+      for (let h = 0; h < keys.length; h++) if (keys[h]! >= 0) dense[keys[h]!] = values[h]! + 1;
+      dense[id] = n + 1;
+      this.dense = dense;
+      this.isDense = true;
+      this.keys = this.values = new Int32Array(0);
+      return;
+    }
+    if (this.size * 2 > this.keys.length) this.rehash();
+    this.insert(id, n);
+  }
+
+  private insert(id: number, n: number): void {
+    const { keys } = this;
+    const mask = keys.length - 1;
+    let h = Math.imul(id, 0x9e3779b1) >>> this.shift;
+    while (keys[h] !== -1) h = (h + 1) & mask;
+    keys[h] = id;
+    this.values[h] = n;
+  }
+
+  private rehash(): void {
+    const { keys, values } = this;
+    this.keys = new Int32Array(keys.length * 2).fill(-1);
+    this.values = new Int32Array(keys.length * 2);
+    this.shift--;
+    for (let h = 0; h < keys.length; h++) if (keys[h]! >= 0) this.insert(keys[h]!, values[h]!);
+  }
+}
+
+/** The walk's state: members numbered as found, and their edges by member number. */
+class Walk {
+  m = 0;
+  ids: Uint32Array = new Uint32Array(1024);
+  readonly number: MemberNumbers;
+  readonly edges = new EdgeTable(1024, 4096);
+  constructor(maxId: number) {
+    this.number = new MemberNumbers(maxId);
+  }
+
+  add(id: number): number {
+    if (this.m === this.ids.length) this.ids = grow(this.ids, this.m * 2, this.m);
+    this.number.set(id, this.m);
+    this.ids[this.m] = id;
+    return this.m++;
+  }
+
+  /** One batch of edges: number the new references, record the edges. */
+  absorb(batch: EdgeBatch): void {
+    const { number, edges } = this;
+    edges.reserve(this.m + batch.n, batch.n);
+    let prevA = -1;
+    let from = -1;
+    for (let e = 0; e < batch.n; e++) {
+      const a = batch.from[e]!;
+      if (a !== prevA) (prevA = a), (from = number.get(a));
+      const b = batch.to[e]!;
+      let to = number.get(b);
+      if (to < 0) to = this.add(b);
+      edges.add(from, to);
+    }
+    edges.endBatch();
+  }
+}
+
+/**
+ * The closure: members numbered 0… in the order found, their database ids, and their references:
+ * `to[first[k] .. first[k] + count[k]]`, member numbers, or (`byId`) `first` and `count` indexed by
+ * database id and `to` holding database ids.
+ */
+interface Members {
+  m: number;
+  ids: Uint32Array;
+  number: MemberNumbers;
+  /** Indexed by member number, or by database id when `byId` (the scan's table of all edges). */
+  first: Uint32Array;
+  count: Uint32Array;
+  to: Uint32Array;
+  edgeCount: number;
+  byId: boolean;
+}
+
+/** Breadth-first from the roots over a table of all edges by database id, numbering members as found. */
+function closureOf(all: EdgeTable, rootIds: number[], maxId: number): Members {
+  const number = new MemberNumbers(maxId);
+  const ids = new Uint32Array(maxId + 1);
+  let m = 0;
+  for (const id of rootIds) if (number.get(id) < 0) (number.set(id, m), (ids[m++] = id));
+  const { first, count, to } = all;
+  let total = 0;
+  for (let k = 0; k < m; k++) {
+    const v = ids[k]!;
+    total += count[v]!;
+    for (let j = first[v]!, end = j + count[v]!; j < end; j++) {
+      const w = to[j]!;
+      if (number.get(w) < 0) (number.set(w, m), (ids[m++] = w));
+    }
+  }
+  return { m, ids, number, first, count, to, edgeCount: total, byId: true };
 }
 
 export interface LocalStoreLocation {
@@ -144,20 +405,35 @@ export interface LocalStoreLocation {
   stateDir: string;
 }
 
+/** How loadClosure reads the edges; for tests. */
+export interface LocalDbTuning {
+  /** 'auto' (default) chooses per level; 'walk' never scans; 'scan' scans Refs at once. */
+  edges?: 'auto' | 'walk' | 'scan';
+  /** Edges per query of a full scan. */
+  scanBatch?: number;
+  /** Ids per query of the walk. */
+  walkBatch?: number;
+  /** Ids per query of the node rows. */
+  nodeBatch?: number;
+}
+
 /**
- * The local store's SQLite database, opened read-only. Both queries run inside one read
- * transaction: in WAL mode that pins a snapshot, so paths Nix registers meanwhile cannot make
- * the nodes and the edges disagree.
+ * The local store's SQLite database, opened read-only. All queries of a load run inside one read
+ * transaction: in WAL mode that pins a snapshot, so paths Nix registers meanwhile cannot make the
+ * nodes and the edges disagree.
  */
 export class LocalDbSource implements GraphSource {
   readonly description: string;
   readonly storeDir: string;
   readonly realStoreDir: string;
-  private readonly db: Database.Database;
+  private readonly db: Db;
+  /** How the last load read the edges (for tests and the benchmark notes). */
+  lastLoad: { mode: 'walk' | 'scan'; levels: number; lookups: number; edges: number } | undefined;
 
   constructor(
     loc: LocalStoreLocation,
     readonly dbPath = `${loc.stateDir}/db/db.sqlite`,
+    private readonly tuning: LocalDbTuning = {},
   ) {
     this.storeDir = loc.storeDir;
     this.realStoreDir = loc.realStoreDir;
@@ -170,45 +446,7 @@ export class LocalDbSource implements GraphSource {
     const hashes = opts.hashes ?? false;
     try {
       // One read transaction: in WAL mode every query below sees the same snapshot.
-      return this.db.transaction(() => {
-        const rootRows = this.db.prepare(ROOT_IDS_SQL).raw().all(JSON.stringify(roots)) as [number, string][];
-        const found = new Set(rootRows.map((r) => r[1]));
-        for (const r of roots) {
-          if (!found.has(r)) throw new NixSealError('EINVALIDPATH', `Cannot use ${r}: path is not valid in ${this.description}`, { path: r });
-        }
-        const maxId = (this.db.prepare('SELECT max(id) FROM ValidPaths').pluck().get() as number | null) ?? 0;
-        const edgesOf = this.db.prepare(EDGES_OF_SQL).pluck();
-        // Level-synchronous walk: one aggregated query per level of the graph.
-        const seen = new Uint8Array(maxId + 1);
-        let closure: number[] = [];
-        for (const [id] of rootRows) if (!seen[id]) (seen[id] = 1, closure.push(id));
-        const from: Uint32Array[] = [];
-        const to: Uint32Array[] = [];
-        let frontier = closure.slice();
-        let fullScan = false;
-        while (frontier.length > 0) {
-          if (closure.length > maxId * FULL_SCAN_FRACTION) {
-            fullScan = true;
-            break;
-          }
-          const level = parseEdgePairs((edgesOf.get(JSON.stringify(frontier)) as string | null) ?? ';');
-          from.push(level.from);
-          to.push(level.to);
-          frontier = [];
-          for (const w of level.to) if (!seen[w]) (seen[w] = 1, frontier.push(w), closure.push(w));
-        }
-        let edges = { from: concat(from), to: concat(to) };
-        if (fullScan) {
-          edges = parseEdgePairs((this.db.prepare(ALL_EDGES_SQL).pluck().get() as string | null) ?? ';');
-          closure = walk(edges, rootRows.map((r) => r[0]));
-        }
-        // A third of the table or more: one scan beats that many index lookups.
-        const nodeText =
-          closure.length * 3 >= maxId
-            ? (this.db.prepare(ALL_NODES_SQL(hashes)).pluck().get() as string | null)
-            : (this.db.prepare(NODES_OF_SQL(hashes)).pluck().get(JSON.stringify(closure)) as string | null);
-        return this.assemble(nodeText ?? '', closure, edges, hashes);
-      })();
+      return inReadTransaction(this.db, () => this.load(roots, hashes));
     } catch (err) {
       if (err instanceof NixSealError) throw err;
       throw new NixSealError('EDB', `Cannot read Nix database ${this.dbPath}: ${describeDbError(err)}`, {
@@ -218,63 +456,246 @@ export class LocalDbSource implements GraphSource {
     }
   }
 
-  /** Builds the graph of the closure members from "id size path [hash deriver]" lines. */
-  private assemble(nodeText: string, closure: number[], edges: { from: Uint32Array; to: Uint32Array }, hashes: boolean): RefGraph {
-    let maxId = 0;
-    for (const id of closure) if (id > maxId) maxId = id;
-    const local = new Int32Array(maxId + 1).fill(-1);
-    for (const id of closure) local[id] = -2; // member, not yet numbered
-    const paths: StorePath[] = [];
-    const sizes: number[] = [];
-    const narHash: (string | undefined)[] = [];
-    const deriver: (string | undefined)[] = [];
-    let pos = 0;
-    while (pos < nodeText.length) {
-      let eol = nodeText.indexOf('\n', pos);
-      if (eol < 0) eol = nodeText.length;
-      const sp1 = nodeText.indexOf(' ', pos);
-      const id = Number(nodeText.slice(pos, sp1));
-      if (id <= maxId && local[id] === -2) {
-        const sp2 = nodeText.indexOf(' ', sp1 + 1);
-        const sizeText = nodeText.slice(sp1 + 1, sp2);
-        local[id] = paths.length;
-        sizes.push(sizeText === '' ? NaN : Number(sizeText));
-        if (hashes) {
-          const sp3 = nodeText.indexOf(' ', sp2 + 1);
-          const sp4 = nodeText.indexOf(' ', sp3 + 1);
-          paths.push(nodeText.slice(sp2 + 1, sp3) as StorePath);
-          narHash.push(nodeText.slice(sp3 + 1, sp4));
-          deriver.push(sp4 + 1 < eol ? nodeText.slice(sp4 + 1, eol) : undefined);
-        } else {
-          paths.push(nodeText.slice(sp2 + 1, eol) as StorePath);
+  private load(roots: readonly StorePath[], hashes: boolean): RefGraph {
+    const db = this.db;
+    const rootRows = db.prepare(ROOT_IDS_SQL).raw().all(JSON.stringify(roots)) as [number, string][];
+    if (rootRows.length < new Set(roots).size) {
+      const found = new Set(rootRows.map((r) => r[1]));
+      for (const r of roots) {
+        if (!found.has(r)) throw new NixSealError('EINVALIDPATH', `Cannot use ${r}: path is not valid in ${this.description}`, { path: r });
+      }
+    }
+    const [maxIdOrNull, maxRefRowid] = db.prepare(META_SQL).raw().get() as [number | null, number | null];
+    const maxId = maxIdOrNull ?? 0;
+    // Refs rowids only grow, so the largest bounds the number of edges from above.
+    const totalEdges = maxRefRowid ?? 0;
+    const idBits = 32 - Math.clz32(maxId);
+    // Packed edges must stay exact in a double (53 bits).
+    const bits = 2 * idBits <= 53 ? idBits : 0;
+    const rootIds = rootRows.map((r) => r[0]);
+    const mode = this.tuning.edges ?? 'auto';
+    const ids = new IdList();
+    const walked = mode === 'scan' ? undefined : this.walk(rootIds, maxId, totalEdges, bits, mode === 'auto', ids);
+    const members = walked ?? this.scan(rootIds, maxId, totalEdges, bits);
+    return this.build(members, this.sqlRows(members, hashes, ids));
+  }
+
+  /**
+   * Level-synchronous walk: per level, aggregated queries for the new members' references, in
+   * batches of ids. Gives up (undefined) when a full scan would be cheaper than the walk so far and
+   * its next level.
+   */
+  private walk(rootIds: number[], maxId: number, totalEdges: number, bits: number, canGiveUp: boolean, list: IdList): Members | undefined {
+    const edgesOf = this.db.prepare(EDGES_OF_SQL(bits)).pluck();
+    const batchSize = this.tuning.walkBatch ?? WALK_BATCH_IDS;
+    const w = new Walk(maxId);
+    for (const id of rootIds) if (w.number.get(id) < 0) w.add(id);
+    const batch = new EdgeBatch();
+    let frontierIds = new Uint32Array(1024);
+    let levelStart = 0;
+    let lookups = 0;
+    let levels = 0;
+    while (levelStart < w.m) {
+      const levelEnd = w.m;
+      const width = levelEnd - levelStart;
+      if (canGiveUp && (lookups + width) * LOOKUP_COST_IN_EDGES + w.edges.n > totalEdges) return undefined;
+      // In id order the lookups walk the index forwards.
+      if (frontierIds.length < width) frontierIds = new Uint32Array(Math.max(width, frontierIds.length * 2));
+      const frontier = frontierIds.subarray(0, width);
+      frontier.set(w.ids.subarray(levelStart, levelEnd));
+      frontier.sort();
+      for (let i = 0; i < width; i += batchSize) {
+        batch.read(edgesOf.get(list.json(frontier, i, Math.min(i + batchSize, width))) as string | null, bits);
+        w.absorb(batch);
+      }
+      lookups += width;
+      levels++;
+      levelStart = levelEnd;
+    }
+    const { m, ids, number, edges } = w;
+    edges.reserve(m, 0);
+    edges.regroup();
+    this.lastLoad = { mode: 'walk', levels, lookups, edges: edges.n };
+    return { m, ids, number, first: edges.first, count: edges.count, to: edges.to, edgeCount: edges.n, byId: false };
+  }
+
+  /** One scan of the whole Refs table, in batches of referrer ids, then the closure's walk in memory. */
+  private scan(rootIds: number[], maxId: number, totalEdges: number, bits: number): Members {
+    const all = new EdgeTable(maxId + 1, totalEdges + 1);
+    const batch = new EdgeBatch();
+    const edgesIn = this.db.prepare(EDGES_IN_SQL(bits)).pluck();
+    const step = Math.max(1, Math.floor(((this.tuning.scanBatch ?? SCAN_BATCH_EDGES) * (maxId + 1)) / Math.max(1, totalEdges)));
+    for (let lo = 0; lo <= maxId; lo += step) {
+      batch.read(edgesIn.get(lo, lo + step) as string | null, bits);
+      all.reserve(0, batch.n);
+      for (let e = 0; e < batch.n; e++) all.add(batch.from[e]!, batch.to[e]!);
+      all.endBatch();
+    }
+    all.regroup();
+    this.lastLoad = { mode: 'scan', levels: 0, lookups: 0, edges: all.n };
+    return closureOf(all, rootIds, maxId);
+  }
+
+  /** The members' rows through SQL, in batches of ids. */
+  private sqlRows({ m, ids }: Members, hashes: boolean, list: IdList): NodeRows {
+    const rows = new NodeRows(m, hashes);
+    const byDbId = ids.slice(0, m).sort();
+    const nodesOf = this.db.prepare(NODES_OF_SQL(hashes)).raw();
+    const batchSize = this.tuning.nodeBatch ?? NODE_BATCH_IDS;
+    for (let i = 0; i < m; i += batchSize) {
+      const [paths, meta] = nodesOf.get(list.json(byDbId, i, Math.min(i + batchSize, m))) as [string | null, string | null];
+      rows.parse(paths ?? '', meta ?? '');
+    }
+    if (rows.n !== m) throw new NixSealError('EDB', `Cannot read Nix database ${this.dbPath}: ${m - rows.n} paths vanished while reading`);
+    return rows;
+  }
+
+  /** The graph: ids in path order, references as CSR. */
+  private build({ m, number, first, count, to, edgeCount, byId }: Members, rows: NodeRows): RefGraph {
+    const order = byteOrder(rows.path, `${this.storeDir}/`);
+    // Member number → graph id (rank in path order).
+    const rank = new Uint32Array(m);
+    for (let r = 0; r < m; r++) rank[number.get(rows.id[order[r]!]!)] = r;
+    const refStart = new Uint32Array(m + 1);
+    const refs = new Uint32Array(edgeCount);
+    let w = 0;
+    for (let r = 0; r < m; r++) {
+      const id = rows.id[order[r]!]!;
+      const key = byId ? id : number.get(id);
+      const s = first[key]!;
+      const c = count[key]!;
+      refStart[r] = w;
+      const rowBegin = w;
+      if (c > 16) {
+        for (let j = s; j < s + c; j++) refs[w++] = rank[byId ? number.get(to[j]!) : to[j]!]!;
+        refs.subarray(rowBegin, w).sort();
+      } else {
+        for (let j = s; j < s + c; j++) {
+          // Insertion into the sorted row: most rows are a handful of references.
+          const x = rank[byId ? number.get(to[j]!) : to[j]!]!;
+          let p = w++;
+          while (p > rowBegin && refs[p - 1]! > x) {
+            refs[p] = refs[p - 1]!;
+            p--;
+          }
+          refs[p] = x;
         }
       }
-      pos = eol + 1;
+      // Refs' primary key makes (referrer, reference) unique; drop repeats all the same.
+      let u = rowBegin;
+      for (let p = rowBegin; p < w; p++) if (p === rowBegin || refs[p] !== refs[p - 1]) refs[u++] = refs[p]!;
+      w = u;
     }
-    // Keep only edges between members, renumbered.
-    let m = 0;
-    const from = new Uint32Array(edges.from.length);
-    const to = new Uint32Array(edges.from.length);
-    for (let e = 0; e < edges.from.length; e++) {
-      const a = edges.from[e]!;
-      const b = edges.to[e]!;
-      if (a <= maxId && b <= maxId && local[a]! >= 0 && local[b]! >= 0) {
-        from[m] = local[a]!;
-        to[m++] = local[b]!;
-      }
-    }
-    return buildRefGraph({
+    refStart[m] = w;
+    // The rows' arrays become the graph's, put in path order in place (no second copy of each).
+    permute(order, rows.path, rows.size, rows.hash, rows.deriver);
+    return {
       storeDir: this.storeDir,
-      paths,
-      narSize: sizes,
-      ...(hashes ? { narHash, deriver } : {}),
-      edgeFrom: from,
-      edgeTo: to,
-      edgeCount: m,
-    });
+      paths: rows.path,
+      narSize: rows.size,
+      narHash: rows.hash ?? new Array<string | undefined>(m),
+      deriver: rows.deriver ?? new Array<string | undefined>(m),
+      refStart,
+      refs: w === refs.length ? refs : refs.slice(0, w),
+    };
   }
 
   close(): void {
     this.db.close();
+  }
+}
+
+/** Rearranges the arrays so that element i becomes the one at `order[i]`, following cycles. */
+function permute(order: Uint32Array, ...arrays: ({ [i: number]: unknown } | undefined)[]): void {
+  const done = new Uint8Array(order.length);
+  const live = arrays.filter((a): a is { [i: number]: unknown } => a !== undefined);
+  for (let start = 0; start < order.length; start++) {
+    if (done[start] || order[start] === start) continue;
+    for (const a of live) {
+      const first = a[start];
+      let j = start;
+      for (;;) {
+        const k = order[j]!;
+        if (k === start) {
+          a[j] = first;
+          break;
+        }
+        a[j] = a[k];
+        j = k;
+      }
+    }
+    for (let j = start; !done[j]; j = order[j]!) done[j] = 1;
+  }
+}
+
+/**
+ * The members' rows, parsed batch by batch from two texts: paths one a line, and "id size[ hash
+ * deriver]" lines in the same order.
+ */
+class NodeRows {
+  n = 0;
+  readonly id: Uint32Array;
+  readonly size: Float64Array;
+  readonly path: StorePath[];
+  readonly hash: (string | undefined)[] | undefined;
+  readonly deriver: (string | undefined)[] | undefined;
+
+  constructor(
+    private readonly capacity: number,
+    hashes: boolean,
+  ) {
+    this.id = new Uint32Array(capacity);
+    this.size = new Float64Array(capacity);
+    this.path = new Array<StorePath>(capacity);
+    this.hash = hashes ? new Array<string | undefined>(capacity) : undefined;
+    this.deriver = hashes ? new Array<string | undefined>(capacity) : undefined;
+  }
+
+  /** One row: its path is `text[start, end)` (sliced, not copied). */
+  push(id: number, size: number, text: string, start: number, end: number, hash?: string, deriver?: string): void {
+    const n = this.n;
+    if (n >= this.capacity) throw new NixSealError('EDB', 'Cannot read the Nix database: more rows than members');
+    // A slice shares the batch's string: no copy of the characters.
+    this.path[n] = text.slice(start, end) as StorePath;
+    this.id[n] = id;
+    this.size[n] = size;
+    if (this.hash) {
+      this.hash[n] = hash;
+      this.deriver![n] = deriver;
+    }
+    this.n = n + 1;
+  }
+
+  /** One batch of SQL rows: the paths one a line, and "id size[ hash deriver]" lines in the same order. */
+  parse(paths: string, meta: string): void {
+    const len = paths.length;
+    const mlen = meta.length;
+    let pos = 0;
+    let mpos = 0;
+    while (pos < len) {
+      let end = paths.indexOf('\n', pos);
+      if (end < 0) end = len;
+      let id = 0;
+      let c: number;
+      while ((c = meta.charCodeAt(mpos++)) !== 32) id = id * 10 + (c - 48);
+      let size = -0; // a double from the start, as sizes pass 2^31
+      let digits = 0;
+      while (mpos < mlen && (c = meta.charCodeAt(mpos)) >= 48 && c <= 57) (size = size * 10 + (c - 48)), digits++, mpos++;
+      let hash: string | undefined;
+      let deriver: string | undefined;
+      if (this.hash) {
+        const hs = ++mpos;
+        mpos = meta.indexOf(' ', hs);
+        hash = meta.slice(hs, mpos);
+        const ds = ++mpos;
+        let de = meta.indexOf('\n', ds);
+        if (de < 0) de = meta.length;
+        deriver = de > ds ? meta.slice(ds, de) : undefined;
+        mpos = de;
+      }
+      mpos++; // the newline
+      this.push(id, digits > 0 ? size : NaN, paths, pos, end, hash, deriver);
+      pos = end + 1;
+    }
   }
 }
