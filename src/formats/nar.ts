@@ -106,12 +106,14 @@ const T = Object.fromEntries(
 ) as Record<string, Buffer>;
 const tok = (s: string): Buffer => T[s]!;
 
-function ioError(path: Buffer, err: unknown): NixSealError {
+/** "Cannot <action> <path>: <why>" for a failed system call on a path walked as a NAR tree. */
+export function treeIoError(action: string, path: Buffer, err: unknown): NixSealError {
   const p = path.toString();
-  return new NixSealError('EIO', `Cannot serialise ${p}: ${describeSystemError(err)}`, { path: p, cause: err });
+  return new NixSealError('EIO', `Cannot ${action} ${p}: ${describeSystemError(err)}`, { path: p, cause: err });
 }
 
-function unsupportedType(path: Buffer, st: Stats): NixSealError {
+/** A socket, fifo or device: what a NAR (and so a store path) cannot hold. */
+export function treeTypeError(action: string, path: Buffer, st: Stats): NixSealError {
   const what = st.isSocket()
     ? 'a socket'
     : st.isFIFO()
@@ -122,8 +124,11 @@ function unsupportedType(path: Buffer, st: Stats): NixSealError {
           ? 'a block device'
           : 'a file of unknown type';
   const p = path.toString();
-  return new NixSealError('EFORMAT', `Cannot serialise ${p}: it is ${what}, which a NAR cannot hold`, { path: p });
+  return new NixSealError('EFORMAT', `Cannot ${action} ${p}: it is ${what}, which a NAR cannot hold`, { path: p });
 }
+
+const ioError = (path: Buffer, err: unknown): NixSealError => treeIoError('serialise', path, err);
+const unsupportedType = (path: Buffer, st: Stats): NixSealError => treeTypeError('serialise', path, st);
 
 /*
  * Metadata calls (lstat, readdir, readlink, open, close) and reads of small files are synchronous:

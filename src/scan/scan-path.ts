@@ -15,7 +15,8 @@
  * (The root's own name is not in the NAR, and is not scanned.)
  */
 import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, read, readSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
-import { NixSealError, describeSystemError } from '../errors.js';
+import { NixSealError } from '../errors.js';
+import { treeIoError, treeTypeError } from '../formats/nar.js';
 import { HashPartSet, ReferenceScanner, type ScanHit, type ScannerOptions } from './reference-scanner.js';
 
 /** Where in a file system object a hit sits. */
@@ -62,24 +63,8 @@ const O_NOFOLLOW = fsConstants.O_NOFOLLOW ?? 0;
 const O_NONBLOCK = fsConstants.O_NONBLOCK ?? 0;
 const SLASH = Buffer.from('/');
 
-function ioError(path: Buffer, err: unknown): NixSealError {
-  const p = path.toString();
-  return new NixSealError('EIO', `Cannot scan ${p}: ${describeSystemError(err)}`, { path: p, cause: err });
-}
-
-function unsupportedType(path: Buffer, st: Stats): NixSealError {
-  const what = st.isSocket()
-    ? 'a socket'
-    : st.isFIFO()
-      ? 'a named pipe'
-      : st.isCharacterDevice()
-        ? 'a character device'
-        : st.isBlockDevice()
-          ? 'a block device'
-          : 'a file of unknown type';
-  const p = path.toString();
-  return new NixSealError('EFORMAT', `Cannot scan ${p}: it is ${what}, which a NAR cannot hold`, { path: p });
-}
+const ioError = (path: Buffer, err: unknown): NixSealError => treeIoError('scan', path, err);
+const unsupportedType = (path: Buffer, st: Stats): NixSealError => treeTypeError('scan', path, st);
 
 function readAsync(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
   return new Promise((resolve, reject) => {
