@@ -63,6 +63,9 @@ function describeDbError(err: unknown): string {
   switch (e.code) {
     case 'SQLITE_CANTOPEN':
       return 'cannot open it (missing, or no permission)';
+    case 'SQLITE_READONLY_DIRECTORY':
+    case 'SQLITE_READONLY':
+      return 'cannot open it read-only: its directory is not writable and its WAL index (db.sqlite-shm) is missing (ask the daemon: --store daemon)';
     case 'SQLITE_NOTADB':
       return 'the file is not a SQLite database';
     case 'SQLITE_CORRUPT':
@@ -79,9 +82,10 @@ function describeDbError(err: unknown): string {
 }
 
 /**
- * Opens the database read-only. A read-only WAL database in a directory we cannot write (no -shm
- * to create) can still be read as immutable, as Nix does for read-only stores, but only when the
- * WAL holds nothing newer than the main file.
+ * Opens the database read-only. A WAL database in a directory this user cannot write (no -shm to
+ * create) cannot be opened this way; Nix itself then opens it as `file:…?immutable=1`, but this
+ * build of better-sqlite3 does not take URIs, so such a store is reported (and the default store
+ * falls back to the nix command, see open-source.ts).
  */
 function openReadOnly(dbPath: string): { db: Db; mode: string } {
   const fail = (why: string, cause?: unknown): never => {
@@ -101,13 +105,6 @@ function openReadOnly(dbPath: string): { db: Db; mode: string } {
   };
   try {
     return { db: probe(openSqliteReadOnly(dbPath, 5000)), mode: 'read-only' };
-  } catch (err) {
-    const wal = `${dbPath}-wal`;
-    const walEmpty = !fs.existsSync(wal) || fs.statSync(wal).size === 0;
-    if ((err as { code?: string }).code !== 'SQLITE_CANTOPEN' || !walEmpty) return fail(describeDbError(err), err);
-  }
-  try {
-    return { db: probe(openSqliteReadOnly(`file:${encodeURI(dbPath)}?immutable=1`)), mode: 'immutable' };
   } catch (err) {
     return fail(describeDbError(err), err);
   }
