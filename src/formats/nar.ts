@@ -127,6 +127,32 @@ export function treeTypeError(action: string, path: Buffer, st: Stats): NixSealE
   return new NixSealError('EFORMAT', `Cannot ${action} ${p}: it is ${what}, which a NAR cannot hold`, { path: p });
 }
 
+/**
+ * Opens a file that lstat showed to be regular, for reading its contents. If it was swapped since:
+ * O_NOFOLLOW fails on a symlink rather than following it, O_NONBLOCK keeps a fifo from blocking the
+ * open, and fstat rejects anything but a regular file. The caller closes the descriptor.
+ */
+export function openTreeFile(action: string, path: Buffer): { fd: number; size: number } {
+  let fd: number;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (err) {
+    throw treeIoError(action, path, err);
+  }
+  let st: Stats;
+  try {
+    st = fstatSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    throw treeIoError(action, path, err);
+  }
+  if (!st.isFile()) {
+    closeSync(fd);
+    throw treeTypeError(action, path, st);
+  }
+  return { fd, size: st.size };
+}
+
 const ioError = (path: Buffer, err: unknown): NixSealError => treeIoError('serialise', path, err);
 const unsupportedType = (path: Buffer, st: Stats): NixSealError => treeTypeError('serialise', path, st);
 
@@ -240,23 +266,8 @@ async function* narChunks(root: Buffer, reuse: boolean): AsyncGenerator<Buffer, 
   if (tb.pos > 0) yield tb.take();
 
   async function* regularFile(p: Buffer, lst: Stats): AsyncGenerator<Buffer, void, undefined> {
-    let fd: number;
+    const { fd, size } = openTreeFile('serialise', p);
     try {
-      // If the file was swapped since lstat: O_NOFOLLOW fails on a symlink rather than following
-      // it, O_NONBLOCK keeps a fifo from blocking the open (fstat below then rejects it).
-      fd = openSync(p, fsConstants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-    } catch (err) {
-      throw ioError(p, err);
-    }
-    try {
-      let st: Stats;
-      try {
-        st = fstatSync(fd);
-      } catch (err) {
-        throw ioError(p, err);
-      }
-      if (!st.isFile()) throw unsupportedType(p, st);
-      const size = st.size;
       tb.bytes(tok('regular'), ready);
       // Nix's rule: executable iff the owner's x bit is set (S_IXUSR), whatever group/other say.
       if (lst.mode & fsConstants.S_IXUSR) {

@@ -14,9 +14,9 @@
  * inside it, and each occurrence in the NAR is an occurrence in exactly one name, target or contents.
  * (The root's own name is not in the NAR, and is not scanned.)
  */
-import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, read, readSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { closeSync, constants as fsConstants, lstatSync, read, readSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { NixSealError } from '../errors.js';
-import { treeIoError, treeTypeError } from '../formats/nar.js';
+import { openTreeFile, treeIoError, treeTypeError } from '../formats/nar.js';
 import { HashPartSet, ReferenceScanner, type ScanHit, type ScannerOptions } from './reference-scanner.js';
 
 /** Where in a file system object a hit sits. */
@@ -59,8 +59,6 @@ const READ_CHUNK = 4 << 20;
 const freeBuffers: Buffer[] = [];
 const MAX_FREE_BUFFERS = 4;
 
-const O_NOFOLLOW = fsConstants.O_NOFOLLOW ?? 0;
-const O_NONBLOCK = fsConstants.O_NONBLOCK ?? 0;
 const SLASH = Buffer.from('/');
 
 const ioError = (path: Buffer, err: unknown): NixSealError => treeIoError('scan', path, err);
@@ -198,23 +196,9 @@ async function* walk(root: Buffer, scanner: ReferenceScanner): AsyncGenerator<Pa
   }
 
   async function* fileHits(p: Buffer, relPath: Buffer): AsyncGenerator<PathHit[], void, undefined> {
-    let fd: number;
     let inFlight: Promise<Buffer> | undefined;
+    const { fd, size } = openTreeFile('scan', p);
     try {
-      // As in nar.ts: no following a symlink swapped in since lstat, no blocking on a fifo.
-      fd = openSync(p, fsConstants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-    } catch (err) {
-      throw ioError(p, err);
-    }
-    try {
-      let st: Stats;
-      try {
-        st = fstatSync(fd);
-      } catch (err) {
-        throw ioError(p, err);
-      }
-      if (!st.isFile()) throw unsupportedType(p, st);
-      const size = st.size;
       if (!scanning || size < 32) return; // too short to hold a hash (Nix reads it, to no avail)
       const shrank = (): NixSealError => {
         const s = p.toString();
