@@ -95,11 +95,17 @@ let
     if !(isList seals) then throw "${fn}: seals must be a list, not ${show seals}"
     else concatLists (map (s: [ "--seal" (sealArg fn s) ]) seals);
 
-  checkSealImages = fn: sealImages:
-    if sealImages == true
-    then throw "${fn}: sealImages = true is not implemented yet (sealing every image found in the closure comes in a later version of nix-seal); list the images in seals instead, e.g. seals = [ myIso ] or seals = [ \"*.iso\" ]"
-    else if sealImages == false then true
+  # sealImages = true: nix-seal seals every path of the closure whose bytes are a self-contained
+  # image (ISO, disk image, squashfs, archive…), like --seal-images.
+  sealImagesFlags = fn: sealImages:
+    if sealImages == true then [ "--seal-images" ]
+    else if sealImages == false then [ ]
     else throw "${fn}: sealImages must be true or false, not ${show sealImages}";
+
+  # noSeals: exceptions to every seal, declared or detected (--no-seal); same forms as seals.
+  noSealArgs = fn: noSeals:
+    if !(isList noSeals) then throw "${fn}: noSeals must be a list, not ${show noSeals}"
+    else concatLists (map (s: [ "--no-seal" (sealArg fn s) ]) noSeals);
 
   # The exportReferencesGraph files: one per path, graph-0, graph-1, … in the build directory.
   graphNames = n: genList (i: "graph-${toString i}") n;
@@ -114,16 +120,16 @@ in
   # nixpkgs' closureInfo, sealed: $out/registration, $out/store-paths, $out/total-nar-size (and
   # $out/seals.json: what each seal erased) for the sealed closure of rootPaths.
   sealedClosureInfo =
-    { rootPaths, seals ? [ ], sealImages ? false, name ? "closure-info" }:
+    { rootPaths, seals ? [ ], sealImages ? false, noSeals ? [ ], name ? "closure-info" }:
     let
       fn = "sealedClosureInfo";
       roots =
         if !(isList rootPaths) then throw "${fn}: rootPaths must be a list, not ${show rootPaths}"
         else if rootPaths == [ ] then throw "${fn}: rootPaths is empty"
         else map (storeArg fn "root") rootPaths;
-      sealFlags = sealArgs fn seals;
+      sealFlags = sealArgs fn seals ++ sealImagesFlags fn sealImages ++ noSealArgs fn noSeals;
     in
-    checked [ (checkSealImages fn sealImages) sealFlags roots ] (derivation {
+    checked [ sealFlags roots ] (derivation {
       inherit name system;
       builder = bin;
       args = [ "closure-info" ] ++ storeFlag (length roots) ++ sealFlags
@@ -140,6 +146,7 @@ in
     { contents
     , seals ? [ ]
     , sealImages ? false
+    , noSeals ? [ ]
     , compressor ? "zstd"
     , compressorLevel ? null
     , prepend ? [ ]
@@ -185,11 +192,11 @@ in
         if !(isList prepend) then throw "${fn}: prepend must be a list of cpio archives, not ${show prepend}"
         else concatLists (map (p: [ "--prepend" (storeArg fn "prepend" p) ]) prepend);
 
-      sealFlags = sealArgs fn seals;
+      sealFlags = sealArgs fn seals ++ sealImagesFlags fn sealImages ++ noSealArgs fn noSeals;
       # Every object is in the graph: roots, the init and the link targets.
       graphPaths = map (e: e.object) (plain ++ linked);
     in
-    checked [ (checkSealImages fn sealImages) compressorOk levelFlags prependFlags sealFlags uniqueDests graphPaths ] (derivation ({
+    checked [ compressorOk levelFlags prependFlags sealFlags uniqueDests graphPaths ] (derivation ({
       inherit name system;
       builder = bin;
       args = [ "initrd" ] ++ storeFlag (length graphPaths) ++ sealFlags

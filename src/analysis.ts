@@ -1,6 +1,7 @@
 import { reach, sealedClosure, type SealedClosure } from './graph/closure.js';
 import { idOf, type PathId, type RefGraph } from './graph/ref-graph.js';
-import { compileSealRules, markSeals, readSealsFile, type SealPattern } from './seal/seal-rules.js';
+import { detectImages, type DetectedImage } from './seal/detect.js';
+import { compileSealRules, markSeals, readSealsFile, unmarkSeals, type SealPattern } from './seal/seal-rules.js';
 import { openSource } from './sources/open-source.js';
 import type { GraphSource } from './sources/source.js';
 import { resolveToStorePath } from './store/resolve-path.js';
@@ -16,6 +17,10 @@ export interface AnalysisOptions {
   seals?: readonly string[];
   /** --seals-from files. */
   sealsFrom?: readonly string[];
+  /** --seal-images: also seal every path of the closure whose bytes are a self-contained image. */
+  sealImages?: boolean;
+  /** --no-seal patterns: exceptions to every seal, declared or detected. */
+  noSeals?: readonly string[];
   env?: NodeJS.ProcessEnv;
   /** An already opened source (otherwise `store` is opened). */
   source?: GraphSource;
@@ -33,6 +38,8 @@ export interface Analysis {
   readonly seals: Uint8Array;
   readonly closure: SealedClosure;
   readonly warnings: string[];
+  /** With sealImages: the images found (before --no-seal exceptions), with why each is one. */
+  readonly detected: DetectedImage[];
 }
 
 /** Opens the store, loads the roots' closure, applies the seals. The library's main entry. */
@@ -46,8 +53,19 @@ export function analyze(opts: AnalysisOptions): Analysis {
   const rules = compileSealRules(patterns, source.storeDir);
   const graph = source.loadClosure(rootPaths, { hashes: opts.hashes ?? false });
   const roots = rootPaths.map((p) => idOf(graph, p)!);
-  const { seals, warnings } = markSeals(graph, reach(graph, roots), rules);
-  return { source, graph, roots, seals, closure: sealedClosure(graph, roots, seals), warnings };
+  const full = reach(graph, roots);
+  const { seals, warnings } = markSeals(graph, full, rules);
+  const detected = opts.sealImages ? detectImages(graph, full, source.realStoreDir) : [];
+  for (const d of detected) seals[d.id] = 1;
+  if (opts.noSeals !== undefined && opts.noSeals.length > 0) {
+    const exceptions = compileSealRules(
+      opts.noSeals.map((pattern) => ({ pattern, origin: '--no-seal' })),
+      source.storeDir,
+    );
+    warnings.push(...unmarkSeals(graph, full, seals, exceptions));
+  }
+  if (opts.sealImages && detected.length === 0) warnings.push('--seal-images found no image with references in the closure');
+  return { source, graph, roots, seals, closure: sealedClosure(graph, roots, seals), warnings, detected };
 }
 
 /** Resolves one more path (a `why` target) against an analysis' store. */

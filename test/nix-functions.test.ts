@@ -106,9 +106,14 @@ test('sealedClosureInfo: seals as derivations and as globs give the sealed closu
   const byLink = build1(c, `${c.fns}.sealedClosureInfo { rootPaths = [ ${sp(s.launcher)} ]; seals = [ ${link} ]; }`);
   assert.notEqual(byDrv, byGlob);
   checkClosureInfo(c, byDrv, [s.launcher], ['--seal', '*.iso']);
-  for (const other of [byGlob, byLink]) {
+  // sealImages = true finds the ISO by its bytes: the same files as naming it.
+  const byDetection = build1(c, `${c.fns}.sealedClosureInfo { rootPaths = [ ${sp(s.launcher)} ]; sealImages = true; }`);
+  for (const other of [byGlob, byLink, byDetection]) {
     for (const f of ['registration', 'store-paths', 'total-nar-size', 'seals.json']) assert.equal(read(other, f), read(byDrv, f), f);
   }
+  // noSeals makes an exception to it: the full closure again.
+  const excepted = build1(c, `${c.fns}.sealedClosureInfo { rootPaths = [ ${sp(s.launcher)} ]; sealImages = true; noSeals = [ "*.iso" ]; }`);
+  assert.deepEqual(lines(read(excepted, 'store-paths')), lines(s.env.nixStore(['-qR', s.launcher])));
   const sealed = lines(read(byDrv, 'store-paths'));
   assert.equal(sealed.length, 5);
   for (const p of s.isoOnly) assert.ok(!sealed.includes(p), `${p} is erased`);
@@ -247,8 +252,8 @@ test('bad input fails evaluation with a message that says what is wrong', (t) =>
     [`makeSealedInitrd { contents = [ ${sp(s.launcher)} ]; }`, /each contents entry must be \{ object; symlink \? null; \}/],
     [`makeSealedInitrd { contents = [ { object = ${sp(s.launcher)}; symlink = "init"; } ]; }`, /symlink "init" of .* must be an absolute path inside the image/],
     [`makeSealedInitrd { contents = [ ${init} ${init} ]; }`, /two contents entries have symlink "\/init"/],
-    [`sealedClosureInfo { rootPaths = [ ${sp(s.launcher)} ]; sealImages = true; }`, /sealedClosureInfo: sealImages = true is not implemented yet/],
-    [`makeSealedInitrd { contents = [ ${init} ]; seals = [ "*.iso" ]; sealImages = true; }`, /makeSealedInitrd: sealImages = true is not implemented yet/],
+    [`sealedClosureInfo { rootPaths = [ ${sp(s.launcher)} ]; noSeals = "*.iso"; }`, /sealedClosureInfo: noSeals must be a list/],
+    [`makeSealedInitrd { contents = [ ${init} ]; noSeals = [ 42 ]; }`, /makeSealedInitrd: seal 42 is an integer/],
     [`makeSealedInitrd { contents = [ ${init} ]; sealImages = "yes"; }`, /sealImages must be true or false/],
   ];
   for (const [call, re] of cases) {

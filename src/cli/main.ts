@@ -4,7 +4,7 @@ import { NixSealError } from '../errors.js';
 import { closureLines, closureResult } from './closure.js';
 import { infoResult } from './info.js';
 import type { InitrdFlags } from './initrd.js';
-import { whyResult } from './why.js';
+import { addPrecision, whyResult } from './why.js';
 
 // Commands other than `closure` load their modules when they run: `closure` on a small store is
 // start-up bound (it must keep pace with nix-store -qR's ~70 ms), so it loads only what it uses.
@@ -12,10 +12,19 @@ const render = () => import('./render.js');
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
+/** A commander parser for a positive whole-number option. */
+const positiveInt = (flag: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new CommanderError(2, 'nix-seal.usage', `${flag} '${v}' is not a positive whole number`);
+  return n;
+};
+
 interface CommonFlags {
   store?: string;
   seal: string[];
   sealsFrom: string[];
+  sealImages?: boolean;
+  noSeal: string[];
   json?: boolean;
   verbose?: boolean;
   debug?: boolean;
@@ -27,9 +36,24 @@ function withClosureFlags(cmd: Command): Command {
     .option('--store <url>', "where the reference graph comes from (default: the local store; see README)")
     .option('--seal <pattern>', "seal a path (contains '/') or every path whose name matches a glob (e.g. '*.iso'); repeatable", collect, [])
     .option('--seals-from <file>', 'read seal patterns from FILE, one a line (# comments); repeatable', collect, [])
+    .option('--seal-images', 'also seal every path of the closure whose bytes are a self-contained image (ISO, disk image, squashfs, archive…)')
+    .addOption(noSealOption())
     .option('--json', 'print JSON')
     .option('-v, --verbose', 'say which source was used and what was done')
     .option('--debug', 'print stack traces on errors');
+}
+
+/**
+ * `--no-seal PATTERN`: commander reads any `--no-X` as the negation of `--X` and would append the
+ * pattern to --seal's list; this option is its own list, under `noSeal`.
+ */
+function noSealOption(): Option {
+  const o = new Option('--no-seal <pattern>', 'never seal what PATTERN matches (a path or a glob, as for --seal), declared or detected; repeatable')
+    .argParser(collect)
+    .default([]);
+  o.negate = false;
+  o.attributeName = () => 'noSeal';
+  return o;
 }
 
 function analysisOptions(roots: string[], f: CommonFlags, out: Output): AnalysisOptions {
@@ -37,6 +61,8 @@ function analysisOptions(roots: string[], f: CommonFlags, out: Output): Analysis
     roots,
     seals: f.seal,
     sealsFrom: f.sealsFrom,
+    sealImages: f.sealImages ?? false,
+    noSeals: f.noSeal,
     ...(f.store !== undefined ? { store: f.store } : {}),
     log: f.verbose ? (m) => out.err(`nix-seal: ${m}\n`) : () => {},
   };
@@ -95,15 +121,14 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       .argument('<target>', 'the path to explain'),
   )
     .option('--all', 'print every chain (up to --limit)')
-    .addOption(new Option('--limit <n>', 'how many chains --all prints').default(100).argParser((v) => {
-      const n = Number(v);
-      if (!Number.isSafeInteger(n) || n < 1) throw new CommanderError(2, 'nix-seal.usage', `--limit '${v}' is not a positive whole number`);
-      return n;
-    }))
-    .action(async (root: string, target: string, f: CommonFlags & { all?: boolean; limit: number }) => {
+    .addOption(new Option('--limit <n>', 'how many chains --all prints').default(100).argParser(positiveInt('--limit')))
+    .option('--precise', "for each edge, where the reference sits: file, offset, the bytes around it, and the file inside an image (ISO 9660, squashfs)")
+    .addOption(new Option('--evidence <n>', 'how many occurrences --precise shows per edge').default(5).argParser(positiveInt('--evidence')))
+    .action(async (root: string, target: string, f: CommonFlags & { all?: boolean; limit: number; precise?: boolean; evidence: number }) => {
       const a = analyze(analysisOptions([root], f, out));
       warn(out, a.warnings);
-      const r = whyResult(a, target, f.all ? { limit: f.limit } : undefined);
+      let r = whyResult(a, target, f.all ? { limit: f.limit } : undefined);
+      if (f.precise) r = await addPrecision(r, a, { maxEvidence: f.evidence });
       out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderWhy(r));
       if (r.status === 'absent') setExit(1);
     });
@@ -153,6 +178,37 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       const r = await closureInfoCommand(a, ci);
       out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderClosureInfo(r));
     });
+
+  withClosureFlags(
+    program
+      .command('audit')
+      .description('prove each seal safe: for every path it erased, is it contained in the image, only mentioned by it, or unverifiable?')
+      .argument('<root...>', 'store paths, paths inside them, or symlinks to them'),
+  )
+    .option('--strict', 'exit 1 when any erased path is not contained')
+    .addOption(new Option('--evidence <n>', 'how many pieces of evidence to show per erased path').default(5).argParser(positiveInt('--evidence')))
+    .action(async (roots: string[], f: CommonFlags & { strict?: boolean; evidence: number }) => {
+      const { auditCommand, renderAudit } = await import('./audit.js');
+      const opts = analysisOptions(roots, f, out);
+      const a = analyze(opts);
+      warn(out, a.warnings);
+      const { result, exitCode } = await auditCommand(a, f, opts.log);
+      out.out(f.json ? JSON.stringify(result, null, 2) + '\n' : renderAudit(result));
+      setExit(exitCode);
+    });
+
+  withClosureFlags(
+    program
+      .command('suggest')
+      .description('find the self-contained images in the closure of ROOTs and rank them by what sealing each would erase')
+      .argument('<root...>', 'store paths, paths inside them, or symlinks to them'),
+  ).action(async (roots: string[], f: CommonFlags) => {
+    const { suggestResult, renderSuggest } = await import('./suggest.js');
+    const a = analyze({ ...analysisOptions(roots, f, out), sealImages: true });
+    warn(out, a.warnings.filter((w) => !w.startsWith('--seal-images found no image')));
+    const r = suggestResult(a);
+    out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderSuggest(r, (await render()).human));
+  });
 
   program
     .command('hash')

@@ -1,6 +1,9 @@
 import prettyBytes from 'pretty-bytes';
 import type { Amount, InfoResult } from './info.js';
 import type { WhyResult } from './why.js';
+import { edgeKey } from '../graph/why.js';
+import type { EdgeEvidence } from '../seal/edge-evidence.js';
+import type { Evidence } from '../seal/inspect.js';
 
 export const human = (n: number | null): string => (n === null ? 'size unknown' : prettyBytes(n, { binary: true }));
 
@@ -23,21 +26,55 @@ export function renderInfo(r: InfoResult): string {
   return lines.join('\n') + '\n';
 }
 
-function renderChain(chain: string[], seals: Set<string>): string[] {
-  return chain.map((p, i) => `${i === 0 ? '' : '→ '}${p}${seals.has(p) ? '  [seal]' : ''}`);
+function renderChain(chain: string[], seals: Set<string>, edges?: Map<string, EdgeEvidence>): string[] {
+  const out: string[] = [];
+  chain.forEach((p, i) => {
+    out.push(`${i === 0 ? '' : '→ '}${p}${seals.has(p) ? '  [seal]' : ''}`);
+    const next = chain[i + 1];
+    const e = next === undefined ? undefined : edges?.get(edgeKey(p, next));
+    if (e !== undefined) out.push(...renderEdgeEvidence(e));
+  });
+  return out;
+}
+
+/** Shows a file of store path `from` relative to it: `iso/nixos.iso » boot/grub/grub.cfg`; a single-file path by its name. */
+export function relativeFile(file: string, from: string): string {
+  if (file.startsWith(from + '/')) return file.slice(from.length + 1);
+  if (file === from || file.startsWith(from + ' » ')) return from.slice(from.lastIndexOf('/') + 1).replace(/^[^-]*-/, '') + file.slice(from.length);
+  return file;
+}
+
+/**
+ * One piece of evidence on a line: the file (relative to `from`), the offset, and the bytes around
+ * a hash in file data, or what holds it (a directory record's name, a symlink target: binary or
+ * already said), or what the image holds.
+ */
+export function evidenceLine(ev: Evidence, from: string): string {
+  const file = relativeFile(ev.file, from);
+  const where = ev.offset === null ? '' : ` @${ev.offset}`;
+  if (ev.context !== undefined && /^(contents|data of )/.test(ev.what)) return `${file}${where}: …${ev.context}…`;
+  return `${file}${where}: ${ev.what}`;
+}
+
+function renderEdgeEvidence(e: EdgeEvidence): string[] {
+  if (e.hits === 0) return [`    (no occurrence of the hash found: the reference is not in the bytes on disk)`];
+  const lines = e.evidence.map((ev) => `    ${evidenceLine(ev, e.from)}`);
+  if (e.hits > e.evidence.length) lines.push(`    (${e.hits - e.evidence.length} more occurrence${e.hits - e.evidence.length === 1 ? '' : 's'})`);
+  return lines;
 }
 
 export function renderWhy(r: WhyResult): string {
   const seals = new Set(r.seals);
+  const edges = r.edges === undefined ? undefined : new Map(r.edges.map((e) => [edgeKey(e.from, e.to), e]));
   const out: string[] = [];
   if (r.status === 'absent') return `${r.root} does not depend on ${r.target}\n`;
   if (r.status === 'kept') {
     out.push(`${r.target} is in the sealed closure of ${r.root}:`);
-    out.push(...renderChain(r.chain, seals));
+    out.push(...renderChain(r.chain, seals, edges));
   } else {
     for (const e of r.erasedBy) {
       out.push(`${r.target} is erased by seal ${e.seal}; without the seal it is reached as:`);
-      out.push(...renderChain(e.chain, seals));
+      out.push(...renderChain(e.chain, seals, edges));
     }
   }
   if (r.chains) {

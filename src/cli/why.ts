@@ -1,6 +1,7 @@
 import type { Analysis } from '../analysis.js';
 import { resolveInAnalysis } from '../analysis.js';
 import { allChains, shortestChain } from '../graph/why.js';
+import type { EdgeEvidence } from '../seal/edge-evidence.js';
 
 export interface WhyResult {
   root: string;
@@ -15,6 +16,20 @@ export interface WhyResult {
   chains?: string[][];
   /** Paths that are seals, so renderers can mark them. */
   seals: string[];
+  /** With --precise: for each distinct edge of the chains above, where the reference sits. */
+  edges?: EdgeEvidence[];
+}
+
+/** Every chain of a result (the one printed, those through each seal, and --all's). */
+export function chainsOf(r: WhyResult): string[][] {
+  return [r.chain, ...r.erasedBy.map((e) => e.chain), ...(r.chains ?? [])].filter((c) => c.length > 1);
+}
+
+/** Adds --precise's evidence to a result: one scan per distinct path with outgoing edges. */
+export async function addPrecision(r: WhyResult, a: Analysis, opts: { maxEvidence?: number } = {}): Promise<WhyResult> {
+  const { edgeEvidence } = await import('../seal/edge-evidence.js');
+  const edges = await edgeEvidence(chainsOf(r), a.graph.storeDir, a.source.realStoreDir, opts);
+  return { ...r, edges: [...edges.values()] };
 }
 
 export function whyResult(a: Analysis, targetArg: string, all?: { limit: number }): WhyResult {

@@ -87,6 +87,7 @@ function stubAnalysis(g: RefGraph, roots: string[], seals: string[], realStoreDi
     seals: sealMask,
     closure: sealedClosure(g, rootIds, sealMask),
     warnings: [],
+    detected: [],
   };
 }
 

@@ -1,4 +1,7 @@
 import type { PathMask } from './closure.js';
+
+/** A map key for the edge from → to (store paths hold no newline). */
+export const edgeKey = (from: string, to: string): string => `${from}\n${to}`;
 import type { PathId, RefGraph } from './ref-graph.js';
 
 /**

@@ -71,3 +71,13 @@ export function markSeals(g: RefGraph, candidates: PathMask, rules: readonly Sea
   }
   return { seals, warnings };
 }
+
+/**
+ * `--no-seal`: clears the seals the rules match, whether declared or detected. A rule that matches
+ * no path of the closure is a warning, as for seals.
+ */
+export function unmarkSeals(g: RefGraph, candidates: PathMask, seals: PathMask, rules: readonly SealRule[]): string[] {
+  const { seals: exceptions, warnings } = markSeals(g, candidates, rules);
+  for (let i = 0; i < g.paths.length; i++) if (exceptions[i]) seals[i] = 0;
+  return warnings.map((w) => w.replace(/^seal '/, "exception '").replace(/ seals nothing: /, ' unseals nothing: '));
+}

@@ -1,0 +1,121 @@
+import path from 'node:path';
+import type { Analysis } from '../analysis.js';
+import { maskCount, maskNarSize, narSizeOf, reach, sealedClosure } from '../graph/closure.js';
+import { idOf, type PathId } from '../graph/ref-graph.js';
+import { StorePathInspector } from '../seal/inspect.js';
+import type { Amount } from './info.js';
+import { sizeOrNull } from './closure.js';
+
+/** What the images inside say about the paths a seal would erase, without scanning their bytes. */
+export interface InsideSummary {
+  /** Erased paths the image holds (a tree or a registration line). */
+  contained: number;
+  /** Erased paths not found inside: `nix-seal audit` tells mentioned / missing / unverified apart. */
+  notFound: number;
+  /** Images in it nix-seal cannot look inside (then "not found" proves nothing). */
+  opaque: string[];
+}
+
+export interface Suggestion {
+  path: string;
+  narSize: number | null;
+  /** Why it is an image: each image file, its format and the structure that matched. */
+  reason: string;
+  files: { file: string; format: string; why: string }[];
+  /** What sealing this path alone would erase. */
+  alone: Amount;
+  /** With every detected image sealed: what only this one erases. */
+  exclusive: Amount;
+  inside: InsideSummary;
+  /** Every erased path is contained: safe by the audit's standard. */
+  proven: boolean;
+}
+
+export interface SuggestResult {
+  roots: string[];
+  full: Amount;
+  /** The closure with every detected image sealed. */
+  sealedAll: Amount;
+  /** The closure with only the proven images sealed. */
+  sealedProven: Amount;
+  /** Ranked: most bytes erased (alone) first, then most paths. */
+  images: Suggestion[];
+  /** The flags to use: --seal-images, with --no-seal for the images not proven safe. */
+  flags: string[];
+  warnings: string[];
+}
+
+/** `suggest`: an analysis made with sealImages (and any --seal / --no-seal the user gave). */
+export function suggestResult(a: Analysis): SuggestResult {
+  const g = a.graph;
+  const amount = (ids: readonly PathId[]): Amount => ({ count: ids.length, narSize: sizeOrNull(narSizeOf(g, ids)) });
+  const maskAmount = (m: Uint8Array): Amount => ({ count: maskCount(m), narSize: sizeOrNull(maskNarSize(g, m)) });
+  const exclusiveOf = new Map(a.closure.seals.map((s) => [s.seal, s.exclusive]));
+  const detected = a.detected.filter((d) => a.seals[d.id]); // --no-seal exceptions left out
+  const images: Suggestion[] = detected.map((d) => {
+    const alone = new Uint8Array(g.paths.length);
+    alone[d.id] = 1;
+    const erased = sealedClosure(g, a.roots, alone).seals[0]?.erased ?? [];
+    const sealPath = g.paths[d.id]!;
+    const insp = new StorePathInspector(path.join(a.source.realStoreDir, path.posix.basename(sealPath)), sealPath, g.storeDir);
+    let inside: InsideSummary;
+    try {
+      const { trees, listed, problems } = insp.embedded();
+      const contained = erased.filter((id) => trees.has(path.posix.basename(g.paths[id]!)) || listed.has(g.paths[id]!)).length;
+      inside = {
+        contained,
+        notFound: erased.length - contained,
+        opaque: [...insp.opaqueFiles().map((o) => o.file), ...problems.map((p) => p.file)],
+      };
+    } finally {
+      insp.close();
+    }
+    return {
+      path: sealPath,
+      narSize: sizeOrNull(g.narSize[d.id]!),
+      reason: d.sniff.reason,
+      files: d.sniff.files.map((f) => ({ file: f.file, format: f.detection.format, why: f.detection.why })),
+      alone: amount(erased),
+      exclusive: amount(exclusiveOf.get(d.id) ?? []),
+      inside,
+      proven: inside.notFound === 0,
+    };
+  });
+  images.sort((x, y) => (y.alone.narSize ?? 0) - (x.alone.narSize ?? 0) || y.alone.count - x.alone.count || (x.path < y.path ? -1 : 1));
+  const unproven = images.filter((s) => !s.proven);
+  const proven = a.seals.slice();
+  for (const s of unproven) proven[idOf(g, s.path)!] = 0;
+  return {
+    roots: a.roots.map((r) => g.paths[r]!),
+    full: maskAmount(a.closure.full),
+    sealedAll: maskAmount(a.closure.kept),
+    sealedProven: maskAmount(reach(g, a.roots, proven)),
+    images,
+    flags: images.length === 0 ? [] : ['--seal-images', ...unproven.map((s) => `--no-seal ${s.path}`)],
+    warnings: a.warnings,
+  };
+}
+
+export function renderSuggest(r: SuggestResult, human: (n: number | null) => string): string {
+  const amt = (a: Amount): string => `${a.count} ${a.count === 1 ? 'path' : 'paths'}, ${human(a.narSize)}`;
+  const out: string[] = [];
+  out.push(`closure: ${amt(r.full)}`);
+  if (r.images.length === 0) {
+    out.push('no self-contained image with references found in the closure: nothing to seal');
+    return out.join('\n') + '\n';
+  }
+  out.push(`images found: ${r.images.length} (ranked by what sealing each alone erases)`);
+  r.images.forEach((s, i) => {
+    out.push(`${String(i + 1).padStart(3)}. ${s.path} (${human(s.narSize)})`);
+    out.push(`     ${s.reason}`);
+    out.push(`     sealing it erases ${amt(s.alone)}; of those only it (with all images sealed): ${amt(s.exclusive)}`);
+    const opaque = s.inside.opaque.length > 0 ? `; cannot look inside ${s.inside.opaque.join(', ')}` : '';
+    out.push(
+      `     inside: ${s.inside.contained} of ${s.alone.count} erased paths contained${s.inside.notFound > 0 ? `, ${s.inside.notFound} not found (see nix-seal audit)` : ''}${opaque}`,
+    );
+  });
+  out.push(`sealing all: ${amt(r.sealedAll)} left of ${amt(r.full)}`);
+  if (r.images.some((s) => !s.proven)) out.push(`sealing the proven ones only: ${amt(r.sealedProven)}`);
+  out.push(`flags: ${r.flags.join(' ')}`);
+  return out.join('\n') + '\n';
+}
