@@ -10,7 +10,13 @@ export { analyze, resolveInAnalysis, type Analysis, type AnalysisOptions } from 
 export { NixSealError, type ErrorCode } from './errors.js';
 export { closureLines, closureResult, type ClosureResult } from './cli/closure.js';
 export { infoResult, type InfoResult, type Amount } from './cli/info.js';
-export { whyResult, type WhyResult } from './cli/why.js';
+export { whyResult, addPrecision, type WhyResult } from './cli/why.js';
+export { auditAnalysis, VERDICTS, type AuditResult, type AuditOptions, type SealAudit, type ErasedAudit, type Verdict } from './seal/audit.js';
+export { suggestResult, type SuggestResult, type Suggestion } from './cli/suggest.js';
+export { edgeEvidence, type EdgeEvidence } from './seal/edge-evidence.js';
+export { StorePathInspector, type Evidence } from './seal/inspect.js';
+export { openImageView, embeddedStorePaths, locateDeep, type ImageView, type InnerEntry } from './seal/image-view.js';
+export { detectImages, type DetectedImage } from './seal/detect.js';
 export { main } from './cli/main.js';
 export { reach, sealedClosure, topoOrder, maskCount, maskNarSize, type PathMask, type SealedClosure, type SealErasure } from './graph/closure.js';
 export { buildRefGraph, idOf, referencesOf, type RefGraph, type PathId, type GraphRecords } from './graph/ref-graph.js';

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import fc from 'fast-check';
 import { NixSealError } from '../errors.js';
+import { treeArbitraries, writeTree } from '../../test/support/random-tree.js';
 import { requireTools } from '../../test/support/tools.js';
 import { CpioNewcWriter, NEWC_FIELD_OFFSET, NEWC_HEADER_SIZE, NewcHeader, NewcReader, readNewc, S_IFDIR, S_IFLNK, S_IFREG } from './cpio-newc.js';
 
@@ -129,31 +130,13 @@ test('the writer is byte-identical to GNU cpio in the nixpkgs initrd pipeline', 
 
 test('random trees are byte-identical to GNU cpio', async (t) => {
   if (!requireTools(t, 'cpio')) return;
-  type Tree = { kind: 'file'; data: Uint8Array; exec: boolean } | { kind: 'link'; target: string } | { kind: 'dir'; entries: Record<string, Tree> };
-  const name = fc.stringMatching(/^[a-zA-Z0-9é._ -]{1,9}$/).filter((n) => n !== '.' && n !== '..');
-  const { dir } = fc.letrec<{ tree: Tree; dir: Tree }>((tie) => ({
-    tree: fc.oneof(
-      { depthSize: 'small', withCrossShrink: true },
-      fc.record({ kind: fc.constant('file' as const), data: fc.uint8Array({ maxLength: 700 }), exec: fc.boolean() }),
-      fc.record({ kind: fc.constant('link' as const), target: fc.string({ minLength: 1, maxLength: 30 }).filter((s) => !s.includes('\0')) }),
-      tie('dir'),
-    ),
-    dir: fc.record({ kind: fc.constant('dir' as const), entries: fc.dictionary(name, tie('tree'), { maxKeys: 6 }) }),
-  }));
-  const write = (p: string, node: Tree): void => {
-    if (node.kind === 'file') writeFileSync(p, node.data, { mode: node.exec ? 0o755 : 0o644 });
-    else if (node.kind === 'link') symlinkSync(node.target, p);
-    else {
-      mkdirSync(p);
-      for (const [n, child] of Object.entries(node.entries)) write(join(p, n), child);
-    }
-  };
+  const { dir } = treeArbitraries(700);
   const base = tempDir(t);
   let run = 0;
   await fc.assert(
     fc.asyncProperty(dir, async (node) => {
       const p = join(base, `t${run++}`);
-      write(p, node);
+      writeTree(p, node);
       const gnu = writeWithGnu(p);
       assert.ok((await writeWithOurs(p)).equals(gnu));
     }),

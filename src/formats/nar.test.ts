@@ -9,6 +9,7 @@ import { test, type TestContext } from 'node:test';
 import fc from 'fast-check';
 import { NixSealError } from '../errors.js';
 import { encodeNix32 } from '../store/nix32.js';
+import { treeArbitraries, writeTree } from '../../test/support/random-tree.js';
 import { requireTools } from '../../test/support/tools.js';
 import { narHashAndSize, narSizeOf, narStream } from './nar.js';
 
@@ -101,33 +102,13 @@ test('many small files: token batches larger than one chunk', async (t) => {
 
 test('random trees match nix-store --dump', async (t) => {
   if (!requireTools(t, 'nix-store', 'nix-hash')) return;
-  type Tree =
-    | { kind: 'file'; data: Uint8Array; exec: boolean }
-    | { kind: 'link'; target: string }
-    | { kind: 'dir'; entries: Record<string, Tree> };
-  const name = fc.stringMatching(/^[a-zA-Zé0-9._ -]{1,9}$/).filter((n) => n !== '.' && n !== '..');
-  const { tree } = fc.letrec<{ tree: Tree }>((tie) => ({
-    tree: fc.oneof(
-      { depthSize: 'small', withCrossShrink: true },
-      fc.record({ kind: fc.constant('file' as const), data: fc.uint8Array({ maxLength: 40 }), exec: fc.boolean() }),
-      fc.record({ kind: fc.constant('link' as const), target: fc.string({ minLength: 1, maxLength: 30 }).filter((s) => !s.includes('\0')) }),
-      fc.record({ kind: fc.constant('dir' as const), entries: fc.dictionary(name, tie('tree'), { maxKeys: 6 }) }),
-    ),
-  }));
-  const write = (p: string, node: Tree): void => {
-    if (node.kind === 'file') writeFileSync(p, node.data, { mode: node.exec ? 0o755 : 0o644 });
-    else if (node.kind === 'link') symlinkSync(node.target, p);
-    else {
-      mkdirSync(p);
-      for (const [n, child] of Object.entries(node.entries)) write(join(p, n), child);
-    }
-  };
+  const { tree } = treeArbitraries(40);
   const base = tempDir(t);
   let run = 0;
   await fc.assert(
     fc.asyncProperty(tree, async (node) => {
       const p = join(base, `t${run++}`);
-      write(p, node);
+      writeTree(p, node);
       await assertMatchesNix(p, false);
     }),
     { numRuns: 30 },
