@@ -61,7 +61,18 @@ try {
   const why = whyResult(sealed, s.bash);
   say(`\nwhy is bash gone? erased by seal ${why.erasedBy[0]?.seal}: ${why.chain.map((p) => baseNameOf(p as StorePath)).join(' → ')}`);
 
-  heading('3. closure-info (what nixpkgs closureInfo writes, sealed)');
+  heading('3. Which paths are images, and is sealing them safe? (suggest, audit, why --precise)');
+  const show = (args: string[]): void => {
+    const r = spawnSync(process.execPath, [CLI, ...args, '--store', store], { encoding: 'utf8' });
+    say(`$ nix-seal ${args.map((a) => (a.startsWith(env.storeDir) ? baseNameOf(a as StorePath) : a)).join(' ')}`);
+    process.stdout.write(r.stdout.split(env.storeDir + '/').join('…/'));
+    if (r.status !== 0) throw new Error(`nix-seal ${args[0]} failed: ${r.stderr.trim()}`);
+  };
+  show(['suggest', s.launcher]);
+  show(['audit', s.launcher, '--seal-images', '--strict']);
+  show(['why', s.launcher, s.linux, '--seal-images', '--precise', '--evidence', '3']);
+
+  heading('4. closure-info (what nixpkgs closureInfo writes, sealed)');
   const info = path.join(env.root, 'closure-info');
   const ci = spawnSync(process.execPath, [CLI, 'closure-info', s.launcher, '--seal', '*.iso', '--store', store, '-o', info], { encoding: 'utf8' });
   if (ci.status === 0) {
@@ -69,7 +80,7 @@ try {
     say(`total-nar-size: ${fs.readFileSync(path.join(info, 'total-nar-size'), 'utf8').trim()}`);
   } else say(`closure-info failed: ${ci.stderr.trim()}`);
 
-  heading('4. An initrd whose /init starts from the sealed closure');
+  heading('5. An initrd whose /init starts from the sealed closure');
   const vmInit = buildVmInit(s);
   const initrd = path.join(env.root, 'initrd.zst');
   const plain = path.join(env.root, 'initrd-unsealed.zst');
@@ -82,7 +93,7 @@ try {
   run(['-o', plain]);
   say(`sealed initrd: ${human(fs.statSync(initrd).size)}; without the seal (plain makeInitrd): ${human(fs.statSync(plain).size)}`);
 
-  heading('5. Boot it (Debian kernel under qemu, software emulation)');
+  heading('6. Boot it (Debian kernel under qemu, software emulation)');
   if (!which('qemu-system-x86_64') || !which('busybox')) {
     say('skipped: needs qemu-system-x86 and busybox-static (sudo bash .ci/setup installs them)');
   } else {
