@@ -17,6 +17,7 @@ export { edgeEvidence, type EdgeEvidence } from './seal/edge-evidence.js';
 export { StorePathInspector, type Evidence } from './seal/inspect.js';
 export { openImageView, embeddedStorePaths, locateDeep, type ImageView, type InnerEntry } from './seal/image-view.js';
 export { detectImages, type DetectedImage } from './seal/detect.js';
+export { sniffFile, sniffSource, sniffStorePath, type Detection, type ImageFormat, type PathSniff, type SniffedFile, type SniffSource } from './seal/sniff.js';
 export { main } from './cli/main.js';
 export { reach, sealedClosure, topoOrder, maskCount, maskNarSize, type PathMask, type SealedClosure, type SealErasure } from './graph/closure.js';
 export { buildRefGraph, idOf, referencesOf, type RefGraph, type PathId, type GraphRecords } from './graph/ref-graph.js';

@@ -30,6 +30,9 @@ import { createRequire } from 'node:module';
 import { inflateSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
 import { NixSealError } from '../errors.js';
+import { crc32 } from './crc32.js';
+
+export { crc32 };
 
 export type CompressionKind = 'gzip' | 'lzma' | 'lzo' | 'xz' | 'lz4' | 'zstd';
 
@@ -497,23 +500,6 @@ export function unBcj(id: number, buf: Uint8Array, start = 0): void {
     default:
       throw new DecompressError('xz', `unsupported BCJ filter 0x${id.toString(16)}`, true);
   }
-}
-
-let crcTable: Uint32Array | undefined;
-
-/** CRC-32 (IEEE 802.3), as xz's headers and CRC32 checks use. */
-export function crc32(data: Uint8Array): number {
-  if (crcTable === undefined) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let c = 0xffffffff;
-  for (let i = 0; i < data.length; i++) c = crcTable[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 /** LZMA alone: 1 byte properties, 4 bytes dictionary size, 8 bytes unpacked size (LE). */
