@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { deflateSync } from 'node:zlib';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { NixSealError } from '../errors.js';
 import { requireTools } from '../../test/support/tools.js';
 import { DecompressError, crc32, decompress, isSupported, unBcj, type CompressionKind } from './decompress.js';
+
+/** A raw LZ4 block: lz4-napi's size-prefixed block without its 4-byte prefix. */
+const lz4Block = (input: Uint8Array): Buffer => (createRequire(import.meta.url)('lz4-napi') as { compressSync(b: Uint8Array): Buffer }).compressSync(input).subarray(4);
 
 const text = Buffer.from('squashfs metadata block, repeated. '.repeat(200)); // 7000 bytes
 
@@ -97,18 +101,27 @@ test('lzma (LZMA alone): round trip, cap from the header, unknown size refused',
   assert.ok(Date.now() - t0 < 2000);
 });
 
-test('lzo and lz4 are refused as unsupported compressors (EFORMAT)', () => {
-  for (const kind of ['lzo', 'lz4'] as const) {
-    assert.equal(isSupported(kind), false);
-    assert.throws(
-      () => decompress(kind, new Uint8Array(10), 8192),
-      (e: unknown) => e instanceof NixSealError && e.code === 'EFORMAT' && e instanceof DecompressError && e.unsupported && /unsupported compressor/.test(e.message),
-    );
-  }
+test('lz4 (raw block, as squashfs-tools writes it): round trip, cap, corrupt', () => {
+  assert.equal(isSupported('lz4'), true);
+  const block = lz4Block(text);
+  assert.deepEqual(Buffer.from(decompress('lz4', block, 8192)), text);
+  assert.deepEqual(Buffer.from(decompress('lz4', block, text.length)), text);
+  assert.throws(() => decompress('lz4', block, text.length - 1), isBomb('lz4'));
+  assert.throws(() => decompress('lz4', lz4Block(Buffer.alloc(4 << 20)), 128 * 1024), isBomb('lz4'));
+  assert.throws(() => decompress('lz4', block.subarray(0, 20), 8192), (e: unknown) => e instanceof DecompressError && /corrupt/.test(e.message));
+  assert.throws(() => decompress('lz4', new Uint8Array(0), 8192), (e: unknown) => e instanceof DecompressError && /empty block/.test(e.message));
+});
+
+test('lzo is refused as an unsupported compressor (EFORMAT)', () => {
+  assert.equal(isSupported('lzo'), false);
+  assert.throws(
+    () => decompress('lzo', new Uint8Array(10), 8192),
+    (e: unknown) => e instanceof NixSealError && e.code === 'EFORMAT' && e instanceof DecompressError && e.unsupported && /unsupported compressor/.test(e.message),
+  );
 });
 
 test('fuzz: random and mutated input never escapes as anything but DecompressError', (t) => {
-  const seeds: [CompressionKind, Buffer][] = [['gzip', deflateSync(text)]];
+  const seeds: [CompressionKind, Buffer][] = [['gzip', deflateSync(text)], ['lz4', lz4Block(text)]];
   if (requireTools(t, 'zstd', 'xz')) {
     seeds.push(['zstd', compressWith('zstd', ['-q', '-c', `--stream-size=${text.length}`], text)]);
     if (isSupported('xz')) {

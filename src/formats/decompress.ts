@@ -20,8 +20,11 @@
  *   the CRC32 check verified here too. ia64 and delta filters are refused as unsupported.
  * - lzma: the "LZMA alone" format (13-byte header with the unpacked size), @napi-rs/lzma. The header
  *   must give a size within the limit; lzma-rs stops there.
- * - lzo, lz4: no maintained, bounded decoder on npm works on Node 20 (see UNSUPPORTED_WHY): EFORMAT
- *   "unsupported compressor".
+ * - lz4: a raw LZ4 block (squashfs-tools' LZ4_decompress_safe), lz4-napi (lz4_flex, Rust). Its
+ *   block API reads the output size from a 4-byte prefix and fails rather than write past it, so
+ *   the limit is passed as that prefix: the output is bounded by construction.
+ * - lzo: no maintained LZO decoder on npm installs without compiling (the `lzo` bindings need
+ *   node-gyp; see UNSUPPORTED_WHY): EFORMAT "unsupported compressor".
  *
  * Errors are DecompressError (a NixSealError with code EFORMAT): `why` is the reason alone, for a
  * caller that adds where the block was.
@@ -49,7 +52,6 @@ export const SQUASHFS_COMPRESSION: Readonly<Record<number, CompressionKind>> = {
 /** Why a compressor cannot be read (stable text for error messages). */
 const UNSUPPORTED_WHY: Partial<Record<CompressionKind, string>> = {
   lzo: 'no maintained LZO decoder for Node is available',
-  lz4: 'no maintained LZ4 block decoder for Node is available',
 };
 
 /** A decompression failure: EFORMAT, with `why` alone (no place) for callers that add one. */
@@ -87,15 +89,35 @@ function lzmaLibrary(kind: CompressionKind): NapiLzma {
   return napiLzma;
 }
 
-/** Whether `kind` can be decompressed here (lzo and lz4 cannot; xz and lzma need the native addon). */
+interface NapiLz4 {
+  uncompressSync(input: Uint8Array): Uint8Array;
+}
+
+let napiLz4: NapiLz4 | Error | undefined;
+
+/** lz4-napi is a native addon too: loaded on first use. */
+function lz4Library(): NapiLz4 {
+  if (napiLz4 === undefined) {
+    try {
+      napiLz4 = createRequire(import.meta.url)('lz4-napi') as NapiLz4;
+    } catch (err) {
+      napiLz4 = err instanceof Error ? err : new Error(String(err));
+    }
+  }
+  if (napiLz4 instanceof Error) {
+    throw new DecompressError('lz4', `unsupported compressor (lz4-napi cannot be loaded on this platform: ${napiLz4.message})`, true, napiLz4);
+  }
+  return napiLz4;
+}
+
+/** Whether `kind` can be decompressed here (lzo cannot; xz, lzma and lz4 need their native addons). */
 export function isSupported(kind: CompressionKind): boolean {
   if (UNSUPPORTED_WHY[kind] !== undefined) return false;
-  if (kind === 'xz' || kind === 'lzma') {
-    try {
-      lzmaLibrary(kind);
-    } catch {
-      return false;
-    }
+  try {
+    if (kind === 'xz' || kind === 'lzma') lzmaLibrary(kind);
+    if (kind === 'lz4') lz4Library();
+  } catch {
+    return false;
   }
   return true;
 }
@@ -121,6 +143,9 @@ export function decompress(kind: CompressionKind, input: Uint8Array, maxOutput: 
       break;
     case 'lzma':
       out = unlzma(input, maxOutput);
+      break;
+    case 'lz4':
+      out = unlz4(input, maxOutput);
       break;
     default:
       throw new DecompressError(kind, 'unsupported compressor', true);
@@ -499,6 +524,23 @@ export function unBcj(id: number, buf: Uint8Array, start = 0): void {
     }
     default:
       throw new DecompressError('xz', `unsupported BCJ filter 0x${id.toString(16)}`, true);
+  }
+}
+
+/** A raw LZ4 block, at most `maxOutput` bytes once decoded. */
+function unlz4(input: Uint8Array, maxOutput: number): Uint8Array {
+  if (input.length === 0) throw new DecompressError('lz4', 'empty block');
+  if (maxOutput > 0xffff_ffff) throw new RangeError(`decompress: maxOutput ${maxOutput} is beyond an lz4 block`);
+  const framed = Buffer.allocUnsafe(4 + input.length);
+  framed.writeUInt32LE(maxOutput, 0);
+  framed.set(input, 4);
+  try {
+    return lz4Library().uncompressSync(framed);
+  } catch (err) {
+    if (err instanceof DecompressError) throw err;
+    const message = err instanceof Error ? err.message : String(err);
+    if (/output is too small/.test(message)) throw bomb('lz4', maxOutput);
+    throw failed('lz4', err);
   }
 }
 

@@ -30,7 +30,7 @@
  * wrong, or the header of the metadata block that holds the bad record.
  *
  * Not read: xattrs (only located), the export table (only located), the directory index.
- * Compressors: see decompress.ts (lzo and lz4 are refused as unsupported, when first needed).
+ * Compressors: see decompress.ts (lzo is refused as unsupported, when first needed).
  */
 import { fstatSync, readSync } from 'node:fs';
 import { NixSealError } from '../errors.js';
