@@ -112,11 +112,15 @@ test('lz4 (raw block, as squashfs-tools writes it): round trip, cap, corrupt', (
   assert.throws(() => decompress('lz4', new Uint8Array(0), 8192), (e: unknown) => e instanceof DecompressError && /empty block/.test(e.message));
 });
 
-test('lzo is refused as an unsupported compressor (EFORMAT)', () => {
-  assert.equal(isSupported('lzo'), false);
+test('lzo (one LZO1X stream): decoded, capped, corrupt data is EFORMAT', () => {
+  assert.equal(isSupported('lzo'), true);
+  // 17 + 5: a first run of 5 literals; then an M2 match (3 bytes at distance 5); the end marker.
+  const stream = Uint8Array.of(17 + 5, ...Buffer.from('hello'), 0x50, 0, 0x11, 0, 0);
+  assert.equal(Buffer.from(decompress('lzo', stream, 8192)).toString(), 'hellohel');
+  assert.throws(() => decompress('lzo', stream, 7), isBomb('lzo'));
   assert.throws(
-    () => decompress('lzo', new Uint8Array(10), 8192),
-    (e: unknown) => e instanceof NixSealError && e.code === 'EFORMAT' && e instanceof DecompressError && e.unsupported && /unsupported compressor/.test(e.message),
+    () => decompress('lzo', stream.subarray(0, 8), 8192),
+    (e: unknown) => e instanceof DecompressError && e.code === 'EFORMAT' && e.message === 'Cannot decompress lzo data: corrupt data (the input ends early at input offset 8)',
   );
 });
 

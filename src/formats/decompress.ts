@@ -23,8 +23,8 @@
  * - lz4: a raw LZ4 block (squashfs-tools' LZ4_decompress_safe), lz4-napi (lz4_flex, Rust). Its
  *   block API reads the output size from a 4-byte prefix and fails rather than write past it, so
  *   the limit is passed as that prefix: the output is bounded by construction.
- * - lzo: no maintained LZO decoder on npm installs without compiling (the `lzo` bindings need
- *   node-gyp; see UNSUPPORTED_WHY): EFORMAT "unsupported compressor".
+ * - lzo: one LZO1X stream, lzo1x.ts (hand-written: no maintained LZO decoder on npm installs
+ *   without compiling), which checks every read and write against the input and the limit.
  *
  * Errors are DecompressError (a NixSealError with code EFORMAT): `why` is the reason alone, for a
  * caller that adds where the block was.
@@ -34,6 +34,7 @@ import { inflateSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
 import { NixSealError } from '../errors.js';
 import { crc32 } from './crc32.js';
+import { Lzo1xError, lzo1xDecompress } from './lzo1x.js';
 
 export { crc32 };
 
@@ -47,11 +48,6 @@ export const SQUASHFS_COMPRESSION: Readonly<Record<number, CompressionKind>> = {
   4: 'xz',
   5: 'lz4',
   6: 'zstd',
-};
-
-/** Why a compressor cannot be read (stable text for error messages). */
-const UNSUPPORTED_WHY: Partial<Record<CompressionKind, string>> = {
-  lzo: 'no maintained LZO decoder for Node is available',
 };
 
 /** A decompression failure: EFORMAT, with `why` alone (no place) for callers that add one. */
@@ -110,9 +106,8 @@ function lz4Library(): NapiLz4 {
   return napiLz4;
 }
 
-/** Whether `kind` can be decompressed here (lzo cannot; xz, lzma and lz4 need their native addons). */
+/** Whether `kind` can be decompressed here (xz, lzma and lz4 need their native addons). */
 export function isSupported(kind: CompressionKind): boolean {
-  if (UNSUPPORTED_WHY[kind] !== undefined) return false;
   try {
     if (kind === 'xz' || kind === 'lzma') lzmaLibrary(kind);
     if (kind === 'lz4') lz4Library();
@@ -128,8 +123,6 @@ export function isSupported(kind: CompressionKind): boolean {
  */
 export function decompress(kind: CompressionKind, input: Uint8Array, maxOutput: number): Uint8Array {
   if (!Number.isSafeInteger(maxOutput) || maxOutput < 0) throw new RangeError(`decompress: bad maxOutput ${maxOutput}`);
-  const unsupported = UNSUPPORTED_WHY[kind];
-  if (unsupported !== undefined) throw new DecompressError(kind, `unsupported compressor (${unsupported})`, true);
   let out: Uint8Array;
   switch (kind) {
     case 'gzip':
@@ -146,6 +139,9 @@ export function decompress(kind: CompressionKind, input: Uint8Array, maxOutput: 
       break;
     case 'lz4':
       out = unlz4(input, maxOutput);
+      break;
+    case 'lzo':
+      out = unlzo(input, maxOutput);
       break;
     default:
       throw new DecompressError(kind, 'unsupported compressor', true);
@@ -524,6 +520,16 @@ export function unBcj(id: number, buf: Uint8Array, start = 0): void {
     }
     default:
       throw new DecompressError('xz', `unsupported BCJ filter 0x${id.toString(16)}`, true);
+  }
+}
+
+function unlzo(input: Uint8Array, maxOutput: number): Uint8Array {
+  try {
+    return lzo1xDecompress(input, maxOutput);
+  } catch (err) {
+    if (!(err instanceof Lzo1xError)) throw err;
+    if (err.why.startsWith('decompresses to more than')) throw bomb('lzo', maxOutput);
+    throw new DecompressError('lzo', `corrupt data (${err.why} at input offset ${err.details.offset})`, false, err);
   }
 }
 

@@ -236,6 +236,8 @@ test('variants: no fragments, always fragments, 4 KiB and 1 MiB blocks, no dupli
     ['-comp', 'gzip', '-no-duplicates', '-no-sparse'],
     ['-comp', 'xz', '-b', '64K', '-noI'],
     ['-comp', 'lz4', '-Xhc', '-b', '1M'],
+    ['-comp', 'lzo', '-Xalgorithm', 'lzo1x_1', '-b', '256K'],
+    ['-comp', 'lzo', '-Xalgorithm', 'lzo1x_999', '-Xcompression-level', '9'],
   ];
   for (const [i, args] of variants.entries()) {
     const img = join(dir, `v${i}.sqfs`);
@@ -491,7 +493,7 @@ function saveCorpus(bytes: Uint8Array, why: string): void {
 
 const FUZZ_RUNS = Number(process.env.SQUASHFS_FUZZ_RUNS ?? 500);
 
-for (const comp of ['gzip', 'zstd', 'xz', 'lzma', 'lz4', 'plain'] as const) {
+for (const comp of ['gzip', 'zstd', 'xz', 'lzma', 'lz4', 'lzo', 'plain'] as const) {
   test(`fuzz: mutated and truncated ${comp} images read or fail with EFORMAT`, (t) => {
     if (!requireTools(t, 'mksquashfs')) return;
     const img = smallImage(t, ...(comp === 'plain' ? ['-noI', '-noD', '-noF', '-noX'] : ['-comp', comp]));

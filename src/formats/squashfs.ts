@@ -30,7 +30,8 @@
  * wrong, or the header of the metadata block that holds the bad record.
  *
  * Not read: xattrs (only located), the export table (only located), the directory index.
- * Compressors: see decompress.ts (lzo is refused as unsupported, when first needed).
+ * Compressors: see decompress.ts (all six mksquashfs writes; xz, lzma and lz4 need native addons,
+ * refused as unsupported, when first needed, on a platform without them).
  */
 import { fstatSync, readSync } from 'node:fs';
 import { NixSealError } from '../errors.js';
