@@ -9,9 +9,10 @@ import { closureBenchmark } from './closure.js';
 import { initrdBenchmark } from './initrd.js';
 import { narHashBenchmark } from './nar-hash.js';
 import { scanBenchmark } from './scan.js';
+import { suggestBenchmark } from './suggest.js';
 import { BenchSetupError, BENCHMARKS_MD, machineInfo, RESULTS_FILE, saveResults, updateBenchmarksMd, type Benchmark } from './lib.js';
 
-const BENCHMARKS: Benchmark[] = [closureBenchmark, initrdBenchmark, narHashBenchmark, scanBenchmark];
+const BENCHMARKS: Benchmark[] = [closureBenchmark, initrdBenchmark, narHashBenchmark, scanBenchmark, suggestBenchmark];
 
 function usage(): string {
   return [

@@ -295,7 +295,7 @@ function readDirSorted(dir: string): Dirent[] {
   } catch (err) {
     throw new NixSealError('EIO', `Cannot sniff ${dir}: ${describeSystemError(err)}`, { path: dir, cause: err });
   }
-  return entries.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+  return entries.length < 2 ? entries : entries.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
 }
 
 function readLinkOrFail(p: string): string {
@@ -312,6 +312,19 @@ function readLinkOrFail(p: string): string {
 const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const ELF = ascii('\x7fELF');
 const SHEBANG = ascii('#!');
+// Magic numbers, made once (sniffing runs for thousands of files).
+const VHDX_MAGIC = ascii('vhdxfile');
+const VHDX_HEADER = ascii('head');
+const VMDK_DESCRIPTOR = ascii('# Disk DescriptorFile');
+const VHD_COOKIE = ascii('conectix');
+const GPT_SIGNATURE = ascii('EFI PART');
+const SQUASHFS_MAGIC = ascii('hsqs');
+const USTAR = ascii('ustar');
+const GNU_TAR = ascii('ustar  \0');
+const XZ_MAGIC = Uint8Array.of(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00);
+const BZIP2_MAGIC = ascii('BZh');
+const BZIP2_BLOCK = Uint8Array.of(0x31, 0x41, 0x59, 0x26, 0x53, 0x59);
+const BZIP2_END = Uint8Array.of(0x17, 0x72, 0x45, 0x38, 0x50, 0x90);
 
 function startsWith(b: Uint8Array, at: number, magic: Uint8Array): boolean {
   if (at + magic.length > b.length) return false;
@@ -364,8 +377,8 @@ function qcow2(h: Uint8Array): Detection | undefined {
 
 /** VHDX: the file type identifier "vhdxfile", and the first header's "head" signature at 64 KiB. */
 function vhdx(h: Uint8Array, size: number, src: SniffSource): Detection | undefined {
-  if (!startsWith(h, 0, ascii('vhdxfile')) || size < 1024 * 1024) return undefined;
-  if (!startsWith(src.read(64 * 1024, 4), 0, ascii('head'))) return undefined;
+  if (!startsWith(h, 0, VHDX_MAGIC) || size < 1024 * 1024) return undefined;
+  if (!startsWith(src.read(64 * 1024, 4), 0, VHDX_HEADER)) return undefined;
   return { format: 'vhdx', offset: 0, why: 'VHDX file type identifier and header signature at 65536' };
 }
 
@@ -377,7 +390,7 @@ function vmdk(h: Uint8Array): Detection | undefined {
     if (version < 1 || version > 3 || grain < 1 || !isPowerOfTwo(grain)) return undefined;
     return { format: 'vmdk', offset: 0, why: `VMDK sparse extent header version ${version}, capacity ${le64(h, 12)} sectors` };
   }
-  if (startsWith(h, 0, ascii('# Disk DescriptorFile'))) return { format: 'vmdk', offset: 0, why: 'VMDK text descriptor' };
+  if (startsWith(h, 0, VMDK_DESCRIPTOR)) return { format: 'vmdk', offset: 0, why: 'VMDK text descriptor' };
   return undefined;
 }
 
@@ -389,7 +402,7 @@ function vhdAtStart(h: Uint8Array): Detection | undefined {
 
 /** A VHD footer: "conectix", version 1.0, a known disk type, and its one's-complement checksum. */
 function isVhdFooter(f: Uint8Array): boolean {
-  if (f.length < VHD_FOOTER_SIZE || !startsWith(f, 0, ascii('conectix')) || be32(f, 12) !== 0x00010000) return false;
+  if (f.length < VHD_FOOTER_SIZE || !startsWith(f, 0, VHD_COOKIE) || be32(f, 12) !== 0x00010000) return false;
   const type = be32(f, 60);
   if (type !== 2 && type !== 3 && type !== 4) return false;
   let sum = 0;
@@ -404,7 +417,7 @@ function vhdDiskType(f: Uint8Array): string {
 function gpt(h: Uint8Array): Detection | undefined {
   for (const sector of [512, 4096]) {
     const at = sector;
-    if (!startsWith(h, at, ascii('EFI PART')) || at + 92 > h.length) continue;
+    if (!startsWith(h, at, GPT_SIGNATURE) || at + 92 > h.length) continue;
     const headerSize = le32(h, at + 12);
     if (le32(h, at + 8) !== 0x00010000 || headerSize < 92 || headerSize > sector || at + headerSize > h.length) continue;
     if (le64(h, at + 24) !== 1) continue; // the primary header says it is at LBA 1
@@ -420,7 +433,7 @@ const SQUASHFS_COMPRESSORS = ['', 'gzip', 'lzma', 'lzo', 'xz', 'lz4', 'zstd'];
 
 /** squashfs 4.0: "hsqs", version 4.0, block size 4 KiB…1 MiB matching its log, a known compressor. */
 function squashfs(h: Uint8Array, size: number): Detection | undefined {
-  if (h.length < 96 || !startsWith(h, 0, ascii('hsqs'))) return undefined;
+  if (h.length < 96 || !startsWith(h, 0, SQUASHFS_MAGIC)) return undefined;
   const blockSize = le32(h, 12);
   const blockLog = le16(h, 22);
   const compressor = SQUASHFS_COMPRESSORS[le16(h, 20)];
@@ -496,7 +509,7 @@ function cpio(h: Uint8Array): Detection | undefined {
 
 /** tar: a POSIX ustar (or GNU) header whose checksum matches. */
 function tar(h: Uint8Array): Detection | undefined {
-  if (h.length < 512 || !startsWith(h, 257, ascii('ustar')) || h[0] === 0) return undefined;
+  if (h.length < 512 || !startsWith(h, 257, USTAR) || h[0] === 0) return undefined;
   const field = latin1(h, 148, 8).replace(/[\0 ]+$/, '').replace(/^ +/, '');
   if (!/^[0-7]{1,7}$/.test(field)) return undefined;
   let unsigned = 0;
@@ -508,7 +521,7 @@ function tar(h: Uint8Array): Detection | undefined {
   }
   const stored = parseInt(field, 8);
   if (stored !== unsigned && stored !== signed) return undefined;
-  const gnu = startsWith(h, 257, ascii('ustar  \0'));
+  const gnu = startsWith(h, 257, GNU_TAR);
   return { format: 'tar', offset: 0, why: `${gnu ? 'GNU' : 'ustar'} tar header, checksum valid, first entry "${latin1(h, 0, 100).replace(/\0.*$/s, '')}"` };
 }
 
@@ -524,7 +537,7 @@ function gzip(h: Uint8Array): Detection | undefined {
 
 /** xz: the stream header magic, and its stream flags' CRC32. */
 function xz(h: Uint8Array): Detection | undefined {
-  if (h.length < 32 || !startsWith(h, 0, Uint8Array.of(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00))) return undefined;
+  if (h.length < 32 || !startsWith(h, 0, XZ_MAGIC)) return undefined;
   if (h[6] !== 0 || h[7]! > 0x0f || crc32(h.subarray(6, 8)) !== le32(h, 8)) return undefined;
   return { format: 'xz', offset: 0, why: 'xz stream header, flags CRC32 valid' };
 }
@@ -546,9 +559,9 @@ function zstd(h: Uint8Array): Detection | undefined {
 
 /** bzip2: "BZh", a block size 1…9, then a block's or the end-of-stream's 48-bit magic. */
 function bzip2(h: Uint8Array): Detection | undefined {
-  if (h.length < 10 || !startsWith(h, 0, ascii('BZh')) || h[3]! < 0x31 || h[3]! > 0x39) return undefined;
-  const block = startsWith(h, 4, Uint8Array.of(0x31, 0x41, 0x59, 0x26, 0x53, 0x59));
-  const end = startsWith(h, 4, Uint8Array.of(0x17, 0x72, 0x45, 0x38, 0x50, 0x90));
+  if (h.length < 10 || !startsWith(h, 0, BZIP2_MAGIC) || h[3]! < 0x31 || h[3]! > 0x39) return undefined;
+  const block = startsWith(h, 4, BZIP2_BLOCK);
+  const end = startsWith(h, 4, BZIP2_END);
   if (!block && !end) return undefined;
   return { format: 'bzip2', offset: 0, why: `bzip2 stream, ${String.fromCharCode(h[3]!)}00k blocks, ${block ? 'block' : 'end-of-stream'} magic` };
 }
