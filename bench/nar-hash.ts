@@ -34,6 +34,7 @@ import {
   type BenchOptions,
   type BenchResult,
   type HyperfineStats,
+  prng,
 } from './lib.js';
 
 export const NAR_DIR = join(BENCH_DIR, 'nar-hash');
@@ -56,17 +57,6 @@ interface Fixture {
   seconds: number;
 }
 
-/** mulberry32: a small seeded PRNG, so the tree's shape is the same on every machine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function readFixture(): Fixture | undefined {
   try {

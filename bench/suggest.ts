@@ -61,6 +61,7 @@ import {
   type BenchOptions,
   type BenchResult,
   type HyperfineStats,
+  prng,
 } from './lib.js';
 
 export const SUGGEST_DIR = join(BENCH_DIR, 'suggest-store-v1');
@@ -141,17 +142,6 @@ interface Fixture {
   seconds: number;
 }
 
-/** mulberry32: a small seeded PRNG, so the fixture is the same on every machine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz';
 const WORDS = (

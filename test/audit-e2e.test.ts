@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { runCli } from './support/cli.js';
 import { makeNixEnv, type NixEnv } from './support/nix-env.js';
+import { NIX_MK } from './support/nix-expr.js';
 import { requireTools } from './support/tools.js';
 
 interface Scenario {
@@ -27,13 +28,7 @@ interface Scenario {
 
 const EXPR = `
 let
-  mk = name: extra: script: derivation ({
-    inherit name;
-    system = builtins.currentSystem;
-    builder = "/bin/sh";
-    args = [ "-e" "-c" script ];
-    PATH = "/usr/bin:/bin:/usr/sbin:/sbin";
-  } // extra);
+  ${NIX_MK}
   glibc = mk "glibc-2.37" { } ''
     mkdir -p $out/lib; echo "libc stand-in" > $out/lib/libc.so.6
   '';

@@ -15,19 +15,14 @@ import { basename } from 'node:path';
 import { after, test } from 'node:test';
 import { runCli } from './support/cli.js';
 import { makeNixEnv, type NixEnv } from './support/nix-env.js';
+import { NIX_MK } from './support/nix-expr.js';
 import { requireTools } from './support/tools.js';
 
 const COMPRESSORS = ['gzip', 'xz', 'zstd', 'lz4', 'lzo', 'lzma'] as const;
 
 const EXPR = `
 let
-  mk = name: extra: script: derivation ({
-    inherit name;
-    system = builtins.currentSystem;
-    builder = "/bin/sh";
-    args = [ "-e" "-c" script ];
-    PATH = "/usr/bin:/bin:/usr/sbin:/sbin";
-  } // extra);
+  ${NIX_MK}
   glibc = mk "glibc-2.37" { } ''
     mkdir -p $out/lib; head -c 20000 /dev/urandom > $out/lib/libc.so.6
   '';

@@ -16,6 +16,7 @@ import { after, test } from 'node:test';
 import { sniffStorePath, type ImageFormat } from '../src/seal/sniff.js';
 import { runCli } from './support/cli.js';
 import { makeNixEnv, type NixEnv } from './support/nix-env.js';
+import { NIX_MK } from './support/nix-expr.js';
 import { requireTools } from './support/tools.js';
 
 const TOOLS = ['nix-build', 'xorriso', 'mksquashfs', 'sfdisk', 'sgdisk', 'qemu-img', 'mkfs.ext2', 'mkfs.ext3', 'mkfs.ext4', 'mkfs.erofs', 'cpio', 'tar', 'gzip', 'xz', 'zstd', 'bzip2', 'lz4'];
@@ -62,13 +63,7 @@ const EXPECTED: Record<string, ImageFormat | undefined> = {
 
 const EXPR = `
 let
-  mk = name: extra: script: derivation ({
-    inherit name;
-    system = builtins.currentSystem;
-    builder = "/bin/sh";
-    args = [ "-e" "-c" script ];
-    PATH = "/usr/bin:/bin:/usr/sbin:/sbin";
-  } // extra);
+  ${NIX_MK}
   dep = mk "dep-1.0" { } ''
     mkdir -p $out/bin; echo "#!/bin/sh" > $out/bin/dep
   '';

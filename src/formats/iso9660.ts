@@ -35,71 +35,11 @@
  * (skipped), zisofs-compressed files (ZF: readFile returns the compressed bytes), multi-session
  * images beyond the session whose descriptors are at sector 16.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { NixSealError, describeSystemError } from '../errors.js';
 
-// ---------------------------------------------------------------------------------------------
-// Byte sources
-
-/** Random access to an image. read() returns exactly `length` bytes or throws. */
-export interface ByteSource {
-  readonly size: number;
-  read(offset: number, length: number): Uint8Array;
-}
-
-/** An image held in memory (tests, small images). read() returns views, not copies. */
-export class BufferSource implements ByteSource {
-  readonly size: number;
-  constructor(private readonly bytes: Uint8Array) {
-    this.size = bytes.length;
-  }
-  read(offset: number, length: number): Uint8Array {
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
-      throw new NixSealError('EIO', `Cannot read ${length} bytes at offset ${offset} of a ${this.size}-byte buffer`, { offset });
-    }
-    return this.bytes.subarray(offset, offset + length);
-  }
-}
-
-/** An image on an open file descriptor, read with pread (fs.readSync with a position). */
-export class FdSource implements ByteSource {
-  readonly size: number;
-  /** `name` is only for error messages. */
-  constructor(
-    private readonly fd: number,
-    private readonly name = 'image',
-    size?: number,
-  ) {
-    this.size = size ?? fstatSync(fd).size;
-  }
-  read(offset: number, length: number): Uint8Array {
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
-      throw new NixSealError('EIO', `Cannot read ${this.name}: ${length} bytes at offset ${offset} are outside the file`, { path: this.name, offset });
-    }
-    const out = Buffer.allocUnsafe(length);
-    let got = 0;
-    while (got < length) {
-      let n: number;
-      try {
-        n = readSync(this.fd, out, got, length - got, offset + got);
-      } catch (err) {
-        throw new NixSealError('EIO', `Cannot read ${this.name}: ${(err as Error).message} at offset ${offset + got}`, {
-          path: this.name,
-          offset: offset + got,
-          cause: err,
-        });
-      }
-      if (n === 0) {
-        throw new NixSealError('EIO', `Cannot read ${this.name}: the file ended early (shrunk while read?) at offset ${offset + got}`, {
-          path: this.name,
-          offset: offset + got,
-        });
-      }
-      got += n;
-    }
-    return out;
-  }
-}
+export { BufferSource, FdSource, type ByteSource } from './byte-source.js';
+import { FdSource, type ByteSource } from './byte-source.js';
 
 // ---------------------------------------------------------------------------------------------
 // Layout

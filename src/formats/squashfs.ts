@@ -33,61 +33,11 @@
  * Compressors: see decompress.ts (all six mksquashfs writes; xz, lzma and lz4 need native addons,
  * refused as unsupported, when first needed, on a platform without them).
  */
-import { fstatSync, readSync } from 'node:fs';
 import { NixSealError } from '../errors.js';
 import { type CompressionKind, DecompressError, SQUASHFS_COMPRESSION, decompress } from './decompress.js';
 
-// ---------------------------------------------------------------------------------------------
-// Byte sources
-
-/** Random access to an image (the same shape as iso9660's). read() returns exactly `length` bytes. */
-export interface ByteSource {
-  readonly size: number;
-  read(offset: number, length: number): Uint8Array;
-}
-
-/** An image in memory. read() returns views. */
-export function bytesSource(bytes: Uint8Array): ByteSource {
-  return {
-    size: bytes.length,
-    read(offset, length) {
-      if (offset < 0 || length < 0 || offset + length > bytes.length) throw new RangeError(`read ${length} bytes at ${offset} of ${bytes.length}`);
-      return bytes.subarray(offset, offset + length);
-    },
-  };
-}
-
-/** An open file (e.g. an ISO). `fd` stays owned by the caller. */
-export function fdSource(fd: number): ByteSource {
-  const size = fstatSync(fd).size;
-  return {
-    size,
-    read(offset, length) {
-      const out = Buffer.allocUnsafe(length);
-      let got = 0;
-      while (got < length) {
-        const n = readSync(fd, out, got, length - got, offset + got);
-        if (n === 0) throw new NixSealError('EIO', `Cannot read ${length} bytes at offset ${offset}: end of file`, { offset });
-        got += n;
-      }
-      return out;
-    },
-  };
-}
-
-/** `length` bytes of `src` from `offset` on, as a source of its own (a squashfs inside an ISO). */
-export function windowSource(src: ByteSource, offset: number, length: number): ByteSource {
-  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > src.size) {
-    throw new RangeError(`window ${offset}+${length} is outside a ${src.size}-byte source`);
-  }
-  return {
-    size: length,
-    read(o, n) {
-      if (o < 0 || n < 0 || o + n > length) throw new RangeError(`read ${n} bytes at ${o} of a ${length}-byte window`);
-      return src.read(offset + o, n);
-    },
-  };
-}
+export { bytesSource, fdSource, windowSource, type ByteSource } from './byte-source.js';
+import type { ByteSource } from './byte-source.js';
 
 // ---------------------------------------------------------------------------------------------
 // Format constants

@@ -8,7 +8,7 @@
 import { closeSync, lstatSync, openSync, readdirSync, constants as fsConstants, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { NixSealError, describeSystemError } from '../errors.js';
-import { FdSource } from '../formats/iso9660.js';
+import { FdSource } from '../formats/byte-source.js';
 import type { PathHit } from '../scan/scan-path.js';
 import { embeddedStorePaths, imageKindOf, locateDeep, openImageView, type Embedding, type ImageView, type ViewProblem } from './image-view.js';
 import { sniffSource, type Detection } from './sniff.js';

@@ -15,10 +15,11 @@
  * enough; a third (the last 512 bytes: a fixed VHD's footer) only when both matched nothing and
  * the size fits. File reads go into one preallocated buffer.
  */
-import { closeSync, fstatSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, constants as fsConstants, type Dirent } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, constants as fsConstants, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { NixSealError, describeSystemError } from '../errors.js';
 import { crc32 } from '../formats/crc32.js';
+import { FdSource, type ByteSource } from '../formats/byte-source.js';
 
 export type ImageFormat =
   | 'iso9660'
@@ -52,10 +53,7 @@ export interface Detection {
 }
 
 /** Random access to the bytes of a file or image. */
-export interface SniffSource {
-  size: number;
-  read(offset: number, length: number): Uint8Array;
-}
+export type SniffSource = ByteSource;
 
 /** Files smaller than this are not images of any format here (the smallest, an empty xz stream, is 32 bytes). */
 export const MIN_IMAGE_SIZE = 16;
@@ -249,33 +247,19 @@ function describeImages(files: SniffedFile[]): string {
 
 /**
  * A file read into one preallocated buffer. The sniffer keeps at most three reads alive at a
- * time (head, volume descriptors, footer), each placed after the previous one; a sniff starts at
- * the beginning of the buffer again.
+ * time (head, volume descriptors, footer), each placed after the previous one; each sniff makes a
+ * new SharedBufferFile, which starts at the beginning of the buffer again.
  */
-class SharedBufferFile implements SniffSource {
+class SharedBufferFile extends FdSource {
   private static readonly buffer = Buffer.allocUnsafe(64 * 1024);
   private used = 0;
-  constructor(
-    private readonly fd: number,
-    private readonly name: string,
-    readonly size: number,
-  ) {}
-  read(offset: number, length: number): Uint8Array {
+  override read(offset: number, length: number): Uint8Array {
+    if (offset < 0 || length < 0 || offset + length > this.size) return super.read(offset, length); // its range error
     const shared = SharedBufferFile.buffer;
     const fits = this.used + length <= shared.length;
     const out = fits ? shared.subarray(this.used, this.used + length) : Buffer.allocUnsafe(length);
     if (fits) this.used += length;
-    let got = 0;
-    while (got < length) {
-      let n: number;
-      try {
-        n = readSync(this.fd, out, got, length - got, offset + got);
-      } catch (err) {
-        throw new NixSealError('EIO', `Cannot sniff ${this.name}: ${describeSystemError(err)} at offset ${offset + got}`, { path: this.name, offset: offset + got, cause: err });
-      }
-      if (n === 0) throw new NixSealError('EIO', `Cannot sniff ${this.name}: the file ended early (shrunk while read?) at offset ${offset + got}`, { path: this.name, offset: offset + got });
-      got += n;
-    }
+    this.readInto(out, offset);
     return out;
   }
 }
