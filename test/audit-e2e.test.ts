@@ -24,6 +24,7 @@ interface Scenario {
   mentionIso: string;
   ext4: string;
   diskDir: string;
+  isoWithExt4: string;
 }
 
 const EXPR = `
@@ -65,7 +66,15 @@ let
     mkfs.ext4 -q -F -d tree $out/disk/nixos.img
     echo "file disk-image $out/disk/nixos.img" > $out/nix-support/hydra-build-products
   '');
-in { inherit glibc bash kernel toplevel mentionIso ext4 diskDir; }
+  # An ISO holding an ext4 disk image that holds the closure: the hashes are in the ISO's bytes
+  # (inside disk.img), and only the ext4 could prove the paths are in there.
+  isoWithExt4 = mk "iso-with-ext4.iso" { exportReferencesGraph = [ "closure" toplevel ]; } (copyClosure + ''
+    mkdir -p iso
+    truncate -s 8M iso/disk.img
+    mkfs.ext4 -q -F -d tree iso/disk.img
+    xorriso -as mkisofs -quiet -R -o $out iso
+  '');
+in { inherit glibc bash kernel toplevel mentionIso ext4 diskDir isoWithExt4; }
 `;
 
 let built: Scenario | undefined;
@@ -91,6 +100,7 @@ function scenario(t: import('node:test').TestContext): Scenario | undefined {
     mentionIso: by('mention-only.iso'),
     ext4: by('nixos-test.ext4'),
     diskDir: by('nixos-disk-image'),
+    isoWithExt4: by('iso-with-ext4.iso'),
   };
   return built;
 }
@@ -165,5 +175,22 @@ test('an ext4 image (single file, and as a directory output): every erased path 
       assert.equal(e.evidence[0]!.file, file);
       assert.match(e.evidence[0]!.what, /ext4 image .*cannot look inside/);
     }
+  }
+});
+
+test('an ISO holding an ext4 image: the hashes sit inside the ext4, so every erased path is "unverified", not "mentioned"', (t) => {
+  const s = scenario(t);
+  if (!s) return;
+  const { code, json } = audit(s, s.isoWithExt4, '--strict');
+  assert.equal(code, 1);
+  const seal0 = json.seals[0]!;
+  assert.deepEqual(seal0.images.map((i) => i.nature), ['image']);
+  assert.deepEqual(json.summary, { contained: 0, mentioned: 0, unverified: 4, missing: 0 });
+  for (const e of seal0.erased) {
+    assert.ok(e.hits > 0, e.path);
+    const ev = e.evidence[0]!;
+    assert.equal(ev.file, `${s.isoWithExt4} » disk.img`);
+    assert.deepEqual(ev.inside, ['disk.img']);
+    assert.match(ev.what, /^data of disk\.img, ext4 image nix-seal cannot look inside \(ext4 superblock at 1024/);
   }
 });

@@ -7,7 +7,8 @@
  * - mentioned: the seal's bytes hold the path's hash, but no image of the seal contains the path:
  *   whatever uses that mention at run time will not find it;
  * - unverified: not found, but the seal has images nix-seal cannot look inside (qcow2, ext4,
- *   tar, compressed files, images too corrupt to read): it may be in there;
+ *   tar, compressed files, images too corrupt to read), or the hash sits in such an image nested
+ *   in a readable one (an ext4 file inside an ISO): it may be in there;
  * - missing: neither contained nor mentioned: the path was erased only because an erased path
  *   (`via`) refers to it, and that one's copy in the image (if any) would miss it.
  *
@@ -117,22 +118,29 @@ async function auditSeal(a: Analysis, seal: PathId, erased: readonly PathId[], i
     for (const id of toScan) byHash.set(hashPartOf(g.paths[id] as StorePath), id);
     const evidence = new Map<PathId, Evidence[]>();
     const hits = new Map<PathId, number>();
+    // Paths with a hit inside a nested image nix-seal cannot read (an ext4 inside the ISO…): their
+    // hash may belong to a copy in there, so they are unverified rather than merely mentioned.
+    const inOpaque = new Set<PathId>();
     for await (const hit of scanPathHits(insp.fsPath, new HashPartSet(byHash.keys()), { context })) {
       const id = byHash.get(hit.hash)!;
       hits.set(id, (hits.get(id) ?? 0) + 1);
       const list = evidence.get(id) ?? [];
-      if (list.length < maxEvidence) {
-        const { opaque: _opaque, ...ev } = insp.locate(hit);
-        list.push(ev);
-        evidence.set(id, list);
-      }
+      if (list.length >= maxEvidence && inOpaque.has(id)) continue;
+      const { opaque, ...ev } = insp.locate(hit);
+      if (opaque && !inOpaque.has(id)) {
+        inOpaque.add(id);
+        // The evidence that makes the verdict comes first.
+        list.unshift(ev);
+        if (list.length > maxEvidence) list.pop();
+      } else if (list.length < maxEvidence) list.push(ev);
+      evidence.set(id, list);
     }
     const missing: PathId[] = [];
     for (const id of toScan) {
       const p = g.paths[id]!;
       const n = hits.get(id) ?? 0;
       const ev = evidence.get(id) ?? [];
-      if (hasOpaque) results.set(id, { path: p, verdict: 'unverified', evidence: ev, hits: n });
+      if (hasOpaque || inOpaque.has(id)) results.set(id, { path: p, verdict: 'unverified', evidence: ev, hits: n });
       else if (n > 0) results.set(id, { path: p, verdict: 'mentioned', evidence: ev, hits: n });
       else missing.push(id);
     }

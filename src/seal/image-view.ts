@@ -15,6 +15,7 @@
 import { openIso, type ByteSource, type Iso, type IsoEntry } from '../formats/iso9660.js';
 import { openSquashfs, windowSource, type Squashfs, type SquashEntry } from '../formats/squashfs.js';
 import { storeBaseNameProblem } from '../store/store-path.js';
+import { sniffSource, type Detection } from './sniff.js';
 
 export type ImageKind = 'iso9660' | 'squashfs';
 
@@ -192,6 +193,11 @@ export interface LocatedStep {
   /** Path inside this level's image ('' when the byte is in no entry: a table, padding…). */
   path: string;
   what: string;
+  /**
+   * Set when the byte is in a file that is an image nix-seal cannot look inside (an ext4 or a
+   * qcow2 in an ISO, say): whatever the hash belongs to may be contained in there.
+   */
+  opaque?: Detection;
 }
 
 /**
@@ -202,36 +208,63 @@ export function locateDeep(view: ImageView, offset: number, name: string, depth 
   const owner = view.locate(offset);
   const step: LocatedStep = { path: owner.path ?? '', what: owner.what };
   if (depth + 1 >= MAX_NESTING || owner.offsetInFile === undefined || owner.path === undefined) return [step];
-  const nested = nestedView(view, owner.path, `${name} » ${owner.path}`);
-  if (nested === undefined) return [step];
+  const nested = nestedImage(view, owner.path, `${name} » ${owner.path}`);
+  if (nested.opaque !== undefined) {
+    step.opaque = nested.opaque;
+    step.what = `${step.what}, ${nested.opaque.format} image nix-seal cannot look inside (${nested.opaque.why})`;
+  }
+  if (nested.view === undefined) return [step];
   try {
-    return [step, ...locateDeep(nested, owner.offsetInFile, `${name} » ${owner.path}`, depth + 1)];
+    return [step, ...locateDeep(nested.view, owner.offsetInFile, `${name} » ${owner.path}`, depth + 1)];
   } catch {
     // A nested image too corrupt to index: the outer answer still stands.
     return [step];
   }
 }
 
-const nestedCache = new WeakMap<ImageView, Map<string, ImageView | null>>();
+/** A file inside an image, as an image: one nix-seal reads (`view`), or one it cannot (`opaque`). */
+interface NestedImage {
+  view?: ImageView;
+  opaque?: Detection;
+}
+
+const nestedCache = new WeakMap<ImageView, Map<string, NestedImage>>();
+
+/**
+ * The image inside file `path` of `view`, when that file is stored in one uncompressed piece (ISO
+ * files are): opened when nix-seal can read it, else named by the sniffer when it is an image of
+ * another format.
+ */
+function nestedImage(view: ImageView, path: string, name: string): NestedImage {
+  let cache = nestedCache.get(view);
+  if (cache === undefined) nestedCache.set(view, (cache = new Map()));
+  const known = cache.get(path);
+  if (known !== undefined) return known;
+  let found: InnerEntry | undefined;
+  for (const e of view.entries()) if (e.path === path) found = e;
+  const nested: NestedImage = {};
+  if (found?.window !== undefined) {
+    const src = windowSource(view.source, found.window.offset, found.window.length);
+    try {
+      nested.view = openImageView(src, name);
+    } catch {
+      nested.view = undefined;
+    }
+    if (nested.view === undefined) {
+      try {
+        nested.opaque = sniffSource(src);
+      } catch {
+        nested.opaque = undefined;
+      }
+    }
+  }
+  cache.set(path, nested);
+  return nested;
+}
 
 /** The image inside file `path` of `view` (stored in one uncompressed piece), or undefined. */
 export function nestedView(view: ImageView, path: string, name: string): ImageView | undefined {
-  let cache = nestedCache.get(view);
-  if (cache === undefined) nestedCache.set(view, (cache = new Map()));
-  const hit = cache.get(path);
-  if (hit !== undefined) return hit ?? undefined;
-  let found: InnerEntry | undefined;
-  for (const e of view.entries()) if (e.path === path) found = e;
-  let nested: ImageView | undefined;
-  if (found?.window !== undefined) {
-    try {
-      nested = openImageView(windowSource(view.source, found.window.offset, found.window.length), name);
-    } catch {
-      nested = undefined;
-    }
-  }
-  cache.set(path, nested ?? null);
-  return nested;
+  return nestedImage(view, path, name).view;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -170,7 +170,8 @@ export class StorePathInspector {
       return { file, offset: hit.offset, inside: [], what: `in the image, not located: ${(err as Error).message}`, context, opaque: false };
     }
     const inside = steps.map((s) => s.path).filter((p) => p !== '');
-    return { file: [file, ...inside].join(' » '), offset: hit.offset, inside, what: steps[steps.length - 1]!.what, context, opaque: false };
+    const opaque = steps.some((s) => s.opaque !== undefined);
+    return { file: [file, ...inside].join(' » '), offset: hit.offset, inside, what: steps[steps.length - 1]!.what, context, opaque };
   }
 
   close(): void {
