@@ -434,7 +434,10 @@ test('sniffStorePath: what makes a directory not an image', () => {
   }
   const big = storePath(Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`${i}.iso`, iso()])));
   assert.equal(sniffStorePath(big).image, true);
-  assert.deepEqual({ ...sniffStorePath(big, { maxFiles: 4 }), files: [] }, { image: false, kind: 'directory', files: [], reason: 'has more than 4 files' });
+  assert.deepEqual({ ...sniffStorePath(big, { maxFiles: 4 }), files: [] }, { image: false, kind: 'directory', files: [], reason: 'has more than 4 entries' });
+  const deep = storePath({ 'a/b/c/d/x.iso': iso() });
+  assert.equal(sniffStorePath(deep).image, true);
+  assert.deepEqual(sniffStorePath(deep, { maxDepth: 3 }), { image: false, kind: 'directory', files: [], reason: 'a/b/c/d is nested deeper than 3 directories' });
   const link = join(dir, 'link');
   symlinkSync(big, link);
   assert.deepEqual(sniffStorePath(link), { image: false, kind: 'symlink', files: [], reason: 'is a symlink' });

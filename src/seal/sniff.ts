@@ -134,11 +134,14 @@ export interface PathSniff {
 }
 
 export interface SniffLimits {
-  /** A directory with more files (and symlinks) than this is not treated as an image. Default 1000. */
+  /** A directory with more entries (files, symlinks, subdirectories) than this is not treated as an image. Default 1000. */
   maxFiles?: number;
+  /** Nor one nested deeper than this many directories. Default 32. */
+  maxDepth?: number;
 }
 
 const DEFAULT_MAX_FILES = 1000;
+const DEFAULT_MAX_DEPTH = 32;
 const MAX_SYMLINK_HOPS = 8;
 
 /**
@@ -150,6 +153,7 @@ const MAX_SYMLINK_HOPS = 8;
  */
 export function sniffStorePath(fsPath: string, limits: SniffLimits = {}): PathSniff {
   const maxFiles = limits.maxFiles ?? DEFAULT_MAX_FILES;
+  const maxDepth = limits.maxDepth ?? DEFAULT_MAX_DEPTH;
   const st = lstatOrFail(fsPath);
   if (st.isSymbolicLink()) return { image: false, kind: 'symlink', files: [], reason: 'is a symlink' };
   if (st.isFile()) {
@@ -167,16 +171,17 @@ export function sniffStorePath(fsPath: string, limits: SniffLimits = {}): PathSn
   const notImage = (reason: string): PathSniff => ({ image: false, kind: 'directory', files: [], reason });
 
   // Depth-first in byte order, like a NAR, so the result does not depend on the file system.
-  const walk = (dir: string, rel: string): string | undefined => {
+  const walk = (dir: string, rel: string, depth: number): string | undefined => {
     for (const e of readDirSorted(dir)) {
       const r = rel === '' ? e.name : `${rel}/${e.name}`;
       if (rel === '' && e.name === 'nix-support' && e.isDirectory()) continue;
+      if (++entries > maxFiles) return `has more than ${maxFiles} entries`;
       if (e.isDirectory()) {
-        const why = walk(path.join(dir, e.name), r);
+        if (depth >= maxDepth) return `${r} is nested deeper than ${maxDepth} directories`;
+        const why = walk(path.join(dir, e.name), r, depth + 1);
         if (why !== undefined) return why;
         continue;
       }
-      if (++entries > maxFiles) return `has more than ${maxFiles} files`;
       if (e.isSymbolicLink()) symlinks.push(r);
       else if (e.isFile()) {
         const d = sniffFile(path.join(dir, e.name));
@@ -187,7 +192,7 @@ export function sniffStorePath(fsPath: string, limits: SniffLimits = {}): PathSn
     }
     return undefined;
   };
-  const why = walk(fsPath, '');
+  const why = walk(fsPath, '', 0);
   if (why !== undefined) return notImage(why);
   if (files.length === 0) return notImage('has no files outside nix-support/');
   for (const link of symlinks) {
