@@ -1,6 +1,7 @@
 /**
  * The image sniffer against images made by the real tools, as Nix builds them in a private
- * store: xorriso (plain, Rock Ridge + Joliet, El Torito, hybrid MBR), mksquashfs (four
+ * store: xorriso (plain, Rock Ridge + Joliet, El Torito, hybrid MBR), genisoimage -udf (a UDF
+ * bridge: ISO 9660 wins), mkudffs (pure UDF, 2 and 4 KiB blocks), mksquashfs (four
  * compressors), sfdisk, sgdisk, qemu-img (qcow2, vmdk, vhdx, vpc dynamic and fixed), mkfs.ext2/3/4,
  * mkfs.erofs, cpio (newc, crc, odc), tar (GNU, POSIX), gzip, xz, zstd, bzip2, lz4 (frame,
  * legacy), an isoImage-like directory output, and things that are not images: a directory with
@@ -19,7 +20,7 @@ import { makeNixEnv, type NixEnv } from './support/nix-env.js';
 import { NIX_MK } from './support/nix-expr.js';
 import { requireTools } from './support/tools.js';
 
-const TOOLS = ['nix-build', 'xorriso', 'mksquashfs', 'sfdisk', 'sgdisk', 'qemu-img', 'mkfs.ext2', 'mkfs.ext3', 'mkfs.ext4', 'mkfs.erofs', 'cpio', 'tar', 'gzip', 'xz', 'zstd', 'bzip2', 'lz4'];
+const TOOLS = ['nix-build', 'xorriso', 'genisoimage', 'mkudffs', 'mksquashfs', 'sfdisk', 'sgdisk', 'qemu-img', 'mkfs.ext2', 'mkfs.ext3', 'mkfs.ext4', 'mkfs.erofs', 'cpio', 'tar', 'gzip', 'xz', 'zstd', 'bzip2', 'lz4'];
 
 /** Derivation name → what the sniffer must say (a format, or undefined for "not an image"). */
 const EXPECTED: Record<string, ImageFormat | undefined> = {
@@ -27,6 +28,9 @@ const EXPECTED: Record<string, ImageFormat | undefined> = {
   'rock-joliet.iso': 'iso9660',
   'eltorito.iso': 'iso9660',
   'hybrid.iso': 'iso9660',
+  'udf-bridge.iso': 'iso9660',
+  'udf-2k.img': 'udf',
+  'udf-4k.img': 'udf',
   'gzip.squashfs': 'squashfs',
   'xz.squashfs': 'squashfs',
   'zstd.squashfs': 'squashfs',
@@ -80,6 +84,9 @@ let
     "rock-joliet.iso" = refImg "rock-joliet.iso" "xorriso -as mkisofs -quiet -R -J -o $out tree";
     "eltorito.iso" = img "eltorito.iso" "head -c 2048 /dev/zero > tree/boot.img; xorriso -as mkisofs -quiet -b boot.img -no-emul-boot -boot-load-size 4 -o $out tree";
     "hybrid.iso" = img "hybrid.iso" "head -c 65536 /dev/zero > efi.img; xorriso -as mkisofs -quiet -append_partition 2 0xef efi.img -o $out tree";
+    "udf-bridge.iso" = img "udf-bridge.iso" "genisoimage -quiet -udf -o $out tree";
+    "udf-2k.img" = img "udf-2k.img" "truncate -s 8M $out; mkudffs --media-type=hd --blocksize=2048 $out >/dev/null";
+    "udf-4k.img" = img "udf-4k.img" "truncate -s 8M $out; mkudffs --media-type=hd --blocksize=4096 $out >/dev/null";
     "gzip.squashfs" = img "gzip.squashfs" "mksquashfs tree $out -quiet -no-progress -comp gzip";
     "xz.squashfs" = img "xz.squashfs" "mksquashfs tree $out -quiet -no-progress -comp xz";
     "zstd.squashfs" = img "zstd.squashfs" "mksquashfs tree $out -quiet -no-progress -comp zstd";
