@@ -330,6 +330,13 @@ const le64 = (b: Uint8Array, at: number): number => le32(b, at) + le32(b, at + 4
 const be64 = (b: Uint8Array, at: number): number => be32(b, at) * 2 ** 32 + be32(b, at + 4);
 const latin1 = (b: Uint8Array, at: number, n: number): string => String.fromCharCode(...b.subarray(at, at + n));
 
+/** An archive entry's name for a message: up to 64 bytes, up to a NUL, non-printables as '.'. */
+function entryName(b: Uint8Array, at: number, n: number): string {
+  let out = '';
+  for (let i = at; i < Math.min(at + Math.min(n, 64), b.length) && b[i] !== 0; i++) out += b[i]! >= 0x20 && b[i]! < 0x7f ? String.fromCharCode(b[i]!) : '.';
+  return out;
+}
+
 function allMatch(b: Uint8Array, at: number, n: number, ok: (c: number) => boolean): boolean {
   if (at + n > b.length) return false;
   for (let i = at; i < at + n; i++) if (!ok(b[i]!)) return false;
@@ -482,7 +489,7 @@ function cpio(h: Uint8Array): Detection | undefined {
     const nul = NEWC_HEADER + nameSize - 1;
     if (nul < h.length && h[nul] !== 0) return undefined;
     const format = magic === '070701' ? 'cpio-newc' : 'cpio-crc';
-    return { format, offset: 0, why: `cpio ${magic === '070701' ? 'newc' : 'crc'} header, first entry "${latin1(h, NEWC_HEADER, Math.min(nameSize - 1, 64))}"` };
+    return { format, offset: 0, why: `cpio ${magic === '070701' ? 'newc' : 'crc'} header, first entry "${entryName(h, NEWC_HEADER, nameSize - 1)}"` };
   }
   if (magic === '070707') {
     const ODC_HEADER = 76;
@@ -491,7 +498,7 @@ function cpio(h: Uint8Array): Detection | undefined {
     if (nameSize < 1 || nameSize > 4096) return undefined;
     const nul = ODC_HEADER + nameSize - 1;
     if (nul < h.length && h[nul] !== 0) return undefined;
-    return { format: 'cpio-odc', offset: 0, why: `cpio odc header, first entry "${latin1(h, ODC_HEADER, Math.min(nameSize - 1, 64))}"` };
+    return { format: 'cpio-odc', offset: 0, why: `cpio odc header, first entry "${entryName(h, ODC_HEADER, nameSize - 1)}"` };
   }
   return undefined;
 }
@@ -511,7 +518,7 @@ function tar(h: Uint8Array): Detection | undefined {
   const stored = parseInt(field, 8);
   if (stored !== unsigned && stored !== signed) return undefined;
   const gnu = startsWith(h, 257, GNU_TAR);
-  return { format: 'tar', offset: 0, why: `${gnu ? 'GNU' : 'ustar'} tar header, checksum valid, first entry "${latin1(h, 0, 100).replace(/\0.*$/s, '')}"` };
+  return { format: 'tar', offset: 0, why: `${gnu ? 'GNU' : 'ustar'} tar header, checksum valid, first entry "${entryName(h, 0, 100)}"` };
 }
 
 /** gzip: 1f 8b, deflate, reserved flag bits clear, a known XFL and OS byte. */
@@ -652,6 +659,6 @@ function primaryVolumeDescriptor(d: Uint8Array, at: number): string | undefined 
   const blocks = le32(d, at + 80);
   if (blockSize !== be16(d, at + 130) || ![512, 1024, 2048].includes(blockSize)) return undefined;
   if (blocks === 0 || blocks !== be32(d, at + 84) || u8(d, at + 156) !== 34) return undefined;
-  const label = latin1(d, at + 40, 32).trim();
+  const label = entryName(d, at + 40, 32).trim();
   return `ISO 9660 primary volume descriptor at ${VRS_START + at} (${label ? `volume "${label}", ` : ''}${blocks} blocks of ${blockSize} bytes)`;
 }
