@@ -368,7 +368,10 @@ export function markdown(rows: Row[], cfg: Omit<ScanBenchConfig, 'log'>): string
   const mixed = rows.find((r) => r.kind === 'mixed');
   const met = mixed !== undefined && mixed.scanner.wallGBps >= TARGET_GBPS;
   return [
-    `### Reference scanner (${cfg.candidates} candidate hashes, best of ${cfg.runs} runs, 4 MiB chunks)`,
+    '## Reference scanner: `nix-seal`\'s scanner vs Nix\'s search loop',
+    '',
+    `Run: \`node dist/bench/run.js scan\` (part of \`npm run bench\`), ${new Date().toISOString().replace('T', ' ').slice(0, 19)} UTC. ` +
+      `${cfg.candidates} candidate hashes, best of ${cfg.runs} runs, 4 MiB chunks.`,
     '',
     '| input | size | hits (planted) | scanner GB/s | scanner GB/s (CPU time) | Nix\'s loop in JS, GB/s | byte loop, GB/s |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
