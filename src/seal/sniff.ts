@@ -246,7 +246,6 @@ function describeImages(files: SniffedFile[]): string {
   return files.length === 1 ? `${files[0]!.file} is an image: ${files[0]!.detection.why}` : `${files.length} image files: ${shown.join(', ')}${more}`;
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Reading
 
