@@ -330,14 +330,13 @@ test('property: random bytes are never an image', () => {
   );
 });
 
-/** Formats whose check after the magic is at least 32 bits strong: random bytes behind the magic never pass. */
+/** Formats whose check after the magic is at least 32 bits strong: random bytes behind the magic never pass (not lz4: its descriptor check is ~17 bits, near misses test it). */
 const STRONG_MAGIC: [string, number, Uint8Array][] = [
   ['hsqs', 0, Buffer.from('hsqs')],
   ['qcow2', 0, Uint8Array.of(0x51, 0x46, 0x49, 0xfb)],
   ['conectix', 0, Buffer.from('conectix')],
   ['EFI PART', 512, Buffer.from('EFI PART')],
   ['xz', 0, Uint8Array.of(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)],
-  ['lz4', 0, Uint8Array.of(0x04, 0x22, 0x4d, 0x18)],
   ['ustar', 257, Buffer.from('ustar\x0000')],
   ['newc', 0, Buffer.from('070701')],
   ['ext', 1080, Uint8Array.of(0x53, 0xef)],
