@@ -38,12 +38,17 @@ export class FdSource implements ByteSource {
     this.size = size ?? fstatSync(fd).size;
   }
   read(offset: number, length: number): Uint8Array {
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
-      throw new NixSealError('EIO', `Cannot read ${this.name}: ${length} bytes at offset ${offset} are outside the file`, { path: this.name, offset });
-    }
+    this.checkRange(offset, length);
     const out = Buffer.allocUnsafe(length);
     this.readInto(out, offset);
     return out;
+  }
+
+  /** Throws unless `length` bytes at `offset` are inside the file. */
+  protected checkRange(offset: number, length: number): void {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new NixSealError('EIO', `Cannot read ${this.name}: ${length} bytes at offset ${offset} are outside the file`, { path: this.name, offset });
+    }
   }
 
   /** Fills `out` from `offset` of the file (pread until full); the caller has checked the range. */

@@ -68,43 +68,34 @@ interface NapiLzma {
   lzma2: { decompressSync(input: Uint8Array): Uint8Array };
 }
 
-let napiLzma: NapiLzma | Error | undefined;
-
-/** @napi-rs/lzma is a native addon (prebuilt per platform): load it on first use, and only then. */
-function lzmaLibrary(kind: CompressionKind): NapiLzma {
-  if (napiLzma === undefined) {
-    try {
-      napiLzma = createRequire(import.meta.url)('@napi-rs/lzma') as NapiLzma;
-    } catch (err) {
-      napiLzma = err instanceof Error ? err : new Error(String(err));
-    }
-  }
-  if (napiLzma instanceof Error) {
-    throw new DecompressError(kind, `unsupported compressor (@napi-rs/lzma cannot be loaded on this platform: ${napiLzma.message})`, true, napiLzma);
-  }
-  return napiLzma;
-}
-
 interface NapiLz4 {
   uncompressSync(input: Uint8Array): Uint8Array;
 }
 
-let napiLz4: NapiLz4 | Error | undefined;
+/** The native addons, each loaded (or found missing) once. */
+const addons = new Map<string, unknown>();
 
-/** lz4-napi is a native addon too: loaded on first use. */
-function lz4Library(): NapiLz4 {
-  if (napiLz4 === undefined) {
+/**
+ * A native addon (prebuilt per platform: @napi-rs/lzma, lz4-napi), loaded on first use and only
+ * then; on a platform without it, `kind` is an unsupported compressor.
+ */
+function nativeAddon<T>(module: string, kind: CompressionKind): T {
+  if (!addons.has(module)) {
     try {
-      napiLz4 = createRequire(import.meta.url)('lz4-napi') as NapiLz4;
+      addons.set(module, createRequire(import.meta.url)(module));
     } catch (err) {
-      napiLz4 = err instanceof Error ? err : new Error(String(err));
+      addons.set(module, err instanceof Error ? err : new Error(String(err)));
     }
   }
-  if (napiLz4 instanceof Error) {
-    throw new DecompressError('lz4', `unsupported compressor (lz4-napi cannot be loaded on this platform: ${napiLz4.message})`, true, napiLz4);
+  const addon = addons.get(module);
+  if (addon instanceof Error) {
+    throw new DecompressError(kind, `unsupported compressor (${module} cannot be loaded on this platform: ${addon.message})`, true, addon);
   }
-  return napiLz4;
+  return addon as T;
 }
+
+const lzmaLibrary = (kind: CompressionKind): NapiLzma => nativeAddon<NapiLzma>('@napi-rs/lzma', kind);
+const lz4Library = (): NapiLz4 => nativeAddon<NapiLz4>('lz4-napi', 'lz4');
 
 /** Whether `kind` can be decompressed here (xz, lzma and lz4 need their native addons). */
 export function isSupported(kind: CompressionKind): boolean {
@@ -528,7 +519,7 @@ function unlzo(input: Uint8Array, maxOutput: number): Uint8Array {
     return lzo1xDecompress(input, maxOutput);
   } catch (err) {
     if (!(err instanceof Lzo1xError)) throw err;
-    if (err.why.startsWith('decompresses to more than')) throw bomb('lzo', maxOutput);
+    if (err.tooLarge) throw bomb('lzo', maxOutput);
     throw new DecompressError('lzo', `corrupt data (${err.why} at input offset ${err.details.offset})`, false, err);
   }
 }

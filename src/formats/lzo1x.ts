@@ -29,6 +29,8 @@ export class Lzo1xError extends NixSealError {
   constructor(
     readonly why: string,
     offset: number,
+    /** The stream decodes to more than the caller allows (a bomb, or a limit too small). */
+    readonly tooLarge = false,
   ) {
     super('EFORMAT', `Cannot decompress lzo data: ${why} at input offset ${offset}`, { offset });
   }
@@ -41,7 +43,7 @@ const M4_BASE = 0x4000;
 /**
  * Decompresses one complete LZO1X stream to at most `maxOutput` bytes. Throws Lzo1xError for
  * corrupt input, input that ends early or continues after the end marker, and output that would
- * exceed `maxOutput` (`why` then starts with "decompresses to more than").
+ * exceed `maxOutput` (then `tooLarge`).
  */
 export function lzo1xDecompress(input: Uint8Array, maxOutput: number): Uint8Array {
   const out = new Uint8Array(maxOutput);
@@ -49,11 +51,12 @@ export function lzo1xDecompress(input: Uint8Array, maxOutput: number): Uint8Arra
   let ip = 0;
   let op = 0;
 
+  const tooLarge = (): Lzo1xError => new Lzo1xError(`decompresses to more than ${maxOutput} bytes`, ip, true);
   const needInput = (n: number): void => {
     if (ip + n > end) throw new Lzo1xError('the input ends early', end);
   };
   const needRoom = (n: number): void => {
-    if (op + n > maxOutput) throw new Lzo1xError(`decompresses to more than ${maxOutput} bytes`, ip);
+    if (op + n > maxOutput) throw tooLarge();
   };
   const copyLiterals = (n: number): void => {
     needInput(n);
@@ -70,7 +73,7 @@ export function lzo1xDecompress(input: Uint8Array, maxOutput: number): Uint8Arra
       const b = input[ip++]!;
       if (b !== 0) return n + b;
       n += 255;
-      if (n > maxOutput) throw new Lzo1xError(`decompresses to more than ${maxOutput} bytes`, ip);
+      if (n > maxOutput) throw tooLarge();
     }
   };
 

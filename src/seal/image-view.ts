@@ -242,19 +242,22 @@ function nestedImage(view: ImageView, path: string, name: string): NestedImage {
   if (known !== undefined) return known;
   let found: InnerEntry | undefined;
   for (const e of view.entries()) if (e.path === path) found = e;
-  const nested: NestedImage = {};
+  let nested: NestedImage = {};
   if (found?.window !== undefined) {
     const src = windowSource(view.source, found.window.offset, found.window.length);
+    // A nested image that will not open or sniff is just file data: the outer answer stands.
+    let opened: ImageView | undefined;
     try {
-      nested.view = openImageView(src, name);
+      opened = openImageView(src, name);
     } catch {
-      nested.view = undefined;
+      opened = undefined;
     }
-    if (nested.view === undefined) {
+    if (opened !== undefined) nested = { view: opened };
+    else {
       try {
-        nested.opaque = sniffSource(src);
+        nested = { opaque: sniffSource(src) };
       } catch {
-        nested.opaque = undefined;
+        nested = {};
       }
     }
   }

@@ -258,7 +258,7 @@ class SharedBufferFile extends FdSource {
   private static readonly buffer = Buffer.allocUnsafe(64 * 1024);
   private used = 0;
   override read(offset: number, length: number): Uint8Array {
-    if (offset < 0 || length < 0 || offset + length > this.size) return super.read(offset, length); // its range error
+    this.checkRange(offset, length);
     const shared = SharedBufferFile.buffer;
     const fits = this.used + length <= shared.length;
     const out = fits ? shared.subarray(this.used, this.used + length) : Buffer.allocUnsafe(length);
