@@ -147,7 +147,7 @@ test('a mention-only ISO: the system and kernel are "mentioned" (in boot/grub/gr
   assert.deepEqual(byPath.get(s.bash)!.via, [s.toplevel]);
   assert.equal(byPath.get(s.glibc)!.verdict, 'missing');
   assert.deepEqual(byPath.get(s.glibc)!.via, [s.bash]);
-  assert.deepEqual(json.summary, { contained: 0, mentioned: 2, unverified: 0, missing: 2 });
+  assert.deepEqual(json.summary, { verified: 0, contained: 0, differs: 0, mentioned: 2, unverified: 0, missing: 2 });
   const text = runCli(['audit', s.mentionIso, '--seal', s.mentionIso], s.env.env, s.env.root);
   assert.equal(text.code, 0, 'without --strict the audit itself succeeds');
   assert.match(text.stdout, /mentioned +\S+-linux-6\.1/);
@@ -168,7 +168,7 @@ test('an ext4 image (single file, and as a directory output): every erased path 
     assert.equal(seal0.images.length, 1, JSON.stringify(seal0.images));
     assert.equal(seal0.images[0]!.nature, 'opaque');
     assert.match(seal0.images[0]!.description, /ext4/);
-    assert.deepEqual(json.summary, { contained: 0, mentioned: 0, unverified: 4, missing: 0 });
+    assert.deepEqual(json.summary, { verified: 0, contained: 0, differs: 0, mentioned: 0, unverified: 4, missing: 0 });
     // mkfs.ext4 -d stores the directory names in plain bytes: each path's hash is found there.
     for (const e of seal0.erased) {
       assert.ok(e.hits > 0, e.path);
@@ -185,7 +185,7 @@ test('an ISO holding an ext4 image: the hashes sit inside the ext4, so every era
   assert.equal(code, 1);
   const seal0 = json.seals[0]!;
   assert.deepEqual(seal0.images.map((i) => i.nature), ['image']);
-  assert.deepEqual(json.summary, { contained: 0, mentioned: 0, unverified: 4, missing: 0 });
+  assert.deepEqual(json.summary, { verified: 0, contained: 0, differs: 0, mentioned: 0, unverified: 4, missing: 0 });
   for (const e of seal0.erased) {
     assert.ok(e.hits > 0, e.path);
     const ev = e.evidence[0]!;

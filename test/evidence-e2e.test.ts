@@ -47,7 +47,7 @@ function assertHashAt(ev: Ev, hash: string): void {
   }
 }
 
-test('audit: every path the seed ISO erases is contained in it (Rock Ridge nix/store/<basename>), --strict passes', (t) => {
+test('audit: every path the seed ISO erases is verified by its copy (Rock Ridge nix/store/<basename>), --strict passes', (t) => {
   const s = scenario(t);
   if (!s) return;
   const r = cli(s, 'audit', s.launcher, '--seal', '*.iso', '--json', '--strict');
@@ -60,7 +60,7 @@ test('audit: every path the seed ISO erases is contained in it (Rock Ridge nix/s
   assert.match(seal.images[0].description, /ISO 9660 \(Rock Ridge, Joliet\)/);
   assert.deepEqual(seal.erased.map((e: { path: string }) => e.path), [...s.isoOnly].sort());
   for (const e of seal.erased) {
-    assert.equal(e.verdict, 'contained', e.path);
+    assert.equal(e.verdict, 'verified', e.path);
     const [ev] = e.evidence as Ev[];
     assert.equal(ev!.file, `${s.iso} » nix/store/${base(e.path)}`);
     // The offset is the entry's directory record, whose Rock Ridge NM names the basename.
@@ -70,10 +70,10 @@ test('audit: every path the seed ISO erases is contained in it (Rock Ridge nix/s
     fs.closeSync(fd);
     assert.ok(rec.subarray(0, rec[0]).toString('latin1').includes(base(e.path)), `record at ${ev!.offset} names ${base(e.path)}`);
   }
-  assert.deepEqual(j.summary, { contained: 3, mentioned: 0, unverified: 0, missing: 0 });
+  assert.deepEqual(j.summary, { verified: 3, contained: 0, differs: 0, mentioned: 0, unverified: 0, missing: 0 });
   const text = cli(s, 'audit', s.launcher, '--seal', '*.iso');
   assert.equal(text.code, 0);
-  assert.match(text.stdout, /summary: 3 contained, 0 mentioned, 0 unverified, 0 missing/);
+  assert.match(text.stdout, /summary: 3 verified, 0 contained, 0 differs, 0 mentioned, 0 unverified, 0 missing/);
 });
 
 test('audit: sealing a plain directory (not an image) calls what it erases "mentioned", with the file and offset; --strict exits 1', (t) => {
@@ -95,7 +95,7 @@ test('audit: sealing a plain directory (not an image) calls what it erases "ment
   assert.equal(linux.verdict, 'mentioned');
   assert.ok(linux.evidence.some((e) => e.file === `${s.nixosSystem}/kernel` && e.what === 'in the symlink target'));
   // glibc too: etc/nix-path-registration is a plain file here (not inside an image), so a listing there is a mention.
-  assert.deepEqual(alone.summary, { contained: 0, mentioned: 3, unverified: 0, missing: 0 });
+  assert.deepEqual(alone.summary, { verified: 0, contained: 0, differs: 0, mentioned: 3, unverified: 0, missing: 0 });
 });
 
 test('why --precise: each edge names the file and offset, inside the ISO down to boot/grub/grub.cfg', (t) => {
@@ -181,13 +181,13 @@ test('suggest: the ISO ranked with what it erases and the audit summary, and the
   assert.deepEqual(iso.files.map((f: { file: string; format: string }) => [f.file, f.format]), [['', 'iso9660']]);
   assert.equal(iso.alone.count, 3);
   assert.equal(iso.exclusive.count, 3);
-  assert.deepEqual(iso.inside, { contained: 3, notFound: 0, opaque: [] });
+  assert.deepEqual(iso.inside, { verified: 3, contained: 0, differs: 0, notFound: 0, opaque: [] });
   assert.equal(iso.proven, true);
   assert.deepEqual(j.flags, ['--seal-images']);
   assert.equal(j.sealedAll.count, j.full.count - 3);
   const text = cli(s, 'suggest', s.launcher);
   assert.match(text.stdout, /1\. .*nixos-test\.iso/);
-  assert.match(text.stdout, /inside: 3 of 3 erased paths contained/);
+  assert.match(text.stdout, /inside, of 3 erased paths: 3 verified\n/);
   assert.match(text.stdout, /flags: --seal-images/);
   // A closure without images: said plainly, exit 0.
   const none = cli(s, 'suggest', s.qemu);

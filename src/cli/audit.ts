@@ -1,19 +1,25 @@
 import type { Analysis } from '../analysis.js';
-import { auditAnalysis, VERDICTS, type AuditResult, type Verdict } from '../seal/audit.js';
+import { auditAnalysis, isProven, VERDICTS, type AuditProgress, type AuditResult, type Verdict } from '../seal/audit.js';
 import { evidenceLine, relativeFile } from './render.js';
 
 export type { AuditResult };
 
 export interface AuditFlags {
   strict?: boolean;
+  quick?: boolean;
   evidence: number;
 }
 
-/** `audit`: the verdicts, and the exit code --strict asks for (1 when any verdict is not `contained`). */
-export async function auditCommand(a: Analysis, f: AuditFlags, log?: (m: string) => void): Promise<{ result: AuditResult; exitCode: number }> {
-  const result = await auditAnalysis(a, { maxEvidence: f.evidence, ...(log ? { log } : {}) });
-  const unsafe = result.summary.mentioned + result.summary.unverified + result.summary.missing;
-  return { result, exitCode: f.strict && unsafe > 0 ? 1 : 0 };
+/** `audit`: the verdicts, and the exit code --strict asks for (1 unless every erased path is proven). */
+export async function auditCommand(
+  a: Analysis,
+  f: AuditFlags,
+  log?: (m: string) => void,
+  progress?: (p: AuditProgress) => void,
+): Promise<{ result: AuditResult; exitCode: number }> {
+  const result = await auditAnalysis(a, { maxEvidence: f.evidence, quick: f.quick ?? false, ...(log ? { log } : {}), ...(progress ? { progress } : {}) });
+  const unproven = result.seals.some((s) => s.erased.some((e) => !isProven(e.verdict, result.quick)));
+  return { result, exitCode: f.strict && unproven ? 1 : 0 };
 }
 
 const counts = (c: Record<Verdict, number>): string => VERDICTS.map((v) => `${c[v]} ${v}`).join(', ');
@@ -26,13 +32,14 @@ export function renderAudit(r: AuditResult): string {
     out.push(`seal ${s.path}`);
     for (const i of s.images) out.push(`  ${i.nature === 'image' ? 'image' : 'opaque'}: ${relativeFile(i.file, s.path)}: ${i.description ?? ''}`);
     if (s.images.length === 0) out.push('  no image found in it (plain files only)');
-    for (const p of s.problems) out.push(`  could not read ${relativeFile(p.file, s.path)}: ${p.why}`);
+    for (const p of s.problems) out.push(`  problem: ${relativeFile(p.file, s.path)}: ${p.why}`);
     out.push(`  erased ${s.erased.length} path${s.erased.length === 1 ? '' : 's'}: ${counts(s.counts)}`);
     for (const e of s.erased) {
       const more = e.hits > 1 ? ` (${e.hits} occurrences of its hash)` : '';
-      out.push(`  ${e.verdict.padEnd(width)}${e.path}${e.verdict === 'contained' ? '' : more}`);
+      out.push(`  ${e.verdict.padEnd(width)}${e.path}${e.hits > 0 ? more : ''}`);
       const pad = ' '.repeat(width + 2);
       for (const ev of e.evidence) out.push(pad + evidenceLine(ev, s.path));
+      if (e.difference !== undefined) out.push(`${pad}first difference: ${e.difference}`);
       if (e.verdict === 'missing') {
         out.push(`${pad}not in the image and not mentioned by it; erased because ${(e.via ?? []).join(', ') || 'nothing'} refers to it`);
       }

@@ -185,16 +185,23 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       .description('prove each seal safe: for every path it erased, is it contained in the image, only mentioned by it, or unverifiable?')
       .argument('<root...>', 'store paths, paths inside them, or symlinks to them'),
   )
-    .option('--strict', 'exit 1 when any erased path is not contained')
+    .option('--strict', 'exit 1 unless every erased path is verified (contained, with --quick)')
+    .option('--quick', "do not hash the copies inside the images: a copy makes a path 'contained', not 'verified'")
     .addOption(new Option('--evidence <n>', 'how many pieces of evidence to show per erased path').default(5).argParser(positiveInt('--evidence')))
-    .action(async (roots: string[], f: CommonFlags & { strict?: boolean; evidence: number }) => {
+    .action(async (roots: string[], f: CommonFlags & { strict?: boolean; quick?: boolean; evidence: number }) => {
       const { auditCommand, renderAudit } = await import('./audit.js');
       const opts = analysisOptions(roots, f, out);
-      const a = analyze(opts);
+      const a = analyze({ ...opts, hashes: true });
       warn(out, a.warnings);
-      const { result, exitCode } = await auditCommand(a, f, opts.log);
-      out.out(f.json ? JSON.stringify(result, null, 2) + '\n' : renderAudit(result));
-      setExit(exitCode);
+      const bar = !f.quick && process.stderr.isTTY && out === processOutput ? await progressBar() : undefined;
+      let r;
+      try {
+        r = await auditCommand(a, f, opts.log, bar ? (p) => bar.update(p.done, p.total) : undefined);
+      } finally {
+        bar?.stop();
+      }
+      out.out(f.json ? JSON.stringify(r.result, null, 2) + '\n' : renderAudit(r.result));
+      setExit(r.exitCode);
     });
 
   withClosureFlags(
@@ -202,11 +209,13 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       .command('suggest')
       .description('find the self-contained images in the closure of ROOTs and rank them by what sealing each would erase')
       .argument('<root...>', 'store paths, paths inside them, or symlinks to them'),
-  ).action(async (roots: string[], f: CommonFlags) => {
+  )
+    .option('--quick', "do not hash the copies inside the images: an image is proven when every erased path has a copy inside")
+    .action(async (roots: string[], f: CommonFlags & { quick?: boolean }) => {
     const { suggestResult, renderSuggest } = await import('./suggest.js');
-    const a = analyze({ ...analysisOptions(roots, f, out), sealImages: true });
+    const a = analyze({ ...analysisOptions(roots, f, out), sealImages: true, hashes: true });
     warn(out, a.warnings.filter((w) => !w.startsWith('--seal-images found no image')));
-    const r = suggestResult(a);
+    const r = await suggestResult(a, { quick: f.quick ?? false });
     out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderSuggest(r, (await render()).human));
   });
 

@@ -1,16 +1,19 @@
-import path from 'node:path';
 import type { Analysis } from '../analysis.js';
 import { maskCount, maskNarSize, narSizeOf, reach, sealedClosure } from '../graph/closure.js';
 import { idOf, type PathId } from '../graph/ref-graph.js';
-import { StorePathInspector } from '../seal/inspect.js';
+import { auditSeals, isProven } from '../seal/audit.js';
 import type { Amount } from './info.js';
 import { sizeOrNull } from './closure.js';
 
-/** What the images inside say about the paths a seal would erase, without scanning their bytes. */
+/** What the audit says of the paths a seal would erase (`nix-seal audit` shows the evidence). */
 export interface InsideSummary {
-  /** Erased paths the image holds (a tree or a registration line). */
+  /** Erased paths whose copy inside hashes to their narHash. */
+  verified: number;
+  /** Erased paths with a copy inside that was not hashed (--quick, or no narHash known). */
   contained: number;
-  /** Erased paths not found inside: `nix-seal audit` tells mentioned / missing / unverified apart. */
+  /** Erased paths whose copy inside differs from the store's. */
+  differs: number;
+  /** Erased paths with no copy inside: `nix-seal audit` tells mentioned / missing / unverified apart. */
   notFound: number;
   /** Images in it nix-seal cannot look inside (then "not found" proves nothing). */
   opaque: string[];
@@ -27,7 +30,7 @@ export interface Suggestion {
   /** With every detected image sealed: what only this one erases. */
   exclusive: Amount;
   inside: InsideSummary;
-  /** Every erased path is contained: safe by the audit's standard. */
+  /** Every erased path is verified (contained, with --quick): safe by the audit's standard. */
   proven: boolean;
 }
 
@@ -46,31 +49,29 @@ export interface SuggestResult {
 }
 
 /** `suggest`: an analysis made with sealImages (and any --seal / --no-seal the user gave). */
-export function suggestResult(a: Analysis): SuggestResult {
+export async function suggestResult(a: Analysis, opts: { quick?: boolean } = {}): Promise<SuggestResult> {
+  const quick = opts.quick ?? false;
   const g = a.graph;
   const amount = (ids: readonly PathId[]): Amount => ({ count: ids.length, narSize: sizeOrNull(narSizeOf(g, ids)) });
   const maskAmount = (m: Uint8Array): Amount => ({ count: maskCount(m), narSize: sizeOrNull(maskNarSize(g, m)) });
   const exclusiveOf = new Map(a.closure.seals.map((s) => [s.seal, s.exclusive]));
   const detected = a.detected.filter((d) => a.seals[d.id]); // --no-seal exceptions left out
-  const images: Suggestion[] = detected.map((d) => {
+  const images: Suggestion[] = [];
+  for (const d of detected) {
     const alone = new Uint8Array(g.paths.length);
     alone[d.id] = 1;
     const erased = sealedClosure(g, a.roots, alone).seals[0]?.erased ?? [];
     const sealPath = g.paths[d.id]!;
-    const insp = new StorePathInspector(path.join(a.source.realStoreDir, path.posix.basename(sealPath)), sealPath, g.storeDir);
-    let inside: InsideSummary;
-    try {
-      const { trees, listed, problems } = insp.embedded();
-      const contained = erased.filter((id) => trees.has(path.posix.basename(g.paths[id]!)) || listed.has(g.paths[id]!)).length;
-      inside = {
-        contained,
-        notFound: erased.length - contained,
-        opaque: [...insp.opaqueFiles().map((o) => o.file), ...problems.map((p) => p.file)],
-      };
-    } finally {
-      insp.close();
-    }
-    return {
+    const audit = (await auditSeals({ graph: g, roots: a.roots, seals: [{ seal: d.id, erased }], realStoreDir: a.source.realStoreDir }, { quick, maxEvidence: 1 })).seals[0];
+    const c = audit?.counts;
+    const inside: InsideSummary = {
+      verified: c?.verified ?? 0,
+      contained: c?.contained ?? 0,
+      differs: c?.differs ?? 0,
+      notFound: (c?.mentioned ?? 0) + (c?.unverified ?? 0) + (c?.missing ?? 0),
+      opaque: [...(audit?.images ?? []).filter((i) => i.nature === 'opaque').map((i) => i.file), ...(audit?.problems ?? []).map((p) => p.file)],
+    };
+    images.push({
       path: sealPath,
       narSize: sizeOrNull(g.narSize[d.id]!),
       reason: d.sniff.reason,
@@ -78,9 +79,9 @@ export function suggestResult(a: Analysis): SuggestResult {
       alone: amount(erased),
       exclusive: amount(exclusiveOf.get(d.id) ?? []),
       inside,
-      proven: inside.notFound === 0,
-    };
-  });
+      proven: (audit?.erased ?? []).every((e) => isProven(e.verdict, quick)),
+    });
+  }
   images.sort((x, y) => (y.alone.narSize ?? 0) - (x.alone.narSize ?? 0) || y.alone.count - x.alone.count || (x.path < y.path ? -1 : 1));
   const unproven = images.filter((s) => !s.proven);
   const proven = a.seals.slice();
@@ -110,9 +111,13 @@ export function renderSuggest(r: SuggestResult, human: (n: number | null) => str
     out.push(`     ${s.reason}`);
     out.push(`     sealing it erases ${amt(s.alone)}; of those only it (with all images sealed): ${amt(s.exclusive)}`);
     const opaque = s.inside.opaque.length > 0 ? `; cannot look inside ${s.inside.opaque.join(', ')}` : '';
-    out.push(
-      `     inside: ${s.inside.contained} of ${s.alone.count} erased paths contained${s.inside.notFound > 0 ? `, ${s.inside.notFound} not found (see nix-seal audit)` : ''}${opaque}`,
-    );
+    const parts = [
+      `${s.inside.verified} verified`,
+      ...(s.inside.contained > 0 ? [`${s.inside.contained} contained (not hashed)`] : []),
+      ...(s.inside.differs > 0 ? [`${s.inside.differs} differ`] : []),
+      ...(s.inside.notFound > 0 ? [`${s.inside.notFound} not found`] : []),
+    ];
+    out.push(`     inside, of ${s.alone.count} erased paths: ${parts.join(', ')}${s.proven ? '' : ' (see nix-seal audit)'}${opaque}`);
   });
   out.push(`sealing all: ${amt(r.sealedAll)} left of ${amt(r.full)}`);
   if (r.images.some((s) => !s.proven)) out.push(`sealing the proven ones only: ${amt(r.sealedProven)}`);

@@ -50,7 +50,7 @@ test('a NixOS-like ISO: store paths at the root of the nested squashfs and in it
   const { view, close } = open(iso);
   try {
     assert.equal(view.kind, 'iso9660');
-    const { trees, listed, problems } = embeddedStorePaths(view, '/nix/store', iso);
+    const { trees, registrations, problems } = embeddedStorePaths(view, '/nix/store', iso);
     assert.deepEqual(problems, []);
     assert.deepEqual([...trees.keys()].sort(), [FOO, BAR]);
     assert.deepEqual(trees.get(FOO)!.inside, ['nix-store.squashfs', FOO]);
@@ -58,11 +58,13 @@ test('a NixOS-like ISO: store paths at the root of the nested squashfs and in it
     const at = trees.get(FOO)!.offset;
     assert.equal(readFileSync(iso).subarray(at, at + 4).toString('latin1'), 'hsqs');
     // Listed: the registration's path lines (FOO and BAZ), not its other lines.
-    assert.deepEqual([...listed.keys()].sort(), [`/nix/store/${FOO}`, `/nix/store/${BAZ}`]);
-    assert.deepEqual(listed.get(`/nix/store/${BAZ}`)!.inside, ['nix-store.squashfs', 'nix-path-registration']);
-    assert.match(listed.get(`/nix/store/${BAZ}`)!.what, /line 2/);
-    // Another store dir embeds nothing by registration (its lines name /nix/store paths).
-    assert.equal(embeddedStorePaths(view, '/gnu/store', iso).listed.size, 0);
+    assert.equal(registrations.length, 1);
+    const reg = registrations[0]!;
+    assert.deepEqual([...reg.paths.keys()].sort(), [`/nix/store/${FOO}`, `/nix/store/${BAZ}`]);
+    assert.deepEqual(reg.inside, ['nix-store.squashfs', 'nix-path-registration']);
+    assert.equal(reg.paths.get(`/nix/store/${BAZ}`)!.line, 2);
+    // Another store dir lists nothing (its lines name /nix/store paths).
+    assert.equal(embeddedStorePaths(view, '/gnu/store', iso).registrations.length, 0);
   } finally {
     close();
   }

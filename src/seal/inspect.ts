@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { NixSealError, describeSystemError } from '../errors.js';
 import { FdSource } from '../formats/byte-source.js';
 import type { PathHit } from '../scan/scan-path.js';
-import { embeddedStorePaths, imageKindOf, locateDeep, openImageView, type Embedding, type ImageView, type ViewProblem } from './image-view.js';
+import { embeddedStorePaths, isReadableImage, locateDeep, openImageView, type Embedding, type ImageRegistration, type ImageView, type ViewProblem } from './image-view.js';
 import { sniffSource, type Detection } from './sniff.js';
 
 /** What a file of the store path is, for evidence. */
@@ -32,6 +32,13 @@ export interface Evidence {
   what: string;
   /** For a hash found in bytes: the bytes around it (non-printables as '.'). */
   context?: string;
+}
+
+/** A copy of a store path inside one of the store path's images. */
+export interface Copy extends Embedding {
+  evidence: Evidence;
+  /** Identifies the copy on disk (file, image chain, entry): a copy is hashed once per audit. */
+  key: string;
 }
 
 export class StorePathInspector {
@@ -97,7 +104,7 @@ export class StorePathInspector {
     const src = new FdSource(fd, fsFile);
     let nature: FileNature;
     const name = this.fileName(rel);
-    if (imageKindOf(src) !== undefined) {
+    if (isReadableImage(src)) {
       try {
         nature = { nature: 'image', view: openImageView(src, name)! };
       } catch (err) {
@@ -131,26 +138,30 @@ export class StorePathInspector {
     return out;
   }
 
-  /** Store paths embedded in the readable images (trees, and registration listings), by basename / path. */
-  embedded(): { trees: Map<string, Evidence>; listed: Map<string, Evidence>; problems: { file: string; why: string }[] } {
-    const trees = new Map<string, Evidence>();
-    const listed = new Map<string, Evidence>();
+  /**
+   * Copies of store paths inside the readable images (by basename; the first found wins), and the
+   * registration files inside them, with the file of the store path each was found in.
+   */
+  embedded(): { trees: Map<string, Copy>; registrations: (ImageRegistration & { file: string })[]; problems: { file: string; why: string }[] } {
+    const trees = new Map<string, Copy>();
+    const registrations: (ImageRegistration & { file: string })[] = [];
     const problems: { file: string; why: string }[] = [];
     for (const { rel, view } of this.images()) {
       const name = this.fileName(rel);
-      let found: { trees: Map<string, Embedding>; listed: Map<string, Embedding>; problems: ViewProblem[] };
+      let found: { trees: Map<string, Embedding>; registrations: ImageRegistration[]; problems: ViewProblem[] };
       try {
         found = embeddedStorePaths(view, this.storeDir, name);
       } catch (err) {
         problems.push({ file: name, why: (err as Error).message });
         continue;
       }
-      const ev = (e: Embedding): Evidence => ({ file: [name, ...e.inside].join(' » '), offset: e.offset, inside: e.inside, what: e.what });
-      for (const [base, e] of found.trees) if (!trees.has(base)) trees.set(base, ev(e));
-      for (const [path, e] of found.listed) if (!listed.has(path)) listed.set(path, ev(e));
+      for (const [base, e] of found.trees) {
+        if (!trees.has(base)) trees.set(base, { ...e, evidence: { file: [name, ...e.inside].join(' » '), offset: e.offset, inside: e.inside, what: e.what }, key: `${this.fsPath}\0${rel}\0${e.inside.join('\0')}` });
+      }
+      for (const r of found.registrations) registrations.push({ ...r, file: [name, ...r.inside].join(' » ') });
       for (const p of found.problems) problems.push({ file: [name, ...p.inside].join(' » '), why: p.why });
     }
-    return { trees, listed, problems };
+    return { trees, registrations, problems };
   }
 
   /** Where a hash found by the scanner sits: the file, and inside images the entry that holds it. */
