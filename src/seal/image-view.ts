@@ -36,6 +36,8 @@ export interface LocatedStep {
   /** Path inside this level's image ('' when the byte is in no entry: a table, padding…). */
   path: string;
   what: string;
+  /** When the byte is file data the format maps exactly: its offset in that file. */
+  offsetInFile?: number;
   /**
    * Set when the byte is in a file that is an image nix-seal cannot look inside (an ext4 or a
    * qcow2 in an ISO, say): whatever the hash belongs to may be contained in there.
@@ -50,6 +52,7 @@ export interface LocatedStep {
 export function locateDeep(view: ImageView, offset: number, name: string, depth = 0): LocatedStep[] {
   const owner = view.locate(offset);
   const step: LocatedStep = { path: owner.path ?? '', what: owner.what };
+  if (owner.offsetInFile !== undefined) step.offsetInFile = owner.offsetInFile;
   if (depth + 1 >= MAX_NESTING || owner.offsetInFile === undefined || owner.path === undefined) return [step];
   const nested = nestedImage(view, owner.path, `${name} » ${owner.path}`);
   if (nested.opaque !== undefined) {

@@ -32,6 +32,8 @@ export interface Evidence {
   what: string;
   /** For a hash found in bytes: the bytes around it (non-printables as '.'). */
   context?: string;
+  /** For a hash inside a file in an image: where it is in that file (the last of `inside`). */
+  offsetInFile?: number;
 }
 
 /** A copy of a store path inside one of the store path's images. */
@@ -182,7 +184,10 @@ export class StorePathInspector {
     }
     const inside = steps.map((s) => s.path).filter((p) => p !== '');
     const opaque = steps.some((s) => s.opaque !== undefined);
-    return { file: [file, ...inside].join(' » '), offset: hit.offset, inside, what: steps[steps.length - 1]!.what, context, opaque };
+    const last = steps[steps.length - 1]!;
+    const ev: Evidence & { opaque: boolean } = { file: [file, ...inside].join(' » '), offset: hit.offset, inside, what: last.what, context, opaque };
+    if (last.offsetInFile !== undefined && last.path !== '') ev.offsetInFile = last.offsetInFile;
+    return ev;
   }
 
   close(): void {
