@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { NixSealError } from '../errors.js';
 import { encodeNix32 } from '../store/nix32.js';
 import { treeArbitraries, writeTree } from '../../test/support/random-tree.js';
 import { requireTools } from '../../test/support/tools.js';
-import { narHashAndSize, narSizeOf, narStream } from './nar.js';
+import { narHashAndSize, narHashOfTree, narOfTree, narSizeOf, narStream } from './nar.js';
 
 function tempDir(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'nix-seal-nar-'));
@@ -184,4 +184,70 @@ test('a consumer may stop reading early', async (t) => {
     if (seen > 1024 * 1024) break; // the generator's finally closes the file
   }
   assert.ok(seen > 1024 * 1024);
+});
+
+/** A NarTree over a directory on disk: narOfTree must then give exactly narStream's bytes. */
+function diskTree(root: string): import('./nar.js').NarTree {
+  const at = (p: string): string => (p === '' ? root : join(root, p));
+  return {
+    node(p) {
+      const st = lstatSync(at(p));
+      if (st.isDirectory()) return { type: 'dir', size: 0 };
+      if (st.isSymbolicLink()) return { type: 'symlink', size: 0, target: readlinkSync(at(p), 'utf8') };
+      if (st.isFile()) return { type: 'file', size: st.size, executable: (st.mode & 0o100) !== 0 };
+      return { type: 'special', size: 0 };
+    },
+    children: (p) => readdirSync(at(p)),
+    contents: (p) => {
+      const data = readFileSync(at(p));
+      // Uneven chunks, to exercise the hand-over between tokens and contents.
+      const out: Uint8Array[] = [];
+      for (let i = 0; i < data.length; i += 777) out.push(data.subarray(i, i + 777));
+      return out;
+    },
+  };
+}
+
+test('property: narOfTree over any tree reader gives exactly the bytes of narStream (random trees)', async (t) => {
+  const dir = tempDir(t);
+  const { tree } = treeArbitraries(5000);
+  let n = 0;
+  await fc.assert(
+    fc.asyncProperty(tree, async (node) => {
+      const p = join(dir, `t${n++}`);
+      writeTree(p, node);
+      const want = await collect(narStream(p));
+      // Chunks are valid until the next one is asked for: copy each at once.
+      const parts: Buffer[] = [];
+      for (const c of narOfTree(diskTree(p), '', p)) parts.push(Buffer.from(c));
+      const got = Buffer.concat(parts);
+      assert.ok(got.equals(want), `NAR of ${p}`);
+      const h = narHashOfTree(diskTree(p), '', p);
+      assert.deepEqual(h, await narHashAndSize(p));
+    }),
+    { numRuns: 150, seed: 0x4e4152, verbose: 1 },
+  );
+});
+
+test('narOfTree: contents of another length than the size, and nodes a NAR cannot hold, are EFORMAT errors naming the path', () => {
+  const tree = (size: number, chunks: Uint8Array[], type: 'file' | 'special' = 'file'): import('./nar.js').NarTree => ({
+    node: (p) => (p === '' ? { type: 'dir', size: 0 } : { type, size }),
+    children: (p) => (p === '' ? ['f'] : []),
+    contents: () => chunks,
+  });
+  const run = (tr: import('./nar.js').NarTree): unknown => {
+    try {
+      for (const _ of narOfTree(tr, '', 'img » x')) void _;
+      return undefined;
+    } catch (err) {
+      return err;
+    }
+  };
+  const short = run(tree(10, [new Uint8Array(4)]));
+  assert.ok(short instanceof NixSealError && short.code === 'EFORMAT');
+  assert.equal((short as Error).message, 'Cannot serialise img » x/f: its contents end after 4 of 10 bytes');
+  const long = run(tree(2, [new Uint8Array(4)]));
+  assert.match((long as Error).message, /img » x\/f: its contents are longer than its size \(2 bytes\)/);
+  const dev = run(tree(0, [], 'special'));
+  assert.match((dev as Error).message, /img » x\/f: it is a device, fifo or socket/);
 });

@@ -430,12 +430,13 @@ export interface NarTree {
  * (a device, fifo or socket) or contents of another length than the node's size are EFORMAT
  * errors naming `name` (how the caller calls the tree) and the path inside.
  *
- * `onData` is told the bytes of file contents as they pass (for a progress bar).
+ * `onData` is told the bytes of file contents as they pass (for a progress bar). A chunk is valid
+ * until the next one is asked for (buffers are reused): hash it or copy it at once.
  */
 export function* narOfTree(tree: NarTree, root: string, name: string, onData?: (bytes: number) => void): Generator<Uint8Array, void, undefined> {
   const tb = new TokenBuffer(true);
   const ready: Buffer[] = [];
-  const where = (p: string): string => `${name}${p === root ? '' : p.slice(root.length)}`;
+  const where = (p: string): string => (p === root ? name : `${name}/${root === '' ? p : p.slice(root.length + 1)}`);
   const fail = (p: string, why: string): NixSealError => new NixSealError('EFORMAT', `Cannot serialise ${where(p)}: ${why}`, { path: where(p) });
   tb.bytes(tok('nix-archive-1'), ready);
   interface Frame {
