@@ -15,7 +15,7 @@ import fc from 'fast-check';
 import { FdSource } from '../src/formats/byte-source.js';
 import { openImageView } from '../src/formats/image-readers.js';
 import { narHashOfTree } from '../src/formats/nar.js';
-import { copyTree } from '../src/seal/copy-tree.js';
+import { copyTree } from '../src/sources/embedded-store.js';
 import { locateDeep, treeIndex } from '../src/seal/image-view.js';
 import { treeArbitraries, writeTree } from './support/random-tree.js';
 import { requireTools } from './support/tools.js';

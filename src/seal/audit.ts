@@ -25,7 +25,7 @@ import { scanPathHits } from '../scan/scan-path.js';
 import { formatHashNix32, hashesEqual, parseHash } from '../store/hash.js';
 import { hashPartOf, type StorePath } from '../store/store-path.js';
 import { firstDifference } from './copy-diff.js';
-import { copyTree, copyBytes } from './copy-tree.js';
+import { copyBytes, copyTree } from '../sources/embedded-store.js';
 import { contextFor } from './edge-evidence.js';
 import { resolveInside, treeIndex } from './image-view.js';
 import { StorePathInspector, type Copy, type Evidence } from './inspect.js';

@@ -7,7 +7,7 @@
 import { closeSync, constants as fsConstants, lstatSync, openSync, readSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { TreeNode } from '../formats/nar.js';
-import { copyTree } from './copy-tree.js';
+import { copyTree } from '../sources/embedded-store.js';
 import type { Embedding } from './image-view.js';
 
 const diskType = (st: Stats): TreeNode['type'] => (st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : 'special');
