@@ -1,6 +1,7 @@
 import { reach, sealedClosure, type SealedClosure } from './graph/closure.js';
 import { idOf, type PathId, type RefGraph } from './graph/ref-graph.js';
-import { detectImages, type DetectedImage } from './seal/detect.js';
+import { usageError } from './errors.js';
+import { detectImages, hasForeignReferences, type DetectedImage } from './seal/detect.js';
 import { compileSealRules, markSeals, readSealsFile, unmarkSeals, type SealPattern } from './seal/seal-rules.js';
 import { openSource } from './sources/open-source.js';
 import type { GraphSource } from './sources/source.js';
@@ -45,7 +46,11 @@ export interface Analysis {
 /** Opens the store, loads the roots' closure, applies the seals. The library's main entry. */
 export function analyze(opts: AnalysisOptions): Analysis {
   const source = opts.source ?? openSource(typeof opts.store === 'object' ? opts.store : parseStoreSpec(opts.store, opts.env), opts.log);
-  const rootPaths = [...new Set(opts.roots.map((r) => resolveToStorePath(r, source.storeDir)))];
+  let rootPaths = [...new Set(opts.roots.map((r) => resolveToStorePath(r, source.storeDir)))];
+  if (rootPaths.length === 0) {
+    if (source.defaultRoots === undefined) throw usageError('Cannot compute a closure: no ROOT given (only --store image:FILE has default roots)');
+    rootPaths = [...source.defaultRoots];
+  }
   const patterns: SealPattern[] = [
     ...(opts.seals ?? []).map((pattern) => ({ pattern, origin: '--seal' })),
     ...(opts.sealsFrom ?? []).flatMap((f) => readSealsFile(f)),
@@ -55,6 +60,7 @@ export function analyze(opts: AnalysisOptions): Analysis {
   const roots = rootPaths.map((p) => idOf(graph, p)!);
   const full = reach(graph, roots);
   const { seals, warnings } = markSeals(graph, full, rules);
+  if (opts.sealImages && source.materialize) source.materialize(graph.paths.filter((_, id) => full[id] && hasForeignReferences(graph, id)));
   const detected = opts.sealImages ? detectImages(graph, full, source.realStoreDir) : [];
   for (const d of detected) seals[d.id] = 1;
   if (opts.noSeals !== undefined && opts.noSeals.length > 0) {

@@ -74,6 +74,7 @@ export async function initrdCommand(
   const allRoots = [...roots, ...extraRoots];
   if (allRoots.length === 0) throw usageError('initrd needs a ROOT or --init');
   const a = analyze({ ...base, store: spec, roots: allRoots, hashes: flags.registration !== undefined, source });
+  a.source.materialize?.(a.graph.paths.filter((_, id) => a.closure.kept[id]));
   const files = flags.registration !== undefined && registrationText ? [{ dest: flags.registration, contents: Buffer.from(await registrationText(a)) }] : [];
   const result = await writeInitrd(
     {

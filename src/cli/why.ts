@@ -28,7 +28,9 @@ export function chainsOf(r: WhyResult): string[][] {
 /** Adds --precise's evidence to a result: one scan per distinct path with outgoing edges. */
 export async function addPrecision(r: WhyResult, a: Analysis, opts: { maxEvidence?: number } = {}): Promise<WhyResult> {
   const { edgeEvidence } = await import('../seal/edge-evidence.js');
-  const edges = await edgeEvidence(chainsOf(r), a.graph.storeDir, a.source.realStoreDir, opts);
+  const chains = chainsOf(r);
+  a.source.materialize?.([...new Set(chains.flatMap((c) => c.slice(0, -1)))]);
+  const edges = await edgeEvidence(chains, a.graph.storeDir, a.source.realStoreDir, opts);
   return { ...r, edges: [...edges.values()] };
 }
 

@@ -103,6 +103,8 @@ export interface AuditInput {
   seals: readonly { seal: PathId; erased: readonly PathId[] }[];
   /** Where the store's files are on disk (differs from graph.storeDir for chroot stores). */
   realStoreDir: string;
+  /** For sources whose paths are not on disk (an image): put these paths' files there first. */
+  materialize?: (paths: readonly string[]) => void;
 }
 
 const zeroCounts = (): Record<Verdict, number> => ({ verified: 0, contained: 0, differs: 0, mentioned: 0, unverified: 0, missing: 0 });
@@ -114,10 +116,18 @@ export function isProven(v: Verdict, quick: boolean): boolean {
 
 /** Audits an analysis (anything with the graph, roots, closure and source's real store dir). */
 export function auditAnalysis(
-  a: { graph: RefGraph; roots: readonly PathId[]; closure: { seals: readonly { seal: PathId; erased: readonly PathId[] }[] }; source: { realStoreDir: string } },
+  a: {
+    graph: RefGraph;
+    roots: readonly PathId[];
+    closure: { seals: readonly { seal: PathId; erased: readonly PathId[] }[] };
+    source: { realStoreDir: string; materialize?(paths: readonly string[]): void };
+  },
   opts: AuditOptions = {},
 ): Promise<AuditResult> {
-  return auditSeals({ graph: a.graph, roots: a.roots, seals: a.closure.seals, realStoreDir: a.source.realStoreDir }, opts);
+  const src = a.source;
+  const input: AuditInput = { graph: a.graph, roots: a.roots, seals: a.closure.seals, realStoreDir: src.realStoreDir };
+  if (src.materialize) input.materialize = (paths) => src.materialize!(paths);
+  return auditSeals(input, opts);
 }
 
 export async function auditSeals(input: AuditInput, opts: AuditOptions = {}): Promise<AuditResult> {
@@ -129,6 +139,7 @@ export async function auditSeals(input: AuditInput, opts: AuditOptions = {}): Pr
   for (const s of input.seals) {
     const sealPath = g.paths[s.seal]!;
     opts.log?.(`auditing ${sealPath}: ${s.erased.length} erased paths`);
+    input.materialize?.([sealPath]);
     const inspector = new StorePathInspector(path.join(input.realStoreDir, path.posix.basename(sealPath)), sealPath, g.storeDir);
     try {
       const audit = await auditSeal(input, s.seal, s.erased, inspector, hasher, { maxEvidence, context: opts.context ?? contextFor(g.storeDir), quick: opts.quick ?? false });

@@ -112,6 +112,8 @@ export interface ImageRegistration {
   offset: number;
   /** By store path. */
   paths: Map<string, Registered>;
+  /** The file's text (latin1: bytes as they are). */
+  text: string;
 }
 
 /** Registration files bigger than this are not read (a 100,000-path registration is ~20 MB). */
@@ -202,7 +204,7 @@ export function embeddedStorePaths(
           continue;
         }
         const paths = readRegistration(text, storeDir);
-        if (paths.size > 0) registrations.push({ inside: [...chain, e.path], offset: depth === 0 && e.window ? e.window.offset : outerOffset, paths });
+        if (paths.size > 0) registrations.push({ inside: [...chain, e.path], offset: depth === 0 && e.window ? e.window.offset : outerOffset, paths, text });
       }
       if (e.type === 'file' && depth + 1 < MAX_NESTING) {
         let nested: ImageView | undefined;

@@ -3,6 +3,7 @@ import { NixSealError } from '../errors.js';
 import type { StoreSpec } from '../store/store-url.js';
 import { DaemonSource } from './daemon.js';
 import { FileSource } from './file-source.js';
+import { ImageSource } from './image-source.js';
 import { LocalDbSource } from './local-db.js';
 import type { GraphSource } from './source.js';
 
@@ -44,6 +45,9 @@ export function openSource(spec: StoreSpec, log: (msg: string) => void = () => {
     }
     case 'daemon':
       source = new DaemonSource(spec.storeDir);
+      break;
+    case 'image':
+      source = new ImageSource(spec.file, log);
       break;
     case 'attrs-json':
       source = new FileSource('attrs-json', spec.file, spec.name);

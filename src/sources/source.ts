@@ -14,6 +14,15 @@ export interface GraphSource {
    * valid path of this source.
    */
   loadClosure(roots: readonly StorePath[], opts?: LoadOptions): RefGraph;
+  /** The roots to use when the user names none (an image's embedded closure); absent: ROOT is required. */
+  readonly defaultRoots?: readonly StorePath[];
+  /**
+   * For sources whose paths are not on disk (an image): puts the files of `paths` at
+   * `<realStoreDir>/<basename>` before a command reads their bytes.
+   */
+  materialize?(paths: readonly string[]): void;
+  /** Releases what the source holds open (descriptors, temporary files). */
+  close?(): void;
 }
 
 export interface LoadOptions {

@@ -7,7 +7,9 @@ export type StoreSpec =
   | { kind: 'local'; storeDir: string; realStoreDir: string; stateDir: string; explicit: boolean }
   | { kind: 'daemon'; storeDir: string }
   | { kind: 'registration' | 'export-graph' | 'path-info'; file: string }
-  | { kind: 'attrs-json'; file: string; name?: string };
+  | { kind: 'attrs-json'; file: string; name?: string }
+  /** The closure embedded in an image (or a store path holding images). */
+  | { kind: 'image'; file: string };
 
 const DEFAULT_STATE_DIR = '/nix/var/nix';
 
@@ -22,6 +24,8 @@ export function parseStoreSpec(text: string | undefined, env: NodeJS.ProcessEnv 
   if (text === undefined || text === '' || text === 'auto') {
     return { kind: 'local', storeDir: envStoreDir, realStoreDir: envStoreDir, stateDir: envStateDir, explicit: false };
   }
+  const image = /^image:(.+)$/.exec(text);
+  if (image) return { kind: 'image', file: path.resolve(image[1]!) };
   const fileKind = /^(registration|export-graph|attrs-json|path-info):(.+)$/.exec(text);
   if (fileKind) {
     const kind = fileKind[1] as 'registration' | 'export-graph' | 'attrs-json' | 'path-info';
@@ -43,7 +47,7 @@ export function parseStoreSpec(text: string | undefined, env: NodeJS.ProcessEnv 
   if (!local || (local[1] !== undefined && local[1] !== 'local' && !local[1].startsWith('/'))) {
     throw usageError(
       `--store '${text}': unknown store (expected local, local?root=DIR, local?store=S&state=T, daemon, ` +
-        'registration:FILE, export-graph:FILE, attrs-json:FILE[#NAME] or path-info:FILE)',
+        'registration:FILE, export-graph:FILE, attrs-json:FILE[#NAME], path-info:FILE or image:FILE)',
     );
   }
   const params = new URLSearchParams(local[3] ?? '');
