@@ -105,7 +105,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     program
       .command('info')
       .description('summarise the full and the sealed closure, and what each seal erased')
-      .argument('[root...]', 'store paths, paths inside them, or symlinks to them (default with --store image:FILE: the image'"'"'s roots)'),
+      .argument('[root...]', 'store paths, paths inside them, or symlinks to them (default with --store image:FILE: the roots of the closure it embeds)'),
   ).action(async (roots: string[], f: CommonFlags) => {
     const a = analyze(analysisOptions(roots, f, out));
     warn(out, a.warnings);
@@ -164,7 +164,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     program
       .command('closure-info')
       .description("write nixpkgs closureInfo's files for the sealed closure: store-paths, registration (for nix-store --load-db), total-nar-size, and seals.json")
-      .argument('[root...]', 'store paths, paths inside them, or symlinks to them (default with --store image:FILE: the image'"'"'s roots)'),
+      .argument('[root...]', 'store paths, paths inside them, or symlinks to them (default with --store image:FILE: the roots of the closure it embeds)'),
   )
     .option('-o, --out <dir>', 'write the files into DIR (created if missing; its parent must exist)')
     .option('--registration-only <file>', "write only the registration, to FILE ('-' for standard output)")
@@ -183,7 +183,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     program
       .command('audit')
       .description('prove each seal safe: for every path it erased, is it contained in the image, only mentioned by it, or unverifiable?')
-      .argument('[root...]', 'store paths, paths inside them, or symlinks to them (default with --store image:FILE: the image'"'"'s roots)'),
+      .argument('[root...]', 'store paths, paths inside them, or symlinks to them (default with --store image:FILE: the roots of the closure it embeds)'),
   )
     .option('--strict', 'exit 1 unless every erased path is verified (contained, with --quick)')
     .option('--quick', "do not hash the copies inside the images: a copy makes a path 'contained', not 'verified'")
@@ -208,7 +208,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     program
       .command('suggest')
       .description('find the self-contained images in the closure of ROOTs and rank them by what sealing each would erase')
-      .argument('[root...]', 'store paths, paths inside them, or symlinks to them (default with --store image:FILE: the image'"'"'s roots)'),
+      .argument('[root...]', 'store paths, paths inside them, or symlinks to them (default with --store image:FILE: the roots of the closure it embeds)'),
   )
     .option('--quick', "do not hash the copies inside the images: an image is proven when every erased path has a copy inside")
     .action(async (roots: string[], f: CommonFlags & { quick?: boolean }) => {
