@@ -110,7 +110,7 @@ export interface Registered {
 export interface ImageRegistration {
   inside: string[];
   offset: number;
-  /** By store path. */
+  /** By store path (empty when it lists no path of the store dir asked for). */
   paths: Map<string, Registered>;
   /** The file's text (latin1: bytes as they are). */
   text: string;
@@ -204,7 +204,7 @@ export function embeddedStorePaths(
           continue;
         }
         const paths = readRegistration(text, storeDir);
-        if (paths.size > 0) registrations.push({ inside: [...chain, e.path], offset: depth === 0 && e.window ? e.window.offset : outerOffset, paths, text });
+        registrations.push({ inside: [...chain, e.path], offset: depth === 0 && e.window ? e.window.offset : outerOffset, paths, text });
       }
       if (e.type === 'file' && depth + 1 < MAX_NESTING) {
         let nested: ImageView | undefined;

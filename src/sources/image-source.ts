@@ -47,15 +47,20 @@ export class ImageSource implements GraphSource {
   private tempDir: string | undefined;
   private readonly onExit = (): void => this.removeTemp();
 
+  /**
+   * `defaultStoreDir`: the store dir when the image does not say (a store image without a
+   * registration names only basenames): NIX_STORE_DIR, else /nix/store.
+   */
   constructor(
     readonly file: string,
     log: (msg: string) => void = () => {},
+    defaultStoreDir: string = DEFAULT_STORE_DIR,
   ) {
     const images = this.openImages(file);
     if (images.length === 0) {
       throw new NixSealError('EFORMAT', `Cannot read ${file}: no image nix-seal can look inside`, { path: file });
     }
-    this.storeDir = storeDirOf(images) ?? DEFAULT_STORE_DIR;
+    this.storeDir = storeDirOf(images) ?? defaultStoreDir;
     this.copies = new Map();
     const registrations: { name: string; text: string }[] = [];
     for (const { view, name } of images) {
@@ -65,7 +70,7 @@ export class ImageSource implements GraphSource {
         throw new NixSealError('EFORMAT', `Cannot read ${[name, ...p.inside].join(' » ')}: ${p.why}`, { path: name });
       }
       for (const [base, c] of found.trees) if (!this.copies.has(base)) this.copies.set(base, c);
-      for (const r of found.registrations) registrations.push({ name: [name, ...r.inside].join(' » '), text: Buffer.from(r.text, 'latin1').toString('utf8') });
+      for (const r of found.registrations) if (r.paths.size > 0) registrations.push({ name: [name, ...r.inside].join(' » '), text: Buffer.from(r.text, 'latin1').toString('utf8') });
     }
     if (registrations.length > 0) {
       const c = new RecordCollector(registrations.length === 1 ? registrations[0]!.name : `the registrations in ${file}`, true);
@@ -206,23 +211,27 @@ export class ImageSource implements GraphSource {
   }
 }
 
-/** The store dir an image uses: from its registration's first path, else from where its store entries are. */
-function storeDirOf(images: readonly { view: ImageView }[]): string | undefined {
-  for (const { view } of images) {
-    const index = treeIndex(view);
-    for (const [p, e] of index.byPath) {
-      if (e.type !== 'file' || !REGISTRATION_FILE.test(p) || e.size > 1 << 20) continue;
-      const first = Buffer.from(readWhole(view, e)).subarray(0, 4096).toString('utf8').split('\n')[0] ?? '';
+/**
+ * The store dir an image uses: from the first path of a registration inside it (at any depth),
+ * else `/nix/store` when it has `nix/store/<basename>` entries; undefined when it does not say.
+ */
+function storeDirOf(images: readonly { view: ImageView; name: string }[]): string | undefined {
+  let namesSay: string | undefined;
+  for (const { view, name } of images) {
+    const found = embeddedStorePaths(view, DEFAULT_STORE_DIR, name);
+    for (const r of found.registrations) {
+      const first = r.text.slice(0, 4096).split('\n')[0] ?? '';
       if (/^\/.+\/[0-9a-z]{32}-[^/]+$/.test(first)) return path.posix.dirname(first);
     }
+    for (const c of found.trees.values()) if (!c.storeImage) namesSay = DEFAULT_STORE_DIR;
   }
-  return undefined;
+  return namesSay;
 }
 
 /** Whether the registration's records carry narHash and narSize (closureInfo's do; exportReferencesGraph's do not). */
 function hasHashes(text: string): boolean {
-  const lines = text.split('\n', 3);
-  return /^(sha256:)?[0-9a-z+/=-]{40,}$/i.test(lines[1] ?? '') && /^\d+$/.test(lines[2] ?? '');
+  // The second line decides: a hash, or (without hashes) the deriver, a store path or empty.
+  return /^(sha256:)?[0-9a-z+/=-]{40,}$/i.test(text.split('\n', 2)[1] ?? '');
 }
 
 /** The paths nothing else in the graph refers to. */

@@ -47,7 +47,7 @@ export function openSource(spec: StoreSpec, log: (msg: string) => void = () => {
       source = new DaemonSource(spec.storeDir);
       break;
     case 'image':
-      source = new ImageSource(spec.file, log);
+      source = new ImageSource(spec.file, log, spec.storeDir);
       break;
     case 'attrs-json':
       source = new FileSource('attrs-json', spec.file, spec.name);

@@ -9,7 +9,7 @@ export type StoreSpec =
   | { kind: 'registration' | 'export-graph' | 'path-info'; file: string }
   | { kind: 'attrs-json'; file: string; name?: string }
   /** The closure embedded in an image (or a store path holding images). */
-  | { kind: 'image'; file: string };
+  | { kind: 'image'; file: string; storeDir: string };
 
 const DEFAULT_STATE_DIR = '/nix/var/nix';
 
@@ -25,7 +25,7 @@ export function parseStoreSpec(text: string | undefined, env: NodeJS.ProcessEnv 
     return { kind: 'local', storeDir: envStoreDir, realStoreDir: envStoreDir, stateDir: envStateDir, explicit: false };
   }
   const image = /^image:(.+)$/.exec(text);
-  if (image) return { kind: 'image', file: path.resolve(image[1]!) };
+  if (image) return { kind: 'image', file: path.resolve(image[1]!), storeDir: envStoreDir };
   const fileKind = /^(registration|export-graph|attrs-json|path-info):(.+)$/.exec(text);
   if (fileKind) {
     const kind = fileKind[1] as 'registration' | 'export-graph' | 'attrs-json' | 'path-info';
