@@ -26,7 +26,7 @@ import { idOf, type RefGraph } from '../graph/ref-graph.js';
 import { ReferenceScanner, HashPartSet } from '../scan/reference-scanner.js';
 import { encodeNix32 } from '../store/nix32.js';
 import { DEFAULT_STORE_DIR, type StorePath } from '../store/store-path.js';
-import { copyTree, embeddedStorePaths, treeIndex, type Embedding } from './embedded-store.js';
+import { copyTree, embeddedStorePaths, treeIndex, type Embedding, type ImageRegistration } from './embedded-store.js';
 import { RecordCollector, type PathRecord } from './records.js';
 import { addRegistration } from './registration.js';
 import type { GraphSource } from './source.js';
@@ -60,17 +60,26 @@ export class ImageSource implements GraphSource {
     if (images.length === 0) {
       throw new NixSealError('EFORMAT', `Cannot read ${file}: no image nix-seal can look inside`, { path: file });
     }
-    this.storeDir = storeDirOf(images) ?? defaultStoreDir;
+    // One look inside each image; the store dir it uses decides which registrations count. Trees
+    // are found under nix/store and at a store image's root whatever the store dir, so a second
+    // look is needed only for a store dir of another shape (/gnu/store…) than the default's.
+    let found = images.map(({ view, name }) => ({ name, ...embeddedStorePaths(view, defaultStoreDir, name) }));
+    this.storeDir = storeDirOf(found) ?? defaultStoreDir;
+    if (this.storeDir !== defaultStoreDir && !this.storeDir.endsWith('/nix/store')) {
+      found = images.map(({ view, name }) => ({ name, ...embeddedStorePaths(view, this.storeDir, name) }));
+    }
     this.copies = new Map();
     const registrations: { name: string; text: string }[] = [];
-    for (const { view, name } of images) {
-      const found = embeddedStorePaths(view, this.storeDir, name);
-      if (found.problems.length > 0) {
-        const p = found.problems[0]!;
-        throw new NixSealError('EFORMAT', `Cannot read ${[name, ...p.inside].join(' » ')}: ${p.why}`, { path: name });
+    for (const f of found) {
+      if (f.problems.length > 0) {
+        const p = f.problems[0]!;
+        throw new NixSealError('EFORMAT', `Cannot read ${[f.name, ...p.inside].join(' » ')}: ${p.why}`, { path: f.name });
       }
-      for (const [base, c] of found.trees) if (!this.copies.has(base)) this.copies.set(base, c);
-      for (const r of found.registrations) if (r.paths.size > 0) registrations.push({ name: [name, ...r.inside].join(' » '), text: Buffer.from(r.text, 'latin1').toString('utf8') });
+      for (const [base, c] of f.trees) if (!this.copies.has(base)) this.copies.set(base, c);
+      for (const r of f.registrations) {
+        const text = Buffer.from(r.text, 'latin1').toString('utf8');
+        if (text.startsWith(this.storeDir + '/')) registrations.push({ name: [f.name, ...r.inside].join(' » '), text });
+      }
     }
     if (registrations.length > 0) {
       const c = new RecordCollector(registrations.length === 1 ? registrations[0]!.name : `the registrations in ${file}`, true);
@@ -215,15 +224,14 @@ export class ImageSource implements GraphSource {
  * The store dir an image uses: from the first path of a registration inside it (at any depth),
  * else `/nix/store` when it has `nix/store/<basename>` entries; undefined when it does not say.
  */
-function storeDirOf(images: readonly { view: ImageView; name: string }[]): string | undefined {
+function storeDirOf(found: readonly { registrations: readonly ImageRegistration[]; trees: ReadonlyMap<string, Embedding> }[]): string | undefined {
   let namesSay: string | undefined;
-  for (const { view, name } of images) {
-    const found = embeddedStorePaths(view, DEFAULT_STORE_DIR, name);
-    for (const r of found.registrations) {
+  for (const f of found) {
+    for (const r of f.registrations) {
       const first = r.text.slice(0, 4096).split('\n')[0] ?? '';
       if (/^\/.+\/[0-9a-z]{32}-[^/]+$/.test(first)) return path.posix.dirname(first);
     }
-    for (const c of found.trees.values()) if (!c.storeImage) namesSay = DEFAULT_STORE_DIR;
+    for (const c of f.trees.values()) if (!c.storeImage) namesSay = DEFAULT_STORE_DIR;
   }
   return namesSay;
 }
