@@ -5,7 +5,7 @@ import { checkOutputDir, checkOutputFile, ensureOutputDir, writeFileAtomic, writ
 import { closureInfoTexts, type SealsJson } from '../emit/closure-info.js';
 import { usageError } from '../errors.js';
 import { maskCount } from '../graph/closure.js';
-import { fillMissingHashes, fillMissingSizes } from '../sources/fill-sizes.js';
+import { withHashesFromDisk, withSizesFromDisk } from '../sources/hashes-from-disk.js';
 import { human } from './render.js';
 
 export interface ClosureInfoOptions {
@@ -62,14 +62,15 @@ export async function closureInfoCommand(a: Analysis, opts: ClosureInfoOptions):
   if (dir !== undefined) await checkOutputDir(dir);
   if (file !== undefined) await checkOutputFile(file);
 
-  const g = a.graph;
   const { kept } = a.closure;
-  const hashedFromDisk = await fillMissingHashes(a, kept, opts.log);
+  const hashed = await withHashesFromDisk(a.graph, a.source, kept, opts.log);
+  let g = hashed.graph;
+  const hashedFromDisk = hashed.hashed;
   // Sizes of erased paths only feed seals.json's erasedNarSize: filled when on disk, else null.
   if (dir !== undefined && a.closure.seals.length > 0) {
     const erased = new Uint8Array(g.paths.length);
     for (const s of a.closure.seals) for (const e of s.erased) erased[e] = 1;
-    await fillMissingSizes(a, erased);
+    g = await withSizesFromDisk(g, a.source, erased);
   }
   const t = closureInfoTexts(g, a.closure);
   const base = {

@@ -10,7 +10,7 @@ import { NixSealError } from '../errors.js';
 import { narHashAndSize } from '../formats/nar.js';
 import { sealedClosure } from '../graph/closure.js';
 import { buildRefGraph, idOf, type RefGraph } from '../graph/ref-graph.js';
-import { fillMissingHashes } from '../sources/fill-sizes.js';
+import { withHashesFromDisk } from '../sources/hashes-from-disk.js';
 import { encodeNix32 } from '../store/nix32.js';
 import type { StorePath } from '../store/store-path.js';
 import { checkOutputDir, checkOutputFile, ensureOutputDir, writeFileAtomic, writeFilesAtomic } from './atomic-write.js';
@@ -193,31 +193,37 @@ function makeDiskStore(): string {
   return store;
 }
 
-test('fillMissingHashes computes narHash and narSize from disk for the kept paths only', async () => {
+test('withHashesFromDisk computes narHash and narSize from disk for the kept paths only, as a new graph', async () => {
   const store = makeDiskStore();
-  const g = handMadeGraph(false);
-  const a = stubAnalysis(g, [P.launcher], [P.iso], store);
-  assert.equal(await fillMissingHashes(a, a.closure.kept), 4);
+  const g0 = handMadeGraph(false);
+  const a = stubAnalysis(g0, [P.launcher], [P.iso], store);
+  const { graph: g, hashed } = await withHashesFromDisk(a.graph, a.source, a.closure.kept);
+  assert.equal(hashed, 4);
+  assert.notEqual(g, g0);
+  assert.equal(g0.narHash[idOf(g0, P.glibc)!], undefined, 'the input graph is not changed');
   for (const p of [P.glibc, P.iso, P.qemu, P.launcher]) {
     const want = await narHashAndSize(path.join(store, path.posix.basename(p)));
     assert.equal(g.narHash[idOf(g, p)!], want.narHash);
     assert.equal(g.narSize[idOf(g, p)!], want.narSize);
   }
   assert.equal(g.narHash[idOf(g, P.bash)!], undefined);
-  assert.equal(await fillMissingHashes(a, a.closure.kept), 0, 'nothing left to compute');
+  const again = await withHashesFromDisk(g, a.source, a.closure.kept);
+  assert.equal(again.hashed, 0, 'nothing left to compute');
+  assert.equal(again.graph, g);
   // A size the source gave must agree with the disk.
   const g2 = handMadeGraph(false);
   g2.narSize[idOf(g2, P.glibc)!] = 1;
-  await assert.rejects(fillMissingHashes(stubAnalysis(g2, [P.glibc], [], store), new Uint8Array(6).fill(1)), /glibc-2.37: its NAR on disk is \d+ bytes, but test graph says 1/);
+  const a2 = stubAnalysis(g2, [P.glibc], [], store);
+  await assert.rejects(withHashesFromDisk(a2.graph, a2.source, new Uint8Array(6).fill(1)), /glibc-2.37: its NAR on disk is \d+ bytes, but test graph says 1/);
 });
 
-test('fillMissingHashes names a path that is not on disk', async () => {
+test('withHashesFromDisk names a path that is not on disk', async () => {
   const store = makeDiskStore();
   fs.rmSync(path.join(store, path.posix.basename(P.qemu)), { recursive: true });
   const g = handMadeGraph(false);
   const a = stubAnalysis(g, [P.launcher], [P.iso], store);
   await assert.rejects(
-    fillMissingHashes(a, a.closure.kept),
+    withHashesFromDisk(a.graph, a.source, a.closure.kept),
     (err: unknown) =>
       err instanceof NixSealError &&
       err.code === 'EIO' &&
@@ -234,7 +240,7 @@ test('closureInfoCommand writes the four files; on failure nothing stays, not ev
   assert.deepEqual(fs.readdirSync(path.join(d, 'info')).sort(), ['registration', 'seals.json', 'store-paths', 'total-nar-size']);
   assert.equal(r.count, 4);
   assert.equal(r.hashedFromDisk, 4);
-  assert.equal(fs.readFileSync(path.join(d, 'info', 'registration'), 'utf8'), await registrationText(a));
+  assert.equal(fs.readFileSync(path.join(d, 'info', 'registration'), 'utf8'), registrationText((await withHashesFromDisk(a.graph, a.source, a.closure.kept)).graph, a.closure.kept));
   assert.equal(fs.readFileSync(path.join(d, 'info', 'total-nar-size'), 'utf8'), `${r.totalNarSize}\n`);
   const seals = JSON.parse(fs.readFileSync(path.join(d, 'info', 'seals.json'), 'utf8'));
   // Erased paths' sizes come from disk too (lstat only), for erasedNarSize.

@@ -12,9 +12,7 @@
  * dropped, so the registration is closed under references and a store loaded from it answers
  * `nix-store -qR` with the sealed closure.
  */
-import type { Analysis } from '../analysis.js';
 import { NixSealError } from '../errors.js';
-import { fillMissingHashes } from '../sources/fill-sizes.js';
 import { narSizeOf, topoOrder, type PathMask, type SealedClosure } from '../graph/closure.js';
 import { referencesOf, type PathId, type RefGraph } from '../graph/ref-graph.js';
 import { formatHashNix32, parseHash } from '../store/hash.js';
@@ -43,7 +41,7 @@ function registrationSize(g: RefGraph, id: PathId): number {
 
 /**
  * Registration text for `order` (normally topoOrder over `kept`), references restricted to `kept`.
- * Every path in `order` needs a known narHash and narSize (see fillMissingHashes).
+ * Every path in `order` needs a known narHash and narSize (see sources/hashes-from-disk.ts).
  */
 export function formatRegistration(g: RefGraph, order: readonly PathId[], kept: PathMask): string {
   const parts: string[] = [];
@@ -104,12 +102,7 @@ export function closureInfoTexts(g: RefGraph, closure: SealedClosure): ClosureIn
   };
 }
 
-/**
- * The registration of an analysis' sealed closure, in `nix-store -qR` order. narHash/narSize the
- * source lacks are computed from disk first (best with `analyze({ …, hashes: true })`, else every
- * path is hashed). Throws EIO when such a path is not on disk.
- */
-export async function registrationText(a: Analysis): Promise<string> {
-  await fillMissingHashes(a, a.closure.kept);
-  return formatRegistration(a.graph, topoOrder(a.graph, a.closure.kept), a.closure.kept);
+/** The registration of a sealed closure, in `nix-store -qR` order (every kept path's narHash and narSize known). */
+export function registrationText(g: RefGraph, kept: PathMask): string {
+  return formatRegistration(g, topoOrder(g, kept), kept);
 }
