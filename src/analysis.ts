@@ -45,12 +45,14 @@ export interface Analysis {
 
 /** Opens the store, loads the roots' closure, applies the seals. The library's main entry. */
 export function analyze(opts: AnalysisOptions): Analysis {
-  const source = opts.source ?? openSource(typeof opts.store === 'object' ? opts.store : parseStoreSpec(opts.store, opts.env), opts.log);
-  let rootPaths = [...new Set(opts.roots.map((r) => resolveToStorePath(r, source.storeDir)))];
-  if (rootPaths.length === 0) {
-    if (source.defaultRoots === undefined) throw usageError('Cannot compute a closure: no ROOT given (only --store image:FILE has default roots)');
-    rootPaths = [...source.defaultRoots];
+  const spec = typeof opts.store === 'object' ? opts.store : parseStoreSpec(opts.store, opts.env);
+  // Only an image has roots of its own: say so before opening any store.
+  if (opts.roots.length === 0 && (opts.source ? opts.source.defaultRoots === undefined : spec.kind !== 'image')) {
+    throw usageError('Cannot compute a closure: no ROOT given (only --store image:FILE has default roots)');
   }
+  const source = opts.source ?? openSource(spec, opts.log);
+  let rootPaths = [...new Set(opts.roots.map((r) => resolveToStorePath(r, source.storeDir)))];
+  if (rootPaths.length === 0 && source.defaultRoots !== undefined) rootPaths = [...source.defaultRoots];
   const patterns: SealPattern[] = [
     ...(opts.seals ?? []).map((pattern) => ({ pattern, origin: '--seal' })),
     ...(opts.sealsFrom ?? []).flatMap((f) => readSealsFile(f)),

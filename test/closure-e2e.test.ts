@@ -191,7 +191,7 @@ test('bad input: one line naming the thing, exit 1 (2 for usage), no stack trace
   check(['closure', '/etc/passwd'], 1, /'\/etc\/passwd': not in the Nix store/);
   check(['closure', `${env.storeDir}/not-a-store-path`], 1, /too short to be a store path/);
   check(['closure', s.launcher, '--bogus'], 2, /unknown option '--bogus'/);
-  check(['closure'], 2, /missing required argument/);
+  check(['closure'], 2, /no ROOT given \(only --store image:FILE has default roots\)/);
   check(['why', s.launcher, s.qemu, '--limit', 'x'], 2, /--limit 'x'/);
   check(['closure', s.launcher, '--store', 'ftp://x'], 2, /unknown store/);
   const missing = { ...env.env, NIX_STATE_DIR: path.join(env.root, 'nowhere') };

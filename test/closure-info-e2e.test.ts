@@ -291,6 +291,6 @@ test('CLI: bad input is one line naming the thing, exit 1 (2 for usage), nothing
   assert.ok(!fs.existsSync(dir));
   check(['closure-info', s.launcher], 2, /-o DIR, or --registration-only FILE/);
   check(['closure-info', s.launcher, '-o', dir, '--registration-only', '-'], 2, /exclude each other/);
-  check(['closure-info', '-o', dir], 2, /missing required argument/);
+  check(['closure-info', '-o', dir], 2, /no ROOT given \(only --store image:FILE has default roots\)/);
   assert.ok(!fs.existsSync(dir));
 });
