@@ -27,9 +27,8 @@
  */
 import { NixSealError } from '../errors.js';
 import { NIX32_ALPHABET } from '../store/nix32.js';
+import { HASH_PART_LENGTH } from '../store/store-path.js';
 
-/** Length of a store path's hash part, in characters (bytes). */
-export const HASH_LENGTH = 32;
 /** Default number of context bytes reported on each side of a hit. */
 export const DEFAULT_CONTEXT = 16;
 /** Upper bound for the `context` option (the scanner keeps ~31 + context bytes of history). */
@@ -43,7 +42,7 @@ for (let i = 0; i < NIX32_ALPHABET.length; i++) DIGIT[NIX32_ALPHABET.charCodeAt(
 /** Characters per block of the shift table: 4 × 5 bits = a 20-bit block key. */
 const BLOCK = 4;
 /** How far the window may move when its last block ends no candidate anywhere: 32 - 4 + 1. */
-const MAX_SHIFT = HASH_LENGTH - BLOCK + 1;
+const MAX_SHIFT = HASH_PART_LENGTH - BLOCK + 1;
 /**
  * The shift for a window whose last character is in the alphabet but one of the 3 before it is not,
  * indexed by a mask with bit 1/2/3 set for a bad character at window offset 30/29/28 (the rightmost
@@ -59,13 +58,13 @@ for (let m = 2; m < 16; m += 2) BAD_SHIFT[m] = m & 2 ? 31 : m & 4 ? 30 : 29;
  * with 1000 candidates: 2^20 entries (1 MiB) 1.3 GB/s, 2^17 2.3-2.6 GB/s.
  */
 function tableBits(candidates: number): number {
-  return Math.min(20, Math.max(12, Math.ceil(Math.log2(Math.max(1, candidates * (HASH_LENGTH - BLOCK + 1)))) + 2));
+  return Math.min(20, Math.max(12, Math.ceil(Math.log2(Math.max(1, candidates * (HASH_PART_LENGTH - BLOCK + 1)))) + 2));
 }
 
 /** True when `s` is 32 characters of the nix32 alphabet (the only strings Nix's search can find). */
 export function isHashPart(s: string): boolean {
-  if (s.length !== HASH_LENGTH) return false;
-  for (let i = 0; i < HASH_LENGTH; i++) {
+  if (s.length !== HASH_PART_LENGTH) return false;
+  for (let i = 0; i < HASH_PART_LENGTH; i++) {
     const c = s.charCodeAt(i);
     if (c > 255 || DIGIT[c] === NOT) return false;
   }
@@ -111,20 +110,20 @@ export class HashPartSet {
     this.bits = tableBits(k);
     this.mask = (1 << this.bits) - 1;
     const size = k === 0 ? 0 : 1 << this.bits;
-    this.bytes = new Uint8Array(k * HASH_LENGTH);
+    this.bytes = new Uint8Array(k * HASH_PART_LENGTH);
     this.shift = new Uint8Array(size).fill(MAX_SHIFT);
     this.head = new Int32Array(size).fill(-1);
     this.next = new Int32Array(k).fill(-1);
-    const d = new Uint8Array(HASH_LENGTH);
+    const d = new Uint8Array(HASH_PART_LENGTH);
     for (let n = 0; n < k; n++) {
       const h = list[n]!;
-      for (let i = 0; i < HASH_LENGTH; i++) {
-        this.bytes[n * HASH_LENGTH + i] = h.charCodeAt(i);
+      for (let i = 0; i < HASH_PART_LENGTH; i++) {
+        this.bytes[n * HASH_PART_LENGTH + i] = h.charCodeAt(i);
         d[i] = DIGIT[h.charCodeAt(i)]!;
       }
-      for (let q = BLOCK - 1; q < HASH_LENGTH; q++) {
+      for (let q = BLOCK - 1; q < HASH_PART_LENGTH; q++) {
         const slot = this.slot((d[q - 3]! << 15) | (d[q - 2]! << 10) | (d[q - 1]! << 5) | d[q]!);
-        const s = HASH_LENGTH - 1 - q;
+        const s = HASH_PART_LENGTH - 1 - q;
         if (s < this.shift[slot]!) this.shift[slot] = s;
         if (s === 0) {
           this.next[n] = this.head[slot]!;
@@ -191,8 +190,8 @@ export class HashPartSet {
     const bytes = this.bytes;
     const next = this.next;
     for (let n = this.head[slot]!; n >= 0; n = next[n]!) {
-      const base = n * HASH_LENGTH;
-      let j = HASH_LENGTH - 1;
+      const base = n * HASH_PART_LENGTH;
+      let j = HASH_PART_LENGTH - 1;
       while (j >= 0 && bytes[base + j] === b[i + j]) j--;
       if (j < 0) {
         out.push(n, i);
@@ -251,7 +250,7 @@ export class ReferenceScanner {
   private readonly tail: Uint8Array;
   private tailLen = 0;
   /** Joins the tail's last 31 bytes with the next chunk's first 31. */
-  private readonly join = new Uint8Array(2 * (HASH_LENGTH - 1));
+  private readonly join = new Uint8Array(2 * (HASH_PART_LENGTH - 1));
   private readonly matches: number[] = [];
   /** Context bytes being turned into a string. */
   private readonly scratch: Buffer;
@@ -265,7 +264,7 @@ export class ReferenceScanner {
       throw new RangeError(`context must be an integer from 0 to ${MAX_CONTEXT}, not ${context}`);
     }
     this.context = context;
-    this.tail = new Uint8Array(HASH_LENGTH - 1 + context);
+    this.tail = new Uint8Array(HASH_PART_LENGTH - 1 + context);
     this.scratch = Buffer.alloc(Math.max(1, context));
   }
 
@@ -299,13 +298,13 @@ export class ReferenceScanner {
     if (this.pending.length > 0) this.fillPending(chunk, out);
 
     // Windows starting in the last 31 bytes before this chunk and ending in it.
-    const carry = Math.min(this.tailLen, HASH_LENGTH - 1);
+    const carry = Math.min(this.tailLen, HASH_PART_LENGTH - 1);
     if (carry > 0) {
-      const head = Math.min(len, HASH_LENGTH - 1);
+      const head = Math.min(len, HASH_PART_LENGTH - 1);
       const j = this.join;
       j.set(this.tail.subarray(this.tailLen - carry, this.tailLen), 0);
       j.set(chunk.subarray(0, head), carry);
-      const lastStart = Math.min(carry - 1, carry + head - HASH_LENGTH);
+      const lastStart = Math.min(carry - 1, carry + head - HASH_PART_LENGTH);
       if (lastStart >= 0) {
         this.candidates.search(j, 0, lastStart, this.matches);
         this.report(start - carry, chunk, start, out);
@@ -313,8 +312,8 @@ export class ReferenceScanner {
     }
 
     // Windows inside the chunk.
-    if (len >= HASH_LENGTH) {
-      this.candidates.search(chunk, 0, len - HASH_LENGTH, this.matches);
+    if (len >= HASH_PART_LENGTH) {
+      this.candidates.search(chunk, 0, len - HASH_PART_LENGTH, this.matches);
       this.report(start, chunk, start, out);
     }
 
@@ -362,7 +361,7 @@ export class ReferenceScanner {
       this.found.add(hash);
       this.hitCount++;
       const before = this.shown(Math.max(0, offset - ctx), offset, chunk, chunkStart);
-      const afterStart = offset + HASH_LENGTH;
+      const afterStart = offset + HASH_PART_LENGTH;
       const afterEnd = Math.min(afterStart + ctx, chunkEnd);
       const after = this.shown(afterStart, afterEnd, chunk, chunkStart);
       const hit: ScanHit = { hash, offset, before, after };
