@@ -14,7 +14,8 @@
  * inside it, and each occurrence in the NAR is an occurrence in exactly one name, target or contents.
  * (The root's own name is not in the NAR, and is not scanned.)
  */
-import { closeSync, constants as fsConstants, lstatSync, read, readSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { closeSync, readSync, type Stats } from 'node:fs';
+import { READ_CHUNK, readAsync, walkNarOrder } from '../formats/fs-walk.js';
 import { NixSealError } from '../errors.js';
 import { openTreeFile, treeIoError, treeTypeError } from '../formats/nar.js';
 import { HashPartSet, ReferenceScanner, type ScanHit, type ScannerOptions } from './reference-scanner.js';
@@ -43,13 +44,12 @@ export interface PathHit {
 
 export type ScanPathOptions = ScannerOptions;
 
-/** Files up to this size are read synchronously in one go (served from the page cache in microseconds). */
-const SMALL_FILE = 1 << 20;
 /**
- * One read of a large file. Larger files are read asynchronously into two buffers in turn, so that
- * the copy from the page cache (~6 GB/s here) overlaps the scan.
+ * Files up to this size are read synchronously in one go (served from the page cache in
+ * microseconds); larger ones asynchronously, READ_CHUNK at a time into two buffers in turn, so
+ * that the copy from the page cache overlaps the scan.
  */
-const READ_CHUNK = 4 << 20;
+const SMALL_FILE = 1 << 20;
 
 /**
  * Read buffers of READ_CHUNK bytes left by finished scans. Scanning a closure means many calls, and
@@ -59,23 +59,11 @@ const READ_CHUNK = 4 << 20;
 const freeBuffers: Buffer[] = [];
 const MAX_FREE_BUFFERS = 4;
 
-const SLASH = Buffer.from('/');
-
-const ioError = (path: Buffer, err: unknown): NixSealError => treeIoError('scan', path, err);
-const unsupportedType = (path: Buffer, st: Stats): NixSealError => treeTypeError('scan', path, st);
-
-function readAsync(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n)));
-  });
-}
-
-interface DirFrame {
-  path: Buffer;
-  rel: Buffer;
-  entries: Buffer[];
-  next: number;
-}
+const WALK_ERRORS = {
+  io: (path: Buffer, err: unknown): NixSealError => treeIoError('scan', path, err),
+  type: (path: Buffer, st: Stats): NixSealError => treeTypeError('scan', path, st),
+};
+const ioError = WALK_ERRORS.io;
 
 /**
  * Every occurrence of the candidate hash parts in `fsPath` (not followed if it is a symlink), as
@@ -125,9 +113,6 @@ export async function scanPathReferences(fsPath: string, hashParts: Iterable<str
  */
 async function* walk(root: Buffer, scanner: ReferenceScanner): AsyncGenerator<PathHit[], void, undefined> {
   const scanning = scanner.candidates.size > 0;
-  const stack: DirFrame[] = [];
-  let path: Buffer | undefined = root;
-  let rel: Buffer = Buffer.alloc(0);
   /** Read buffers taken from freeBuffers (or allocated) as needed: [0] for small files, both for large ones. */
   const bufs: Buffer[] = [];
   const buffer = (k: number): Buffer => {
@@ -145,49 +130,15 @@ async function* walk(root: Buffer, scanner: ReferenceScanner): AsyncGenerator<Pa
   };
 
   try {
-    while (path !== undefined) {
-      let st: Stats;
-      try {
-        st = lstatSync(path);
-      } catch (err) {
-        throw ioError(path, err);
-      }
-      if (st.isDirectory()) {
-        let names: Buffer[];
-        try {
-          names = readdirSync(path, { encoding: 'buffer' });
-        } catch (err) {
-          throw ioError(path, err);
-        }
-        stack.push({ path, rel, entries: names.sort(Buffer.compare), next: 0 });
-      } else if (st.isSymbolicLink()) {
-        let target: Buffer;
-        try {
-          target = readlinkSync(path, { encoding: 'buffer' });
-        } catch (err) {
-          throw ioError(path, err);
-        }
-        const hits = bytesHits(target, rel, 'symlink target');
+    for (const ev of walkNarOrder(root, WALK_ERRORS)) {
+      if (ev.type === 'entry') {
+        const hits = bytesHits(ev.name, ev.rel, 'name');
         if (hits.length > 0) yield hits;
-      } else if (st.isFile()) {
-        yield* fileHits(path, rel);
-      } else {
-        throw unsupportedType(path, st);
-      }
-
-      // The next entry of the innermost directory that has one left.
-      path = undefined;
-      while (stack.length > 0) {
-        const top = stack[stack.length - 1]!;
-        if (top.next < top.entries.length) {
-          const name = top.entries[top.next++]!;
-          path = Buffer.concat([top.path, SLASH, name]);
-          rel = top.rel.length === 0 ? name : Buffer.concat([top.rel, SLASH, name]);
-          const hits = bytesHits(name, rel, 'name');
-          if (hits.length > 0) yield hits;
-          break;
-        }
-        stack.pop();
+      } else if (ev.type === 'symlink') {
+        const hits = bytesHits(ev.target, ev.rel, 'symlink target');
+        if (hits.length > 0) yield hits;
+      } else if (ev.type === 'regular') {
+        yield* fileHits(ev.path, ev.rel);
       }
     }
   } finally {
