@@ -66,6 +66,13 @@ test('CycloneDX: valid against the CycloneDX 1.6 strict schema; components = the
   const errors = await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(text);
   assert.equal(errors, null, JSON.stringify(errors, null, 2));
   const bom = JSON.parse(text);
+  // The validator is live: a hash that is not hex, or a stray field, fails it.
+  const broken = structuredClone(bom);
+  broken.components[0].hashes[0].content = 'sha256:not-hex';
+  assert.notEqual(await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(JSON.stringify(broken)), null);
+  const stray = structuredClone(bom);
+  stray.components[0].narSize = 1;
+  assert.notEqual(await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(JSON.stringify(stray)), null);
   const closure = closureJson(s);
   assert.deepEqual(bom.components.map((c: { 'bom-ref': string }) => c['bom-ref']), sorted(closure.paths.map((p) => p.path)));
   assert.equal(bom.components.length, 5);
@@ -165,6 +172,11 @@ test('deterministic: two runs are byte-identical in both formats; --timestamp re
   if (!s) return;
   assert.equal(sbom(s, 'a.json'), sbom(s, 'b.json'));
   assert.equal(sbom(s, 'a.spdx', '--format', 'spdx'), sbom(s, 'b.spdx', '--format', 'spdx'));
+  // The ISO found by its bytes gives the same document as the ISO declared.
+  const out = path.join(s.env.root, 'detected.json');
+  const d = cli(s, 'sbom', s.launcher, '--seal-images', '-o', out);
+  assert.equal(d.code, 0, d.stderr);
+  assert.equal(fs.readFileSync(out, 'utf8'), sbom(s, 'declared.json'));
   const before = Date.now() - 1000;
   const bom = JSON.parse(sbom(s, 'ts.json', '--timestamp'));
   const ts = Date.parse(bom.metadata.timestamp);
