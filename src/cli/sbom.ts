@@ -3,7 +3,6 @@ import * as fs from 'node:fs';
 import { analyze, type AnalysisOptions } from '../analysis.js';
 import { checkOutputFile, writeFileAtomic } from '../emit/atomic-write.js';
 import { renderSbom, sbomInput, type SbomFormat } from '../emit/sbom.js';
-import { auditAnalysis } from '../seal/audit.js';
 
 export interface SbomFlags {
   output: string;
@@ -35,6 +34,8 @@ export async function sbomCommand(opts: AnalysisOptions, f: SbomFlags, write: (t
   const a = analyze({ ...opts, hashes: true });
   let verdicts: Map<string, Map<string, string>> | undefined;
   if (f.audit) {
+    // Loaded only here: the audit pulls in every image reader.
+    const { auditAnalysis } = await import('../seal/audit.js');
     const r = await auditAnalysis(a, opts.log ? { log: opts.log } : {});
     verdicts = new Map(r.seals.map((s) => [s.path, new Map(s.erased.map((e) => [e.path, e.verdict as string]))]));
   }
