@@ -20,7 +20,7 @@ const seed = withSeedScenario('nix-seal-sbom-');
 after(() => seed.cleanup());
 
 function scenario(t: import('node:test').TestContext): SeedScenario | undefined {
-  if (!requireTools(t, 'nix-store', 'nix-build', 'nix-hash', 'xorriso')) return undefined;
+  if (!requireTools(t, 'nix-store', 'nix-build', 'nix-hash', 'nix-instantiate', 'xorriso')) return undefined;
   return seed.get();
 }
 
@@ -165,6 +165,37 @@ test('SPDX 2.3: packages = kept ∪ erased paths; DESCRIBES the root, DEPENDS_ON
   assert.deepEqual(sorted(rels('DEPENDS_ON')), sorted(closure.paths.flatMap((p) => p.references.filter((r) => r !== p.path).map((r) => `${p.path} ${r}`))));
   assert.deepEqual(rels('CONTAINS'), sorted(erased).map((e) => `${s.iso} ${e} nix-seal:verdict=verified`));
   assert.equal(doc.relationships.length, 1 + rels('DEPENDS_ON').length + erased.length);
+});
+
+test("--audit: every erased path's verdict is the one `audit --json` gives (a plain-directory seal: mentioned), in both formats", async (t) => {
+  const s = scenario(t);
+  if (!s) return;
+  for (const [root, seal] of [[s.launcher, '*.iso'], [s.nixosSystem, s.nixosSystem]] as const) {
+    const audit = JSON.parse(cli(s, 'audit', root, '--seal', seal, '--json').stdout) as { seals: { path: string; erased: { path: string; verdict: string }[] }[] };
+    const expected = sorted(audit.seals.flatMap((x) => x.erased.map((e) => `${x.path} ${e.path} ${e.verdict}`)));
+    assert.ok(expected.length > 0);
+    const out = path.join(s.env.root, 'audited.json');
+    const r = cli(s, 'sbom', root, '--seal', seal, '--audit', '-o', out);
+    assert.equal(r.code, 0, r.stderr);
+    const text = fs.readFileSync(out, 'utf8');
+    assert.equal(await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(text), null);
+    const bom = JSON.parse(text);
+    const got = bom.components.flatMap((c: { 'bom-ref': string; components?: object[] }) =>
+      (c.components ?? []).map((e) => `${c['bom-ref']} ${prop(e, 'nix:storePath')} ${prop(e, 'nix-seal:verdict')}`),
+    );
+    assert.deepEqual(sorted(got), expected);
+    const spdxOut = path.join(s.env.root, 'audited.spdx');
+    assert.equal(cli(s, 'sbom', root, '--seal', seal, '--audit', '--format', 'spdx', '-o', spdxOut).code, 0);
+    const doc = JSON.parse(fs.readFileSync(spdxOut, 'utf8'));
+    const file = new Map(doc.packages.map((p: { SPDXID: string; packageFileName: string }) => [p.SPDXID, p.packageFileName]));
+    const contains = doc.relationships
+      .filter((x: { relationshipType: string }) => x.relationshipType === 'CONTAINS')
+      .map((x: { spdxElementId: string; relatedSpdxElement: string; comment: string }) =>
+        `${file.get(x.spdxElementId)} ${file.get(x.relatedSpdxElement)} ${x.comment.replace('nix-seal:verdict=', '')}`,
+      );
+    assert.deepEqual(sorted(contains), expected);
+  }
+  assert.match(JSON.stringify(JSON.parse(cli(s, 'audit', s.nixosSystem, '--seal', s.nixosSystem, '--json').stdout).summary), /"mentioned":3/);
 });
 
 test('deterministic: two runs are byte-identical in both formats; --timestamp records the time', (t) => {

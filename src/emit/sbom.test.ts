@@ -131,3 +131,33 @@ test('SPDX: one package per path, DESCRIBES / DEPENDS_ON / CONTAINS, fixed creat
   assert.match(doc.documentNamespace, new RegExp(`^https://nix-seal.invalid/spdx/${'r'.repeat(32)}-start-vm-`));
   assert.equal((spdx({ ...input, timestamp: '2026-01-02T03:04:05Z' }) as any).creationInfo.created, '2026-01-02T03:04:05Z');
 });
+
+test('two seals erasing one path: unique CycloneDX bom-refs, one SPDX package with a CONTAINS (and verdict) per seal', () => {
+  // R → S1 → B, R → S2 → B
+  const paths = [R, S, P('t', 'disk.img'), B];
+  const edges: [number, number][] = [[0, 1], [0, 2], [1, 3], [2, 3]];
+  const graph = buildRefGraph({ storeDir: D, paths, narSize: [1, 2, 3, 4], edgeFrom: edges.map((e) => e[0]), edgeTo: edges.map((e) => e[1]), edgeCount: edges.length });
+  const id = (p: string): number => graph.paths.indexOf(p as StorePath);
+  const seals = new Uint8Array(4);
+  seals[id(S)] = 1;
+  seals[id(P('t', 'disk.img'))] = 1;
+  const roots = [id(R)];
+  const a = { graph, roots, seals, closure: sealedClosure(graph, roots, seals), warnings: [], detected: [] } as unknown as Analysis;
+  const T = P('t', 'disk.img');
+  const input = sbomInput(a, { tool, verdicts: new Map([[S, new Map([[B, 'verified']])], [T, new Map([[B, 'unverified']])]]) });
+  assert.deepEqual(input.seals.map((x) => x.path), [S, T]);
+  assert.equal(input.kept[0]!.sha256, undefined); // no narHash known: no hash
+  const bom = cycloneDx(input) as any;
+  const refs: string[] = [];
+  const walk = (cs: any[]): void => cs.forEach((c) => (refs.push(c['bom-ref']), walk(c.components ?? [])));
+  walk(bom.components);
+  assert.equal(new Set(refs).size, refs.length);
+  assert.deepEqual(refs.filter((r) => r.endsWith(B)), [erasedBomRef(S, B), erasedBomRef(T, B)]);
+  assert.equal(bom.components[0].hashes, undefined);
+  const doc = spdx(input) as any;
+  assert.equal(doc.packages.filter((p: any) => p.packageFileName === B).length, 1);
+  assert.deepEqual(
+    doc.relationships.filter((r: any) => r.relationshipType === 'CONTAINS').map((r: any) => [r.spdxElementId, r.relatedSpdxElement, r.comment]),
+    [[spdxId(S), spdxId(B), 'nix-seal:verdict=verified'], [spdxId(T), spdxId(B), 'nix-seal:verdict=unverified']],
+  );
+});
