@@ -219,6 +219,23 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderSuggest(r, (await render()).human));
   });
 
+  withClosureFlags(
+    program
+      .command('sbom')
+      .description('write the sealed closure as a software bill of materials (CycloneDX 1.6 or SPDX 2.3 JSON); each seal lists what it embeds')
+      .argument('[root...]', 'store paths, paths inside them, or symlinks to them (default with --store image:FILE: the roots of the closure it embeds)'),
+  )
+    .requiredOption('-o, --output <file>', "the document to write (temporary file, then renamed; '-' for standard output)")
+    .addOption(new Option('--format <name>', 'cyclonedx (1.6 JSON) or spdx (2.3 JSON)').choices(['cyclonedx', 'spdx']).default('cyclonedx'))
+    .option('--audit', "audit each seal and give every erased path its verdict (property nix-seal:verdict)")
+    .option('--timestamp', 'record the time of writing (otherwise none: CycloneDX omits it, SPDX gets 1970-01-01T00:00:00Z)')
+    .action(async (roots: string[], f: CommonFlags & import('./sbom.js').SbomFlags) => {
+      const { sbomCommand, renderSbomResult } = await import('./sbom.js');
+      const r = await sbomCommand(analysisOptions(roots, f, out), f, (t) => out.out(t));
+      warn(out, r.warnings);
+      if (f.output !== '-') out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderSbomResult(r));
+    });
+
   program
     .command('hash')
     .description('print the NAR hash (sha256, nix32) and NAR size of each PATH, as Nix registers them (nix-hash --type sha256 --base32)')

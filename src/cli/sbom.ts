@@ -1,0 +1,61 @@
+/** `nix-seal sbom`: the sealed closure as a CycloneDX or SPDX JSON document, written atomically. */
+import * as fs from 'node:fs';
+import { analyze, type AnalysisOptions } from '../analysis.js';
+import { checkOutputFile, writeFileAtomic } from '../emit/atomic-write.js';
+import { renderSbom, sbomInput, type SbomFormat } from '../emit/sbom.js';
+
+export interface SbomFlags {
+  output: string;
+  format: SbomFormat;
+  audit?: boolean;
+  timestamp?: boolean;
+}
+
+export interface SbomResult {
+  file: string;
+  format: SbomFormat;
+  kept: number;
+  seals: number;
+  erased: number;
+  audited: boolean;
+  warnings: string[];
+}
+
+/** nix-seal's own name and version (package.json, two levels above dist/src/cli). */
+function tool(): { name: string; version: string } {
+  const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+  return { name: pkg.name, version: pkg.version };
+}
+
+/** Computes the sealed closure (with hashes), audits its seals under --audit, writes the document. */
+export async function sbomCommand(opts: AnalysisOptions, f: SbomFlags, write: (text: string) => void): Promise<SbomResult> {
+  const toStdout = f.output === '-';
+  if (!toStdout) await checkOutputFile(f.output);
+  const a = analyze({ ...opts, hashes: true });
+  let verdicts: Map<string, Map<string, string>> | undefined;
+  if (f.audit) {
+    // Loaded only here: the audit pulls in every image reader.
+    const { auditAnalysis } = await import('../seal/audit.js');
+    const r = await auditAnalysis(a, opts.log ? { log: opts.log } : {});
+    verdicts = new Map(r.seals.map((s) => [s.path, new Map(s.erased.map((e) => [e.path, e.verdict as string]))]));
+  }
+  const timestamp = f.timestamp ? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') : undefined;
+  const input = sbomInput(a, { tool: tool(), ...(verdicts ? { verdicts } : {}), ...(timestamp ? { timestamp } : {}) });
+  const text = renderSbom(f.format, input);
+  if (toStdout) write(text);
+  else await writeFileAtomic(f.output, text);
+  return {
+    file: f.output,
+    format: f.format,
+    kept: input.kept.length,
+    seals: input.seals.length,
+    erased: new Set(input.seals.flatMap((s) => s.erased.map((e) => e.path))).size,
+    audited: f.audit ?? false,
+    warnings: a.warnings,
+  };
+}
+
+export function renderSbomResult(r: SbomResult): string {
+  const s = (n: number, w: string): string => `${n} ${w}${n === 1 ? '' : 's'}`;
+  return `wrote ${r.file} (${r.format === 'spdx' ? 'SPDX 2.3' : 'CycloneDX 1.6'}): ${s(r.kept, 'kept path')}, ${s(r.seals, 'seal')} embedding ${s(r.erased, 'erased path')}${r.audited ? ', audited' : ''}\n`;
+}
