@@ -39,7 +39,8 @@ import { closeSync, openSync } from 'node:fs';
 import { NixSealError, describeSystemError } from '../errors.js';
 
 export { BufferSource, FdSource, type ByteSource } from './byte-source.js';
-import { FdSource, type ByteSource } from './byte-source.js';
+import { FdSource, windowSource, type ByteSource } from './byte-source.js';
+import type { ImageReader, ImageView, InnerEntry } from './image.js';
 
 // ---------------------------------------------------------------------------------------------
 // Layout
@@ -1158,3 +1159,90 @@ export function withIsoFile<T>(path: string, fn: (iso: Iso) => T, limits: Partia
     closeSync(fd);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The image view (formats/image.ts) of an ISO 9660 image
+
+/** The extents as one range when each starts where the previous ended (always, for xorriso's files). */
+function contiguous(extents: readonly IsoExtent[]): { offset: number; length: number } | undefined {
+  const first = extents[0];
+  if (first === undefined) return undefined;
+  let end = first.offset + first.length;
+  for (let i = 1; i < extents.length; i++) {
+    const e = extents[i]!;
+    if (e.offset !== end) return undefined;
+    end += e.length;
+  }
+  return { offset: first.offset, length: end - first.offset };
+}
+
+const S_IXUSR = 0o100;
+
+function isoView(iso: Iso, src: ByteSource): ImageView {
+  const features = [iso.rockRidge ? 'Rock Ridge' : '', iso.joliet ? 'Joliet' : '', iso.bootCatalog ? 'El Torito' : ''].filter(Boolean);
+  let byPath: Map<string, IsoEntry> | undefined;
+  const isoEntry = (entry: InnerEntry): IsoEntry => {
+    byPath ??= new Map([...iso.entries()].map((e) => [e.path, e]));
+    const e = byPath.get('/' + entry.path);
+    if (e === undefined) throw new NixSealError('EUSAGE', `Cannot read ${entry.path} in the ISO: no such entry`, { path: entry.path });
+    return e;
+  };
+  const inner = (e: IsoEntry): InnerEntry => {
+    const r: InnerEntry = { path: e.path.replace(/^\//, ''), type: e.type, size: e.size, recordOffset: e.recordOffset };
+    if (e.type === 'file') {
+      r.executable = (e.mode & S_IXUSR) !== 0;
+      const w = contiguous(e.extents);
+      if (w !== undefined) r.window = w;
+      else if (e.size === 0) r.window = { offset: 0, length: 0 };
+    }
+    if (e.target !== undefined) r.target = e.target;
+    return r;
+  };
+  return {
+    kind: 'iso9660',
+    description: `ISO 9660${features.length > 0 ? ` (${features.join(', ')})` : ''}`,
+    source: src,
+    *entries() {
+      for (const e of iso.entries()) yield inner(e);
+    },
+    read(entry) {
+      return iso.readFile(isoEntry(entry));
+    },
+    fileSource(entry) {
+      const w = entry.window ?? inner(isoEntry(entry)).window;
+      return w === undefined ? undefined : windowSource(src, w.offset, w.length);
+    },
+    locate(offset) {
+      const o = iso.locate(offset);
+      switch (o.kind) {
+        case 'file':
+          return { path: o.path.replace(/^\//, ''), offsetInFile: o.offsetInFile, what: `data of ${o.path.replace(/^\//, '')}` };
+        case 'dirrecord': {
+          const dir = o.dir.replace(/^\//, '');
+          const entry = o.entryName === '' || o.entryName === '.' || o.entryName === '..' ? undefined : dir === '' ? o.entryName : `${dir}/${o.entryName}`;
+          const tree = o.tree === 'iso9660' ? '' : ` (${o.tree} tree)`;
+          return entry !== undefined
+            ? { path: entry, what: `directory record (name, Rock Ridge fields)${tree}` }
+            : { path: dir, what: `directory ${dir === '' ? '/' : dir}${tree}` };
+        }
+        case 'volume-descriptor':
+          return { what: `${o.type} volume descriptor` };
+        default:
+          return { what: o.kind.replace(/-/g, ' ') };
+      }
+    },
+  };
+}
+
+/** ISO 9660: "CD001" in the first volume descriptor (sector 16); the reader checks the rest. */
+export const iso9660Reader: ImageReader = {
+  kind: 'iso9660',
+  detect(src) {
+    const at = SYSTEM_AREA_SIZE + 1;
+    if (src.size < at + 5) return false;
+    return latin1(src.read(at, 5)) === ISO_STANDARD_ID;
+  },
+  open(src, name) {
+    return isoView(openIso(src, name), src);
+  },
+};

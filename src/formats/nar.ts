@@ -400,3 +400,118 @@ export async function narSizeOf(fsPath: string): Promise<number> {
   };
   return SMALL('nix-archive-1') + nodeSize(Buffer.from(fsPath));
 }
+
+// ---------------------------------------------------------------------------------------------
+// NAR of a tree that is not on disk (a copy inside an image)
+
+/** A node of a tree read from somewhere other than the file system. */
+export interface TreeNode {
+  type: 'file' | 'dir' | 'symlink' | 'special';
+  /** Files: the owner-executable bit. */
+  executable?: boolean;
+  /** Files: bytes of contents. */
+  size: number;
+  /** Symlinks. */
+  target?: string;
+}
+
+/** A read-only tree addressed by '/'-separated paths ('' is never asked: `root` is given). */
+export interface NarTree {
+  node(path: string): TreeNode | undefined;
+  /** A directory's entry names, any order. */
+  children(path: string): readonly string[];
+  /** A file's contents in chunks, `size` bytes in all. */
+  contents(path: string): Iterable<Uint8Array>;
+}
+
+/**
+ * The NAR serialisation of `root` in `tree`, as chunks (sync: the image readers are). File names
+ * and targets are encoded as UTF-8, entries sorted byte-wise as Nix does. A node a NAR cannot hold
+ * (a device, fifo or socket) or contents of another length than the node's size are EFORMAT
+ * errors naming `name` (how the caller calls the tree) and the path inside.
+ *
+ * `onData` is told the bytes of file contents as they pass (for a progress bar).
+ */
+export function* narOfTree(tree: NarTree, root: string, name: string, onData?: (bytes: number) => void): Generator<Uint8Array, void, undefined> {
+  const tb = new TokenBuffer(true);
+  const ready: Buffer[] = [];
+  const where = (p: string): string => `${name}${p === root ? '' : p.slice(root.length)}`;
+  const fail = (p: string, why: string): NixSealError => new NixSealError('EFORMAT', `Cannot serialise ${where(p)}: ${why}`, { path: where(p) });
+  tb.bytes(tok('nix-archive-1'), ready);
+  interface Frame {
+    path: string;
+    names: Buffer[];
+    next: number;
+  }
+  const stack: Frame[] = [];
+  let path: string | undefined = root;
+  while (path !== undefined) {
+    const n = tree.node(path);
+    if (n === undefined) throw fail(path, 'the entry is missing from the tree');
+    tb.bytes(tok('('), ready);
+    tb.bytes(tok('type'), ready);
+    if (n.type === 'dir') {
+      tb.bytes(tok('directory'), ready);
+      stack.push({ path, names: tree.children(path).map((c) => Buffer.from(c)).sort(Buffer.compare), next: 0 });
+    } else if (n.type === 'symlink') {
+      tb.bytes(tok('symlink'), ready);
+      tb.bytes(tok('target'), ready);
+      tb.bytes(Buffer.from(n.target ?? ''), ready);
+      tb.bytes(tok(')'), ready);
+    } else if (n.type === 'file') {
+      tb.bytes(tok('regular'), ready);
+      if (n.executable) {
+        tb.bytes(tok('executable'), ready);
+        tb.bytes(tok(''), ready);
+      }
+      tb.bytes(tok('contents'), ready);
+      tb.u64(n.size, ready);
+      for (const c of ready.splice(0)) yield c;
+      if (tb.pos > 0) yield tb.take();
+      let got = 0;
+      for (const chunk of tree.contents(path)) {
+        got += chunk.length;
+        if (got > n.size) throw fail(path, `its contents are longer than its size (${n.size} bytes)`);
+        onData?.(chunk.length);
+        yield chunk;
+      }
+      if (got !== n.size) throw fail(path, `its contents end after ${got} of ${n.size} bytes`);
+      tb.pad(n.size, ready);
+      tb.bytes(tok(')'), ready);
+    } else {
+      throw fail(path, 'it is a device, fifo or socket, which a NAR cannot hold');
+    }
+    let closeEntry = n.type !== 'dir' && stack.length > 0;
+    path = undefined;
+    while (stack.length > 0) {
+      if (closeEntry) tb.bytes(tok(')'), ready);
+      const top = stack[stack.length - 1]!;
+      if (top.next < top.names.length) {
+        const child = top.names[top.next++]!;
+        tb.bytes(tok('entry'), ready);
+        tb.bytes(tok('('), ready);
+        tb.bytes(tok('name'), ready);
+        tb.bytes(child, ready);
+        tb.bytes(tok('node'), ready);
+        path = top.path === '' ? child.toString() : `${top.path}/${child.toString()}`;
+        break;
+      }
+      stack.pop();
+      tb.bytes(tok(')'), ready);
+      closeEntry = stack.length > 0;
+    }
+    for (const c of ready.splice(0)) yield c;
+  }
+  if (tb.pos > 0) yield tb.take();
+}
+
+/** narHash ("sha256:<nix32>") and narSize of `root` in `tree`. */
+export function narHashOfTree(tree: NarTree, root: string, name: string, onData?: (bytes: number) => void): { narHash: string; narSize: number } {
+  const hash = createHash('sha256');
+  let narSize = 0;
+  for (const chunk of narOfTree(tree, root, name, onData)) {
+    hash.update(chunk);
+    narSize += chunk.length;
+  }
+  return { narHash: `sha256:${encodeNix32(hash.digest())}`, narSize };
+}

@@ -38,6 +38,7 @@ import { type CompressionKind, DecompressError, SQUASHFS_COMPRESSION, decompress
 
 export { bytesSource, fdSource, windowSource, type ByteSource } from './byte-source.js';
 import type { ByteSource } from './byte-source.js';
+import type { ImageReader, ImageView, InnerEntry } from './image.js';
 
 // ---------------------------------------------------------------------------------------------
 // Format constants
@@ -249,6 +250,13 @@ export interface Owner {
   paths?: string[];
   /** file-block: the index of the block in the file. */
   block?: number;
+  /**
+   * fragment-block stored uncompressed: the offset of the byte in the file `path` (the one whose
+   * tail holds it; `path` is then that file, not the block's first).
+   */
+  offsetInFile?: number;
+  /** file-block, fragment-block: stored compressed (raw offsets do not map to file bytes). */
+  compressed?: boolean;
 }
 
 export interface SquashfsLimits {
@@ -326,6 +334,18 @@ interface Interval {
   kind: OwnerKind;
   paths?: string[];
   block?: number;
+  /** Fragment blocks: each file's tail in the uncompressed block, to name the file that holds a byte. */
+  tails?: FragmentTail[];
+  compressed?: boolean;
+}
+
+/** A file's tail in a fragment block: bytes [start, start + size) of the uncompressed block. */
+interface FragmentTail {
+  path: string;
+  start: number;
+  size: number;
+  /** Where the tail starts in the file (the bytes of its full blocks before it). */
+  fileOffset: number;
 }
 
 const utf8 = new TextDecoder('utf-8');
@@ -927,6 +947,21 @@ export class Squashfs {
       o.path = best.paths[0]!;
     }
     if (best.block !== undefined) o.block = best.block;
+    if (best.compressed !== undefined) o.compressed = best.compressed;
+    if (best.tails !== undefined) {
+      // A fragment block holds several files' tails: the byte belongs to the one whose range has
+      // it (several, when mksquashfs shared a duplicate tail: the first of those). In a compressed
+      // block a raw offset says nothing about which tail, so no file is named.
+      delete o.path;
+      if (!best.compressed) {
+        const at = offset - best.start;
+        const t = best.tails.find((x) => at >= x.start && at < x.start + x.size);
+        if (t !== undefined) {
+          o.path = t.path;
+          o.offsetInFile = t.fileOffset + (at - t.start);
+        }
+      }
+    }
     return o;
   }
 
@@ -975,7 +1010,7 @@ export class Squashfs {
         for (const b of e.blocks) {
           if (b.length > 0) {
             const iv = blocks.get(b.offset);
-            if (iv === undefined) blocks.set(b.offset, { start: b.offset, end: b.offset + b.length, kind: 'file-block', paths: [e.path], block: i });
+            if (iv === undefined) blocks.set(b.offset, { start: b.offset, end: b.offset + b.length, kind: 'file-block', paths: [e.path], block: i, compressed: b.compressed });
             else if (iv.paths!.length < 1000) iv.paths!.push(e.path);
           }
           i += Math.max(1, Math.ceil(b.size / sb.blockSize));
@@ -983,9 +1018,13 @@ export class Squashfs {
       }
       if (e.fragment !== undefined) {
         const f = e.fragment;
+        const tail: FragmentTail = { path: e.path, start: f.start, size: f.size, fileOffset: e.size - f.size };
         const iv = fragments.get(f.offset);
-        if (iv === undefined) fragments.set(f.offset, { start: f.offset, end: f.offset + f.length, kind: 'fragment-block', paths: [e.path] });
-        else if (iv.paths!.length < 100_000) iv.paths!.push(e.path);
+        if (iv === undefined) fragments.set(f.offset, { start: f.offset, end: f.offset + f.length, kind: 'fragment-block', paths: [e.path], tails: [tail], compressed: f.compressed });
+        else if (iv.paths!.length < 100_000) {
+          iv.paths!.push(e.path);
+          iv.tails!.push(tail);
+        }
       }
     }
     list.push(...blocks.values(), ...fragments.values());
@@ -1048,3 +1087,80 @@ function checkName(name: Uint8Array, fail: (why: string) => NixSealError): strin
   if (s === '.' || s === '..') throw fail(`directory entry named ${JSON.stringify(s)}`);
   return s;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The image view (formats/image.ts) of a squashfs image
+
+const S_IXUSR = 0o100;
+
+function squashfsView(sq: Squashfs, src: ByteSource): ImageView {
+  // One walk, kept: entries() is asked for more than once (store entries, registrations, NARs).
+  let list: { inner: InnerEntry[]; byPath: Map<string, SquashEntry> } | undefined;
+  const walk = (): { inner: InnerEntry[]; byPath: Map<string, SquashEntry> } => {
+    if (list !== undefined) return list;
+    const inner: InnerEntry[] = [];
+    const byPath = new Map<string, SquashEntry>();
+    for (const e of sq.entries()) {
+      const path = e.path === '.' ? '' : e.path;
+      const type: InnerEntry['type'] = e.type === 'directory' ? 'dir' : e.type === 'file' ? 'file' : e.type === 'symlink' ? 'symlink' : 'special';
+      const r: InnerEntry = { path, type, size: e.size };
+      if (type === 'file') {
+        r.executable = (e.mode & S_IXUSR) !== 0;
+        byPath.set(path, e);
+      }
+      if (e.target !== undefined) r.target = e.target;
+      inner.push(r);
+    }
+    return (list = { inner, byPath });
+  };
+  const entryOf = (entry: InnerEntry): SquashEntry => {
+    const e = walk().byPath.get(entry.path);
+    if (e === undefined) throw new NixSealError('EUSAGE', `Cannot read ${entry.path} in the squashfs: no such file`, { path: entry.path });
+    return e;
+  };
+  return {
+    kind: 'squashfs',
+    description: `squashfs (${sq.superblock.compression})`,
+    source: src,
+    entries() {
+      return walk().inner;
+    },
+    read(entry) {
+      return sq.readFile(entryOf(entry));
+    },
+    fileSource() {
+      // File data is in compressed blocks: no random access without decompressing.
+      return undefined;
+    },
+    locate(offset) {
+      const o = sq.locate(offset);
+      if (o.kind === 'file-block' && o.path !== undefined) {
+        const r = { path: o.path, what: `data of ${o.path}${o.compressed ? ' (compressed block)' : ''}` } as { path: string; what: string; offsetInFile?: number };
+        // Only an uncompressed block keeps the file's bytes as they are: then the offset in the file is exact.
+        if (!o.compressed && o.block !== undefined) r.offsetInFile = o.block * sq.superblock.blockSize + (offset - o.start);
+        return r;
+      }
+      if (o.kind === 'fragment-block') {
+        if (o.path !== undefined) {
+          const r = { path: o.path, what: `fragment of ${o.path}` } as { path: string; what: string; offsetInFile?: number };
+          if (o.offsetInFile !== undefined) r.offsetInFile = o.offsetInFile;
+          return r;
+        }
+        const n = o.paths?.length ?? 0;
+        return { what: `${o.compressed ? 'compressed ' : ''}fragment block shared by ${n} file${n === 1 ? '' : 's'}${o.compressed ? '' : ' (in no file\'s tail)'}` };
+      }
+      return { what: `squashfs ${o.kind.replace(/-/g, ' ')}` };
+    },
+  };
+}
+
+/** squashfs 4.0: "hsqs" at 0; the reader checks the superblock. */
+export const squashfsReader: ImageReader = {
+  kind: 'squashfs',
+  detect(src) {
+    return src.size >= SUPERBLOCK_SIZE && new DataView(src.read(0, 4).slice().buffer).getUint32(0, true) === SQUASHFS_MAGIC;
+  },
+  open(src, name) {
+    return squashfsView(openSquashfs(src, name), src);
+  },
+};
