@@ -6,9 +6,14 @@
 import type { ByteSource } from './byte-source.js';
 import type { ImageReader, ImageView } from './image.js';
 import { iso9660Reader } from './iso9660.js';
+import { partitionTableReader } from './partitions.js';
 import { squashfsReader } from './squashfs.js';
 
-export const IMAGE_READERS: readonly ImageReader[] = [squashfsReader, iso9660Reader];
+export const IMAGE_READERS: readonly ImageReader[] = [
+  squashfsReader,
+  iso9660Reader,
+  partitionTableReader,
+];
 
 /** The reader whose detection accepts `src`, if any. */
 export function readerFor(src: ByteSource): ImageReader | undefined {
