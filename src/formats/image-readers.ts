@@ -8,11 +8,13 @@ import type { ImageReader, ImageView } from './image.js';
 import { iso9660Reader } from './iso9660.js';
 import { partitionTableReader } from './partitions.js';
 import { squashfsReader } from './squashfs.js';
+import { tarReader } from './tar.js';
 
 export const IMAGE_READERS: readonly ImageReader[] = [
   squashfsReader,
   iso9660Reader,
   partitionTableReader,
+  tarReader,
 ];
 
 /** The reader whose detection accepts `src`, if any. */
