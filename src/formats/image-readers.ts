@@ -4,6 +4,7 @@
  * its ImageReader here.
  */
 import type { ByteSource } from './byte-source.js';
+import { cpioReader } from './cpio.js';
 import type { ImageReader, ImageView } from './image.js';
 import { iso9660Reader } from './iso9660.js';
 import { partitionTableReader } from './partitions.js';
@@ -15,6 +16,7 @@ export const IMAGE_READERS: readonly ImageReader[] = [
   iso9660Reader,
   partitionTableReader,
   tarReader,
+  cpioReader,
 ];
 
 /** The reader whose detection accepts `src`, if any. */
