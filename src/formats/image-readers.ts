@@ -4,6 +4,7 @@
  * its ImageReader here.
  */
 import type { ByteSource } from './byte-source.js';
+import { compressedStreamReader } from './compressed-stream.js';
 import { cpioReader } from './cpio.js';
 import type { ImageReader, ImageView } from './image.js';
 import { iso9660Reader } from './iso9660.js';
@@ -17,6 +18,7 @@ export const IMAGE_READERS: readonly ImageReader[] = [
   partitionTableReader,
   tarReader,
   cpioReader,
+  compressedStreamReader,
 ];
 
 /** The reader whose detection accepts `src`, if any. */

@@ -1,0 +1,358 @@
+/**
+ * A whole file compressed with gzip, xz, zstd, bzip2 or lz4 (an initrd.zst, a disk.img.xz, a
+ * tar.gz) as an ImageView with one file entry, the decompressed contents, so that the image or
+ * archive inside nests. Compressed streams cannot be read at random, so open() decompresses once,
+ * streaming, into a temporary file that is unlinked as soon as it is open (the space is freed on
+ * any exit) and reads it through an FdSource. A size budget (16 GiB by default) and the free space
+ * of the temporary directory bound what a small hostile file can make us write.
+ */
+import { createRequire } from 'node:module';
+import { closeSync, openSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import * as zlib from 'node:zlib';
+import { Gunzip } from 'fflate';
+import { Decompress as ZstdDecompress } from 'fzstd';
+import { NixSealError } from '../errors.js';
+import { FdSource, type ByteSource } from './byte-source.js';
+import { decompress } from './decompress.js';
+import type { ImageReader, ImageView, InnerEntry } from './image.js';
+import { readRange } from './archive-view.js';
+
+export type StreamKind = 'gzip' | 'xz' | 'zstd' | 'bzip2' | 'lz4';
+
+export interface StreamLimits {
+  /** Most decompressed bytes written (a bomb stops here). */
+  maxOutput: number;
+  /** Where the temporary file goes. */
+  tmpDir: string;
+  /** Bytes that must stay free in tmpDir. */
+  reserve: number;
+  /** xz is decompressed in memory (its library has no streaming interface): at most this much. */
+  maxInMemory: number;
+}
+
+export const DEFAULT_STREAM_LIMITS: StreamLimits = { maxOutput: 16 * 2 ** 30, tmpDir: tmpdir(), reserve: 256 * 2 ** 20, maxInMemory: 2 ** 30 };
+
+const MAGICS: Array<[StreamKind, number[]]> = [
+  ['gzip', [0x1f, 0x8b, 0x08]],
+  ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+  ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],
+  ['lz4', [0x04, 0x22, 0x4d, 0x18]],
+  ['lz4', [0x02, 0x21, 0x4c, 0x18]], // legacy frames (lz4 -l, the kernel's initrd format)
+];
+/** bzip2: "BZh", a level 1–9, then a block magic (π) or the end-of-stream magic (√π). */
+const BZ_BLOCK = [0x31, 0x41, 0x59, 0x26, 0x53, 0x59];
+const BZ_END = [0x17, 0x72, 0x45, 0x38, 0x50, 0x90];
+
+/** The compressor of `src`, by its magic number. */
+export function streamKind(src: ByteSource): StreamKind | undefined {
+  const head = src.read(0, Math.min(10, src.size));
+  const starts = (m: number[], at = 0): boolean => head.length >= at + m.length && m.every((b, i) => head[at + i] === b);
+  for (const [kind, m] of MAGICS) if (starts(m)) return kind;
+  if (starts([0x42, 0x5a, 0x68]) && head[3]! >= 0x31 && head[3]! <= 0x39 && (starts(BZ_BLOCK, 4) || starts(BZ_END, 4))) return 'bzip2';
+  return undefined;
+}
+
+const CHUNK = 1 << 20;
+const FREE_CHECK_EVERY = 64 << 20;
+
+/** Where decompressed bytes go: a temporary file already unlinked, with the budgets checked. */
+class Sink {
+  readonly fd: number;
+  size = 0;
+  private nextFreeCheck = 0;
+  constructor(
+    private readonly limits: StreamLimits,
+    private readonly fail: (why: string) => NixSealError,
+  ) {
+    const path = join(limits.tmpDir, `nix-seal-${process.pid}-${randomBytes(6).toString('hex')}.decompressed`);
+    try {
+      this.fd = openSync(path, 'wx+', 0o600);
+    } catch (err) {
+      throw new NixSealError('EIO', `Cannot create a temporary file in ${limits.tmpDir}: ${(err as Error).message}`, { path, cause: err });
+    }
+    unlinkSync(path); // the space is the open descriptor's now: freed when it closes, or at exit
+  }
+  write(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    if (this.size + chunk.length > this.limits.maxOutput) throw this.fail(`it decompresses to more than ${this.limits.maxOutput} bytes (the budget)`);
+    if (this.size >= this.nextFreeCheck) {
+      const fs = statfsSync(this.limits.tmpDir);
+      const free = fs.bavail * fs.bsize;
+      if (free < this.limits.reserve + chunk.length) {
+        throw new NixSealError('EIO', `Cannot decompress into ${this.limits.tmpDir}: only ${free} bytes are free (${this.limits.reserve} are kept free)`, { path: this.limits.tmpDir });
+      }
+      this.nextFreeCheck = this.size + FREE_CHECK_EVERY;
+    }
+    let done = 0;
+    while (done < chunk.length) {
+      try {
+        done += writeSync(this.fd, chunk, done, chunk.length - done, this.size + done);
+      } catch (err) {
+        throw new NixSealError('EIO', `Cannot write the decompressed data to ${this.limits.tmpDir}: ${(err as Error).message}`, { path: this.limits.tmpDir, cause: err });
+      }
+    }
+    this.size += chunk.length;
+  }
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/** Incremental CRC-32 (gzip members): zlib.crc32 where Node has it (≥ 20.15), else a table. */
+const crc32Update: (data: Uint8Array, crc: number) => number =
+  typeof (zlib as { crc32?: unknown }).crc32 === 'function'
+    ? (data, crc) => zlib.crc32(data, crc)
+    : (() => {
+        const t = new Uint32Array(256);
+        for (let n = 0; n < 256; n++) {
+          let c = n;
+          for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+          t[n] = c >>> 0;
+        }
+        return (data: Uint8Array, crc: number): number => {
+          let c = crc ^ 0xffffffff;
+          for (let i = 0; i < data.length; i++) c = t[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+          return (c ^ 0xffffffff) >>> 0;
+        };
+      })();
+
+const le32 = (b: Uint8Array, at: number): number => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+
+type Fail = (why: string, offset?: number) => NixSealError;
+
+function gunzipInto(src: ByteSource, sink: Sink, fail: Fail): void {
+  // fflate inflates and finds the members; the CRC-32 and size in each member's trailer are ours to check.
+  let crc = 0;
+  let isize = 0;
+  const checkTrailer = (end: number): void => {
+    if (end < 8) throw fail('a gzip member without its trailer', end);
+    const t = src.read(end - 8, 8);
+    if (le32(t, 0) !== crc) throw fail(`a gzip member's CRC-32 does not match its data`, end - 8);
+    if (le32(t, 4) !== isize >>> 0) throw fail(`a gzip member's size does not match its data`, end - 4);
+    crc = 0;
+    isize = 0;
+  };
+  const g = new Gunzip((chunk) => {
+    crc = crc32Update(chunk, crc);
+    isize = (isize + chunk.length) % 2 ** 32;
+    sink.write(chunk);
+  });
+  g.onmember = (offset) => checkTrailer(offset);
+  for (const c of readRange(src, 0, src.size)) g.push(c, false);
+  g.push(new Uint8Array(0), true);
+  checkTrailer(src.size);
+}
+
+function unzstdInto(src: ByteSource, sink: Sink): void {
+  const d = new ZstdDecompress((chunk) => sink.write(chunk));
+  for (const c of readRange(src, 0, src.size)) d.push(c, false);
+  d.push(new Uint8Array(0), true);
+}
+
+function unbzip2Into(src: ByteSource, sink: Sink, fail: Fail): void {
+  // seek-bzip decodes from and to byte streams (synchronously); it is pure JavaScript.
+  let buf: Uint8Array = new Uint8Array(0);
+  let bufAt = 0;
+  let pos = 0;
+  const input = {
+    readByte(): number {
+      if (pos - bufAt >= buf.length) {
+        if (pos >= src.size) throw fail('the bzip2 stream ends early', pos);
+        bufAt = pos;
+        buf = src.read(pos, Math.min(CHUNK, src.size - pos));
+      }
+      return buf[pos++ - bufAt]!;
+    },
+    read(out: Uint8Array, off: number, len: number): number {
+      let n = 0;
+      while (n < len && pos < src.size) out[off + n++] = input.readByte();
+      return n === 0 ? -1 : n;
+    },
+    eof: (): boolean => pos >= src.size,
+    seek(p: number): void {
+      pos = p;
+    },
+  };
+  const out = new Uint8Array(CHUNK);
+  let n = 0;
+  const output = {
+    writeByte(b: number): void {
+      out[n++] = b;
+      if (n === out.length) {
+        sink.write(out);
+        n = 0;
+      }
+    },
+  };
+  Bunzip().decode(input, output, true);
+  sink.write(out.subarray(0, n));
+}
+
+interface SeekBzip {
+  decode(input: unknown, output: unknown, multistream: boolean): void;
+}
+let bunzip: SeekBzip | undefined;
+function Bunzip(): SeekBzip {
+  return (bunzip ??= requireCjs('seek-bzip') as SeekBzip);
+}
+
+const requireCjs = createRequire(import.meta.url);
+
+/** lz4 frames (and legacy frames), block by block through the project's lz4 block decoder. */
+function unlz4Into(src: ByteSource, sink: Sink, fail: Fail): void {
+  let pos = 0;
+  const need = (n: number, what: string): Uint8Array => {
+    if (pos + n > src.size) throw fail(`the lz4 data ends inside ${what}`, pos);
+    const b = src.read(pos, n);
+    pos += n;
+    return b;
+  };
+  while (pos < src.size) {
+    const magic = le32(need(4, 'a frame magic'), 0);
+    if (magic === 0x184c2102) {
+      // Legacy: blocks of at most 8 MiB, each after its compressed size, until EOF or a magic.
+      while (pos < src.size) {
+        if (src.size - pos < 4) throw fail('the lz4 data ends inside a block size', pos);
+        const size = le32(src.read(pos, 4), 0);
+        if (size === 0x184c2102 || size === 0x184d2204 || (size & 0xfffffff0) === 0x184d2a50) break; // the next frame
+        pos += 4;
+        if (size > (8 << 20) + 65536) throw fail(`a legacy lz4 block of ${size} bytes`, pos - 4);
+        const block = need(size, 'a block');
+        sink.write(lz4Block(block, 8 << 20, fail, pos - size));
+      }
+      continue;
+    }
+    if ((magic & 0xfffffff0) === 0x184d2a50) {
+      const size = le32(need(4, 'a skippable frame size'), 0);
+      need(size, 'a skippable frame');
+      continue;
+    }
+    if (magic !== 0x184d2204) throw fail(`not an lz4 frame (magic 0x${magic.toString(16)})`, pos - 4);
+    const flg = need(1, 'the frame descriptor')[0]!;
+    const bd = need(1, 'the frame descriptor')[0]!;
+    if (flg >> 6 !== 1) throw fail(`lz4 frame version ${flg >> 6}`, pos - 2);
+    if ((flg & 0x20) === 0) throw fail('lz4 frames with linked blocks (lz4 -BD) are not read by nix-seal', pos - 2);
+    if (flg & 0x01) throw fail('an lz4 frame with a dictionary', pos - 2);
+    const maxBlock = [0, 0, 0, 0, 64 << 10, 256 << 10, 1 << 20, 4 << 20][(bd >> 4) & 7]!;
+    if (maxBlock === 0) throw fail(`an lz4 block size code ${(bd >> 4) & 7}`, pos - 1);
+    if (flg & 0x08) need(8, 'the content size');
+    need(1, 'the header checksum');
+    const blockChecksum = (flg & 0x10) !== 0;
+    for (;;) {
+      const word = le32(need(4, 'a block size'), 0);
+      if (word === 0) break;
+      const size = word & 0x7fffffff;
+      if (size > maxBlock) throw fail(`an lz4 block of ${size} bytes in a frame of ${maxBlock}-byte blocks`, pos - 4);
+      const at = pos;
+      const data = need(size, 'a block');
+      sink.write(word & 0x80000000 ? data : lz4Block(data, maxBlock, fail, at));
+      if (blockChecksum) need(4, 'a block checksum');
+    }
+    if (flg & 0x04) need(4, 'the content checksum');
+  }
+}
+
+function lz4Block(data: Uint8Array, max: number, fail: Fail, at: number): Uint8Array {
+  try {
+    return decompress('lz4', data, max);
+  } catch (err) {
+    if (err instanceof NixSealError) throw fail(`an lz4 block: ${(err as { why?: string }).why ?? err.message}`, at);
+    throw err;
+  }
+}
+
+function unxzInto(src: ByteSource, sink: Sink, limits: StreamLimits, fail: Fail): void {
+  if (src.size > limits.maxInMemory) throw fail(`an xz file over ${limits.maxInMemory} bytes (xz is decompressed in memory)`, 0);
+  const max = Math.min(limits.maxOutput, limits.maxInMemory);
+  try {
+    sink.write(decompress('xz', src.read(0, src.size), max));
+  } catch (err) {
+    if (err instanceof NixSealError && err.code === 'EFORMAT') throw fail(`${(err as { why?: string }).why ?? err.message}`, 0);
+    throw err;
+  }
+}
+
+const NAMES: Record<StreamKind, string> = { gzip: 'gzip', xz: 'xz', zstd: 'zstd', bzip2: 'bzip2', lz4: 'lz4' };
+
+/** Decompresses `src` to a temporary (unlinked) file; the source over it. */
+export function decompressToFile(src: ByteSource, kind: StreamKind, name: string, limits: StreamLimits = DEFAULT_STREAM_LIMITS): FdSource {
+  const fail: Fail = (why, offset) =>
+    new NixSealError('EFORMAT', `Cannot read ${name}: ${why}${offset === undefined ? '' : ` at offset ${offset}`}`, offset === undefined ? { path: name } : { path: name, offset });
+  const sink = new Sink(limits, (why) => fail(why));
+  try {
+    try {
+      switch (kind) {
+        case 'gzip':
+          gunzipInto(src, sink, fail);
+          break;
+        case 'zstd':
+          unzstdInto(src, sink);
+          break;
+        case 'bzip2':
+          unbzip2Into(src, sink, fail);
+          break;
+        case 'lz4':
+          unlz4Into(src, sink, fail);
+          break;
+        case 'xz':
+          unxzInto(src, sink, limits, fail);
+          break;
+      }
+    } catch (err) {
+      if (err instanceof NixSealError) throw err;
+      // The decoders' own errors (fflate, fzstd, seek-bzip): corrupt data.
+      throw fail(`corrupt ${NAMES[kind]} data (${err instanceof Error ? err.message : String(err)})`);
+    }
+  } catch (err) {
+    sink.close();
+    throw err;
+  }
+  const out = new FdSource(sink.fd, `${name} (decompressed)`, sink.size);
+  closeWhenCollected.register(out, sink.fd);
+  return out;
+}
+
+/** The descriptor is closed when its source is garbage-collected (the view has no close()). */
+const closeWhenCollected = new FinalizationRegistry<number>((fd) => {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+});
+
+function streamView(src: ByteSource, kind: StreamKind, name: string, limits: StreamLimits): ImageView {
+  const inner = decompressToFile(src, kind, name, limits);
+  const entry: InnerEntry = { path: `(${NAMES[kind]} contents)`, type: 'file', size: inner.size, executable: false };
+  return {
+    kind,
+    description: `${NAMES[kind]}-compressed data (${inner.size} bytes decompressed)`,
+    source: src,
+    entries: () => [{ path: '', type: 'dir', size: 0 }, entry],
+    *read(e) {
+      if (e.path !== entry.path) throw new NixSealError('EUSAGE', `Cannot read ${e.path} in ${name}: no such file`, { path: e.path });
+      yield* readRange(inner, 0, inner.size);
+    },
+    fileSource: (e) => (e.path === entry.path ? inner : undefined),
+    // A compressed byte cannot be tied to a decompressed offset.
+    locate: () => ({ path: entry.path, what: 'compressed data' }),
+  };
+}
+
+/** A reader for compressed streams with the given limits (tests use small ones). */
+export function makeCompressedStreamReader(limits: StreamLimits = DEFAULT_STREAM_LIMITS): ImageReader {
+  return {
+    kind: 'compressed-stream',
+    detect: (src) => src.size > 0 && streamKind(src) !== undefined,
+    open(src, name) {
+      const kind = streamKind(src);
+      if (kind === undefined) throw new NixSealError('EFORMAT', `Cannot read ${name}: not gzip, xz, zstd, bzip2 or lz4 data at offset 0`, { path: name, offset: 0 });
+      return streamView(src, kind, name, limits);
+    },
+  };
+}
+
+export const compressedStreamReader: ImageReader = makeCompressedStreamReader();
