@@ -9,6 +9,7 @@ import { cpioReader } from './cpio.js';
 import type { ImageReader, ImageView } from './image.js';
 import { iso9660Reader } from './iso9660.js';
 import { partitionTableReader } from './partitions.js';
+import { qcow2Reader } from './qcow2.js';
 import { squashfsReader } from './squashfs.js';
 import { tarReader } from './tar.js';
 
@@ -19,6 +20,7 @@ export const IMAGE_READERS: readonly ImageReader[] = [
   tarReader,
   cpioReader,
   compressedStreamReader,
+  qcow2Reader,
 ];
 
 /** The reader whose detection accepts `src`, if any. */
