@@ -20,6 +20,7 @@ const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('he
 const TOOLS: Array<[string, string, string[], string[]]> = [
   ['gzip', 'gz', ['gzip', '-c'], ['gzip', '-dc']],
   ['xz', 'xz', ['xz', '-c'], ['xz', '-dc']],
+  ['xz', 'xzb', ['xz', '-c', '-T2', '--block-size=20000'], ['xz', '-dc']], // several blocks in the index
   ['zstd', 'zst', ['zstd', '-q', '-c'], ['zstd', '-q', '-dc']],
   ['bzip2', 'bz2', ['bzip2', '-c'], ['bzip2', '-dc']],
   ['lz4', 'lz4', ['lz4', '-q', '-c'], ['lz4', '-q', '-dc']],
@@ -45,9 +46,11 @@ test('each CLI compressor: the view holds what the tool decompresses to; a tar i
   for (const [kind, suffix, comp, decomp] of TOOLS) {
     const packed = run(comp, tarball);
     // Two members/frames back to back, as `cat a.gz b.gz` (and pigz, zstd -T, lz4 of concatenations) make.
-    const twice = Buffer.concat([packed, packed]);
-    // xz: one stream only (the in-memory decoder stops at the first stream's end).
-    for (const [what, bytes] of kind === 'xz' ? ([['one', packed]] as const) : ([['one', packed], ['two', twice]] as const)) {
+    const twice = Buffer.concat([packed, kind === 'xz' ? Buffer.alloc(8) : Buffer.alloc(0), packed]); // xz: with stream padding
+    for (const [what, bytes] of [
+      ['one', packed],
+      ['two', twice],
+    ] as const) {
       const src = new BufferSource(bytes);
       assert.equal(streamKind(src), kind, suffix);
       const view = reader.open(src, `x.${suffix}`);
@@ -98,7 +101,7 @@ test('corrupt, truncated and oversized streams are EFORMAT; nothing else escapes
     bad.writeUInt8(bad.readUInt8(bad.length - 6) ^ 0x55, bad.length - 6);
     // Checked: gzip's CRC-32, xz's check, bzip2's block CRC. Not checked: the xxHash checksums of
     // zstd and lz4 (fzstd and the lz4 block decoder do not compute them).
-    if (['gz', 'xz', 'bz2'].includes(suffix)) assert.throws(() => reader.open(new BufferSource(bad), `c.${suffix}`), isFormat(`c.${suffix}`), suffix);
+    if (['gz', 'xz', 'xzb', 'bz2'].includes(suffix)) assert.throws(() => reader.open(new BufferSource(bad), `c.${suffix}`), isFormat(`c.${suffix}`), suffix);
     assert.throws(() => reader.open(new BufferSource(packed.subarray(0, packed.length - 9)), `c.${suffix}`), isFormat(`c.${suffix}`), `${suffix} truncated`);
     // A bomb: 4 MiB of zeros against a 1 MiB budget.
     assert.throws(

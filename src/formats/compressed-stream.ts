@@ -264,14 +264,65 @@ function lz4Block(data: Uint8Array, max: number, fail: Fail, at: number): Uint8A
   }
 }
 
+/**
+ * The streams of an xz file (`xz` writes one; `cat a.xz b.xz` is valid too, with optional zero
+ * padding between), found from the end: each stream footer gives its index's size, and the index
+ * the sizes of its blocks.
+ */
+function xzStreams(src: ByteSource, fail: Fail): Array<[number, number]> {
+  const streams: Array<[number, number]> = [];
+  let end = src.size;
+  while (end > 0) {
+    while (end >= 4 && le32(src.read(end - 4, 4), 0) === 0) end -= 4; // stream padding
+    if (end === 0) break;
+    if (end < 24) throw fail('an xz stream shorter than its header and footer', 0);
+    const footer = src.read(end - 12, 12);
+    if (footer[10] !== 0x59 || footer[11] !== 0x5a) throw fail('no xz stream footer ("YZ") at the end of a stream', end - 2);
+    const indexSize = (le32(footer, 4) + 1) * 4;
+    const indexAt = end - 12 - indexSize;
+    if (indexAt < 12) throw fail(`an xz index of ${indexSize} bytes does not fit in the stream`, end - 8);
+    const index = src.read(indexAt, indexSize);
+    if (index[0] !== 0) throw fail('no xz index indicator', indexAt);
+    let p = 1;
+    const varint = (): number => {
+      let v = 0;
+      for (let i = 0; i < 9; i++) {
+        if (p >= index.length) throw fail('a truncated xz index', indexAt + p);
+        const b = index[p++]!;
+        v += (b & 0x7f) * 2 ** (7 * i);
+        if ((b & 0x80) === 0) return v;
+      }
+      throw fail('an xz index number longer than 9 bytes', indexAt + p);
+    };
+    const records = varint();
+    if (records > indexSize) throw fail(`an xz index of ${records} records in ${indexSize} bytes`, indexAt);
+    let blocks = 0;
+    for (let i = 0; i < records; i++) {
+      blocks += Math.ceil(varint() / 4) * 4;
+      varint();
+    }
+    const start = indexAt - blocks - 12;
+    if (!(start >= 0) || le32(src.read(start, 4), 0) !== 0x587a37fd) throw fail('an xz stream whose index does not lead back to a stream header', indexAt);
+    streams.push([start, end]);
+    end = start;
+  }
+  if (streams.length === 0) throw fail('an xz file of padding only', 0);
+  return streams.reverse();
+}
+
 function unxzInto(src: ByteSource, sink: Sink, limits: StreamLimits, fail: Fail): void {
-  if (src.size > limits.maxInMemory) throw fail(`an xz file over ${limits.maxInMemory} bytes (xz is decompressed in memory)`, 0);
-  const max = Math.min(limits.maxOutput, limits.maxInMemory);
-  try {
-    sink.write(decompress('xz', src.read(0, src.size), max));
-  } catch (err) {
-    if (err instanceof NixSealError && err.code === 'EFORMAT') throw fail(`${(err as { why?: string }).why ?? err.message}`, 0);
-    throw err;
+  for (const [start, end] of xzStreams(src, fail)) {
+    if (end - start > limits.maxInMemory) throw fail(`an xz stream over ${limits.maxInMemory} bytes (xz is decompressed in memory, a stream at a time)`, start);
+    const max = Math.min(limits.maxOutput - sink.size, limits.maxInMemory);
+    try {
+      sink.write(decompress('xz', src.read(start, end - start), max));
+    } catch (err) {
+      if (err instanceof NixSealError && err.code === 'EFORMAT' && 'why' in err) {
+        const why = String((err as { why: unknown }).why);
+        throw /decompresses to more than/.test(why) ? fail(`it decompresses to more than ${limits.maxOutput} bytes (the budget)`) : fail(`corrupt xz data (${why})`, start);
+      }
+      throw err;
+    }
   }
 }
 
