@@ -122,3 +122,25 @@ test('corrupt, truncated and oversized streams are EFORMAT; nothing else escapes
   }
   assert.equal(readdirSync(tmp).length, 0, 'no temporary file is left behind, even after failures');
 });
+
+test('random bytes behind each magic number fail only with NixSealError', (t) => {
+  const dir = tempDir(t);
+  const reader = makeCompressedStreamReader({ ...DEFAULT_STREAM_LIMITS, tmpDir: dir, maxOutput: 1 << 20 });
+  const magics = [
+    [0x1f, 0x8b, 0x08],
+    [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00],
+    [0x28, 0xb5, 0x2f, 0xfd],
+    [0x04, 0x22, 0x4d, 0x18],
+    [0x02, 0x21, 0x4c, 0x18],
+    [0x42, 0x5a, 0x68, 0x39, 0x31, 0x41, 0x59, 0x26, 0x53, 0x59],
+  ];
+  fc.assert(
+    fc.property(fc.constantFrom(...magics), fc.uint8Array({ maxLength: 2048 }), (magic, tail) => {
+      const b = Buffer.concat([Buffer.from(magic), tail]);
+      assert.equal(reader.detect(new BufferSource(b)), true);
+      cleanly(reader, b);
+    }),
+    fuzzParams(300),
+  );
+  assert.equal(readdirSync(dir).length, 0);
+});
