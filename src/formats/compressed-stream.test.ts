@@ -10,7 +10,7 @@ import { requireTools } from '../../test/support/tools.js';
 import { treeArbitraries, writeTree } from '../../test/support/random-tree.js';
 import { cleanly, fuzzParams, nixHashOf, tempDir, viewNarHash } from '../../test/support/view-tree.js';
 import { BufferSource } from './byte-source.js';
-import { DEFAULT_STREAM_LIMITS, makeCompressedStreamReader, compressedStreamReader, streamKind } from './compressed-stream.js';
+import { DEFAULT_STREAM_LIMITS, makeCompressedStreamReader, compressedStreamReader, streamKind, Xxh32 } from './compressed-stream.js';
 import { readWhole } from './image.js';
 import { openImageView, readerFor } from './image-readers.js';
 
@@ -25,6 +25,7 @@ const TOOLS: Array<[string, string, string[], string[]]> = [
   ['bzip2', 'bz2', ['bzip2', '-c'], ['bzip2', '-dc']],
   ['lz4', 'lz4', ['lz4', '-q', '-c'], ['lz4', '-q', '-dc']],
   ['lz4', 'lz4l', ['lz4', '-q', '-l', '-c'], ['lz4', '-q', '-dc']],
+  ['lz4', 'lz4x', ['lz4', '-q', '-BX', '-B4', '-c'], ['lz4', '-q', '-dc']], // block checksums, 64 KiB blocks
 ];
 
 function run(argv: string[], input: Uint8Array): Buffer {
@@ -99,9 +100,9 @@ test('corrupt, truncated and oversized streams are EFORMAT; nothing else escapes
     // A flipped byte in the middle (the data or its check) and the stream cut short.
     const bad = Buffer.from(packed);
     bad.writeUInt8(bad.readUInt8(bad.length - 6) ^ 0x55, bad.length - 6);
-    // Checked: gzip's CRC-32, xz's check, bzip2's block CRC. Not checked: the xxHash checksums of
-    // zstd and lz4 (fzstd and the lz4 block decoder do not compute them).
-    if (['gz', 'xz', 'xzb', 'bz2'].includes(suffix)) assert.throws(() => reader.open(new BufferSource(bad), `c.${suffix}`), isFormat(`c.${suffix}`), suffix);
+    // Checked: gzip's CRC-32, xz's check, bzip2's block CRC, lz4's xxHash32 content and block
+    // checksums. Not checked: zstd's xxHash64 (fzstd does not compute it); legacy lz4 has none.
+    if (['gz', 'xz', 'xzb', 'bz2', 'lz4', 'lz4x'].includes(suffix)) assert.throws(() => reader.open(new BufferSource(bad), `c.${suffix}`), isFormat(`c.${suffix}`), suffix);
     assert.throws(() => reader.open(new BufferSource(packed.subarray(0, packed.length - 9)), `c.${suffix}`), isFormat(`c.${suffix}`), `${suffix} truncated`);
     // A bomb: 4 MiB of zeros against a 1 MiB budget.
     assert.throws(
@@ -143,4 +144,29 @@ test('random bytes behind each magic number fail only with NixSealError', (t) =>
     fuzzParams(300),
   );
   assert.equal(readdirSync(dir).length, 0);
+});
+
+test('xxHash32 (lz4 checksums): reference vectors, any chunking; a flipped checksum byte is caught', (t) => {
+  assert.equal(new Xxh32().digest(), 0x02cc5d05);
+  assert.equal(new Xxh32().update(Buffer.from('abc')).digest(), 0x32d153ff);
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(200), (data, cut) => {
+      const c = Math.min(cut, data.length);
+      assert.equal(new Xxh32().update(data.subarray(0, c)).update(data.subarray(c)).digest(), new Xxh32().update(data).digest());
+    }),
+    fuzzParams(200),
+  );
+  if (!requireTools(t, 'lz4')) return;
+  const dir = tempDir(t);
+  const reader = makeCompressedStreamReader({ ...DEFAULT_STREAM_LIMITS, tmpDir: dir });
+  const data = Buffer.from('nix-seal '.repeat(20_000));
+  const framed = run(['lz4', '-q', '-c'], data);
+  framed.writeUInt8(framed.readUInt8(framed.length - 1) ^ 1, framed.length - 1);
+  assert.throws(() => reader.open(new BufferSource(framed), 'f.lz4'), /^NixSealError: Cannot read f\.lz4: the lz4 content checksum does not match at offset \d+$/);
+  const blocks = run(['lz4', '-q', '-BX', '--no-frame-crc', '-c'], data);
+  // The first block's checksum follows its data: header 7 bytes, size word 4, data.
+  const first = blocks.readUInt32LE(7) & 0x7fffffff;
+  const at = 7 + 4 + first;
+  blocks.writeUInt8(blocks.readUInt8(at) ^ 1, at);
+  assert.throws(() => reader.open(new BufferSource(blocks), 'b.lz4'), (e: unknown) => e instanceof NixSealError && e.details.offset === at && /an lz4 block checksum does not match/.test(e.message));
 });

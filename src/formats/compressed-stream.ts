@@ -241,6 +241,7 @@ function unlz4Into(src: ByteSource, sink: Sink, fail: Fail): void {
     if (flg & 0x08) need(8, 'the content size');
     need(1, 'the header checksum');
     const blockChecksum = (flg & 0x10) !== 0;
+    const content = flg & 0x04 ? new Xxh32() : undefined;
     for (;;) {
       const word = le32(need(4, 'a block size'), 0);
       if (word === 0) break;
@@ -248,10 +249,77 @@ function unlz4Into(src: ByteSource, sink: Sink, fail: Fail): void {
       if (size > maxBlock) throw fail(`an lz4 block of ${size} bytes in a frame of ${maxBlock}-byte blocks`, pos - 4);
       const at = pos;
       const data = need(size, 'a block');
-      sink.write(word & 0x80000000 ? data : lz4Block(data, maxBlock, fail, at));
-      if (blockChecksum) need(4, 'a block checksum');
+      const out = word & 0x80000000 ? data : lz4Block(data, maxBlock, fail, at);
+      if (blockChecksum && le32(need(4, 'a block checksum'), 0) !== new Xxh32().update(data).digest()) throw fail('an lz4 block checksum does not match', pos - 4);
+      content?.update(out);
+      sink.write(out);
     }
-    if (flg & 0x04) need(4, 'the content checksum');
+    if (content !== undefined && le32(need(4, 'the content checksum'), 0) !== content.digest()) throw fail('the lz4 content checksum does not match', pos - 4);
+  }
+}
+
+/** xxHash32 with seed 0, incremental (the lz4 frame checksums). */
+export class Xxh32 {
+  private static readonly P1 = 0x9e3779b1;
+  private static readonly P2 = 0x85ebca77;
+  private static readonly P3 = 0xc2b2ae3d;
+  private static readonly P4 = 0x27d4eb2f;
+  private static readonly P5 = 0x165667b1;
+  private v = [(Xxh32.P1 + Xxh32.P2) | 0, Xxh32.P2, 0, -Xxh32.P1 | 0];
+  private readonly tail = new Uint8Array(16);
+  private tailLen = 0;
+  private total = 0;
+
+  private static round(acc: number, lane: number): number {
+    acc = (acc + Math.imul(lane, Xxh32.P2)) | 0;
+    acc = (acc << 13) | (acc >>> 19);
+    return Math.imul(acc, Xxh32.P1);
+  }
+
+  private stripe(b: Uint8Array, at: number): void {
+    for (let i = 0; i < 4; i++) this.v[i] = Xxh32.round(this.v[i]!, le32(b, at + 4 * i));
+  }
+
+  update(data: Uint8Array): this {
+    this.total += data.length;
+    let i = 0;
+    if (this.tailLen > 0) {
+      const n = Math.min(16 - this.tailLen, data.length);
+      this.tail.set(data.subarray(0, n), this.tailLen);
+      this.tailLen += n;
+      i = n;
+      if (this.tailLen < 16) return this;
+      this.stripe(this.tail, 0);
+      this.tailLen = 0;
+    }
+    for (; i + 16 <= data.length; i += 16) this.stripe(data, i);
+    this.tail.set(data.subarray(i), 0);
+    this.tailLen = data.length - i;
+    return this;
+  }
+
+  digest(): number {
+    const [v1, v2, v3, v4] = this.v as [number, number, number, number];
+    let h =
+      this.total >= 16
+        ? (((v1 << 1) | (v1 >>> 31)) + ((v2 << 7) | (v2 >>> 25)) + ((v3 << 12) | (v3 >>> 20)) + ((v4 << 18) | (v4 >>> 14))) | 0
+        : (v3 + Xxh32.P5) | 0;
+    h = (h + this.total) | 0;
+    let i = 0;
+    for (; i + 4 <= this.tailLen; i += 4) {
+      h = (h + Math.imul(le32(this.tail, i), Xxh32.P3)) | 0;
+      h = Math.imul((h << 17) | (h >>> 15), Xxh32.P4);
+    }
+    for (; i < this.tailLen; i++) {
+      h = (h + Math.imul(this.tail[i]!, Xxh32.P5)) | 0;
+      h = Math.imul((h << 11) | (h >>> 21), Xxh32.P1);
+    }
+    h ^= h >>> 15;
+    h = Math.imul(h, Xxh32.P2);
+    h ^= h >>> 13;
+    h = Math.imul(h, Xxh32.P3);
+    h ^= h >>> 16;
+    return h >>> 0;
   }
 }
 
