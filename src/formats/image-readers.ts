@@ -13,14 +13,15 @@ import { qcow2Reader } from './qcow2.js';
 import { squashfsReader } from './squashfs.js';
 import { tarReader } from './tar.js';
 
+// Strong structure first (magic plus checked fields), the weakest magic (gzip's 3 bytes) last.
 export const IMAGE_READERS: readonly ImageReader[] = [
   squashfsReader,
   iso9660Reader,
+  qcow2Reader,
   partitionTableReader,
   tarReader,
   cpioReader,
   compressedStreamReader,
-  qcow2Reader,
 ];
 
 /** The reader whose detection accepts `src`, if any. */
