@@ -12,7 +12,7 @@ import { BufferSource } from './byte-source.js';
 import { cpioReader } from './cpio.js';
 import { CpioNewcWriter } from './cpio-newc.js';
 import type { ImageView } from './image.js';
-import { readerFor } from './image-readers.js';
+import { openImageView, readerFor } from './image-readers.js';
 
 const UTF8 = { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8' };
 
@@ -174,4 +174,26 @@ test('hostile input: random bytes, mutated archives and every truncation fail on
   const dir = tempDir(t);
   const root = makeTree(dir, 4);
   for (const fmt of ['newc', 'odc']) hostileProperties(cpioReader, readFileSync(gnuCpio(root, join(dir, `h.${fmt}`), fmt)), 150, 400);
+});
+
+test('an initrd of an uncompressed cpio followed by a zstd-compressed one (microcode first): the second part nests', (t) => {
+  if (!requireTools(t, 'cpio', 'zstd', 'nix-hash')) return;
+  const dir = tempDir(t);
+  const early = join(dir, 'early');
+  mkdirSync(join(early, 'kernel', 'x86', 'microcode'), { recursive: true });
+  writeFileSync(join(early, 'kernel', 'x86', 'microcode', 'GenuineIntel.bin'), 'ucode');
+  const main = makeTree(dir, 9);
+  const first = readFileSync(gnuCpio(early, join(dir, 'early.cpio'), 'newc'));
+  const second = execFileSync('zstd', ['-q', '-c', gnuCpio(main, join(dir, 'main.cpio'), 'newc')]);
+  const initrd = Buffer.concat([first, second]);
+  const outer = openImageView(new BufferSource(initrd), 'initrd')!;
+  assert.equal(outer.kind, 'cpio');
+  const tail = [...outer.entries()].find((e) => e.path.startsWith('(data after'))!;
+  assert.equal(tail.path, `(data after the cpio archive at offset ${first.length})`);
+  const zst = openImageView(outer.fileSource(tail)!, tail.path)!;
+  assert.equal(zst.kind, 'zstd');
+  const [, contents] = [...zst.entries()];
+  const inner = openImageView(zst.fileSource(contents!)!, contents!.path)!;
+  assert.equal(inner.kind, 'cpio');
+  assert.equal(viewNarHash(inner), nixHashOf(main));
 });
