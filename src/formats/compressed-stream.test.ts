@@ -10,7 +10,7 @@ import { requireTools } from '../../test/support/tools.js';
 import { treeArbitraries, writeTree } from '../../test/support/random-tree.js';
 import { cleanly, fuzzParams, nixHashOf, tempDir, viewNarHash } from '../../test/support/view-tree.js';
 import { BufferSource } from './byte-source.js';
-import { DEFAULT_STREAM_LIMITS, makeCompressedStreamReader, compressedStreamReader, streamKind, Xxh32 } from './compressed-stream.js';
+import { DEFAULT_STREAM_LIMITS, makeCompressedStreamReader, compressedStreamReader, streamKind, Xxh32, Xxh64 } from './compressed-stream.js';
 import { readWhole } from './image.js';
 import { openImageView, readerFor } from './image-readers.js';
 
@@ -101,8 +101,8 @@ test('corrupt, truncated and oversized streams are EFORMAT; nothing else escapes
     const bad = Buffer.from(packed);
     bad.writeUInt8(bad.readUInt8(bad.length - 6) ^ 0x55, bad.length - 6);
     // Checked: gzip's CRC-32, xz's check, bzip2's block CRC, lz4's xxHash32 content and block
-    // checksums. Not checked: zstd's xxHash64 (fzstd does not compute it); legacy lz4 has none.
-    if (['gz', 'xz', 'xzb', 'bz2', 'lz4', 'lz4x'].includes(suffix)) assert.throws(() => reader.open(new BufferSource(bad), `c.${suffix}`), isFormat(`c.${suffix}`), suffix);
+    // checksums, zstd's xxHash64 (low 32 bits). Legacy lz4 frames have none.
+    if (['gz', 'xz', 'xzb', 'zst', 'bz2', 'lz4', 'lz4x'].includes(suffix)) assert.throws(() => reader.open(new BufferSource(bad), `c.${suffix}`), isFormat(`c.${suffix}`), suffix);
     assert.throws(() => reader.open(new BufferSource(packed.subarray(0, packed.length - 9)), `c.${suffix}`), isFormat(`c.${suffix}`), `${suffix} truncated`);
     // A bomb: 4 MiB of zeros against a 1 MiB budget.
     assert.throws(
@@ -169,4 +169,26 @@ test('xxHash32 (lz4 checksums): reference vectors, any chunking; a flipped check
   const at = 7 + 4 + first;
   blocks.writeUInt8(blocks.readUInt8(at) ^ 1, at);
   assert.throws(() => reader.open(new BufferSource(blocks), 'b.lz4'), (e: unknown) => e instanceof NixSealError && e.details.offset === at && /an lz4 block checksum does not match/.test(e.message));
+});
+
+test('xxHash64 (zstd content checksums): reference vectors, any chunking; a flipped checksum byte is caught', (t) => {
+  const hex = (d: [number, number]): string => d.map((x) => x.toString(16).padStart(8, '0')).join('');
+  assert.equal(hex(new Xxh64().digest()), 'ef46db3751d8e999');
+  assert.equal(hex(new Xxh64().update(Buffer.from('abc')).digest()), '44bc2cf5ad770999');
+  assert.equal(hex(new Xxh64().update(Buffer.from('Nobody inspects the spammish repetition')).digest()), 'fbcea83c8a378bf1');
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(300), (data, cut) => {
+      const c = Math.min(cut, data.length);
+      assert.deepEqual(new Xxh64().update(data.subarray(0, c)).update(data.subarray(c)).digest(), new Xxh64().update(data).digest());
+    }),
+    fuzzParams(200),
+  );
+  if (!requireTools(t, 'zstd')) return;
+  const dir = tempDir(t);
+  const reader = makeCompressedStreamReader({ ...DEFAULT_STREAM_LIMITS, tmpDir: dir });
+  const data = Buffer.from('nix-seal '.repeat(20_000));
+  const framed = run(['zstd', '-q', '-c'], data);
+  assert.equal(readWhole(reader.open(new BufferSource(framed), 'f.zst'), { path: '(zstd contents)', type: 'file', size: data.length }).length, data.length);
+  framed.writeUInt8(framed.readUInt8(framed.length - 1) ^ 1, framed.length - 1);
+  assert.throws(() => reader.open(new BufferSource(framed), 'f.zst'), /^NixSealError: Cannot read f\.zst: a zstd frame content checksum does not match at offset \d+$/);
 });

@@ -146,10 +146,185 @@ function gunzipInto(src: ByteSource, sink: Sink, fail: Fail): void {
   checkTrailer(src.size);
 }
 
-function unzstdInto(src: ByteSource, sink: Sink): void {
-  const d = new ZstdDecompress((chunk) => sink.write(chunk));
-  for (const c of readRange(src, 0, src.size)) d.push(c, false);
-  d.push(new Uint8Array(0), true);
+/**
+ * zstd frames one at a time: fzstd decodes, and the frame's content checksum (the low 32 bits of
+ * its xxHash64), which fzstd does not check, is checked here. Frames are delimited by walking
+ * their block headers; skippable frames are skipped.
+ */
+function unzstdInto(src: ByteSource, sink: Sink, fail: Fail): void {
+  let pos = 0;
+  while (pos < src.size) {
+    if (src.size - pos < 8) throw fail('a truncated zstd frame header', pos);
+    const head = src.read(pos, Math.min(18, src.size - pos));
+    const magic = le32(head, 0);
+    if ((magic & 0xfffffff0) === 0x184d2a50) {
+      pos += 8 + le32(head, 4);
+      if (pos > src.size) throw fail('a skippable zstd frame runs past the end', pos);
+      continue;
+    }
+    if (magic !== 0xfd2fb528) throw fail(`not a zstd frame (magic 0x${magic.toString(16)})`, pos);
+    const fhd = head[4]!;
+    const single = (fhd >> 5) & 1;
+    const fcsBytes = [single, 2, 4, 8][fhd >> 6]!;
+    const checksum = (fhd & 4) !== 0;
+    const frameStart = pos;
+    let at = pos + 5 + (single ? 0 : 1) + [0, 1, 2, 4][fhd & 3]! + fcsBytes;
+    for (;;) {
+      if (at + 3 > src.size) throw fail('the zstd data ends inside a block header', at);
+      const b = src.read(at, 3);
+      const word = b[0]! | (b[1]! << 8) | (b[2]! << 16);
+      const type = (word >> 1) & 3;
+      if (type === 3) throw fail('a reserved zstd block type', at);
+      at += 3 + (type === 1 ? 1 : word >>> 3);
+      if (at > src.size) throw fail('a zstd block runs past the end', at);
+      if (word & 1) break;
+    }
+    const hash = checksum ? new Xxh64() : undefined;
+    const d = new ZstdDecompress((chunk) => {
+      hash?.update(chunk);
+      sink.write(chunk);
+    });
+    if (checksum && at + 4 > src.size) throw fail('the zstd data ends before its content checksum', at);
+    // fzstd reads the checksum field too (and skips it).
+    for (const c of readRange(src, frameStart, at + (checksum ? 4 : 0) - frameStart)) d.push(c, false);
+    d.push(new Uint8Array(0), true);
+    if (hash !== undefined) {
+      if (le32(src.read(at, 4), 0) !== hash.digestLow32()) throw fail('a zstd frame content checksum does not match', at);
+      at += 4;
+    }
+    pos = at;
+  }
+}
+
+/** 64-bit arithmetic on [high, low] u32 pairs, for xxHash64 without BigInt (which is far slower). */
+type U64 = [number, number];
+const P64: Record<1 | 2 | 3 | 4 | 5, U64> = {
+  1: [0x9e3779b1, 0x85ebca87],
+  2: [0xc2b2ae3d, 0x27d4eb4f],
+  3: [0x165667b1, 0x9e3779f9],
+  4: [0x85ebca77, 0xc2b2ae63],
+  5: [0x27d4eb2f, 0x165667c5],
+};
+function add64(a: U64, b: U64): U64 {
+  const l = a[1] + b[1];
+  return [(a[0] + b[0] + (l > 0xffffffff ? 1 : 0)) >>> 0, l >>> 0];
+}
+function mul64(a: U64, b: U64): U64 {
+  const [ah, al] = a;
+  const [bh, bl] = b;
+  const a0 = al & 0xffff;
+  const a1 = al >>> 16;
+  const b0 = bl & 0xffff;
+  const b1 = bl >>> 16;
+  const mid = a1 * b0 + a0 * b1; // < 2^33, exact
+  const low = a0 * b0 + (mid % 65536) * 65536; // < 2^33
+  const carry = Math.floor(low / 4294967296);
+  const high = a1 * b1 + Math.floor(mid / 65536) + carry + Math.imul(ah, bl) + Math.imul(al, bh);
+  return [high >>> 0, low >>> 0];
+}
+function rotl64(a: U64, r: number): U64 {
+  const [h, l] = a;
+  if (r === 32) return [l, h];
+  if (r > 32) return rotl64([l, h], r - 32);
+  return [((h << r) | (l >>> (32 - r))) >>> 0, ((l << r) | (h >>> (32 - r))) >>> 0];
+}
+const xor64 = (a: U64, b: U64): U64 => [(a[0] ^ b[0]) >>> 0, (a[1] ^ b[1]) >>> 0];
+/** a >>> r for 0 < r < 64. */
+const shr64 = (a: U64, r: number): U64 => (r >= 32 ? [0, a[0] >>> (r - 32)] : [a[0] >>> r, ((a[1] >>> r) | (a[0] << (32 - r))) >>> 0]);
+
+function round64(acc: U64, lane: U64): U64 {
+  return mul64(rotl64(add64(acc, mul64(lane, P64[2])), 31), P64[1]);
+}
+
+// The stripe loop without allocations (xxHash64's hot path): mulTo leaves its product in MH, ML.
+let MH = 0;
+let ML = 0;
+function mulTo(ah: number, al: number, bh: number, bl: number): void {
+  const a0 = al & 0xffff;
+  const a1 = al >>> 16;
+  const b0 = bl & 0xffff;
+  const b1 = bl >>> 16;
+  const mid = a1 * b0 + a0 * b1;
+  const midLo = mid & 0xffff;
+  const low = a0 * b0 + midLo * 65536;
+  const carry = low > 0xffffffff ? 1 : 0;
+  MH = (a1 * b1 + (mid - midLo) / 65536 + carry + Math.imul(ah, bl) + Math.imul(al, bh)) >>> 0;
+  ML = low >>> 0;
+}
+
+/** One xxHash64 round on lane `i` of `v` (high, low pairs) with the lane at `at` of `b`. */
+function roundAt(v: number[], i: number, b: Uint8Array, at: number): void {
+  mulTo(le32(b, at + 4), le32(b, at), 0xc2b2ae3d, 0x27d4eb4f);
+  const l = v[2 * i + 1]! + ML;
+  const h = (v[2 * i]! + MH + (l > 0xffffffff ? 1 : 0)) >>> 0;
+  const lo = l >>> 0;
+  mulTo(((h << 31) | (lo >>> 1)) >>> 0, ((lo << 31) | (h >>> 1)) >>> 0, 0x9e3779b1, 0x85ebca87);
+  v[2 * i] = MH;
+  v[2 * i + 1] = ML;
+}
+
+/** xxHash64 with seed 0, incremental (zstd's content checksum is its low 32 bits). */
+export class Xxh64 {
+  /** v1..v4 as high, low pairs. */
+  private readonly v: number[] = [...add64(P64[1], P64[2]), ...P64[2], 0, 0, ...mul64(P64[1], [0xffffffff, 0xffffffff])];
+  private readonly tail = new Uint8Array(32);
+  private tailLen = 0;
+  private total = 0;
+
+  private static lane(b: Uint8Array, at: number): U64 {
+    return [le32(b, at + 4), le32(b, at)];
+  }
+
+  private stripe(b: Uint8Array, at: number): void {
+    const v = this.v;
+    roundAt(v, 0, b, at);
+    roundAt(v, 1, b, at + 8);
+    roundAt(v, 2, b, at + 16);
+    roundAt(v, 3, b, at + 24);
+  }
+
+  update(data: Uint8Array): this {
+    this.total += data.length;
+    let i = 0;
+    if (this.tailLen > 0) {
+      const n = Math.min(32 - this.tailLen, data.length);
+      this.tail.set(data.subarray(0, n), this.tailLen);
+      this.tailLen += n;
+      i = n;
+      if (this.tailLen < 32) return this;
+      this.stripe(this.tail, 0);
+      this.tailLen = 0;
+    }
+    for (; i + 32 <= data.length; i += 32) this.stripe(data, i);
+    this.tail.set(data.subarray(i), 0);
+    this.tailLen = data.length - i;
+    return this;
+  }
+
+  digest(): U64 {
+    let h: U64;
+    if (this.total >= 32) {
+      const w = this.v;
+      const [v1, v2, v3, v4]: U64[] = [0, 1, 2, 3].map((i) => [w[2 * i]!, w[2 * i + 1]!]);
+      h = add64(add64(rotl64(v1!, 1), rotl64(v2!, 7)), add64(rotl64(v3!, 12), rotl64(v4!, 18)));
+      for (const v of [v1!, v2!, v3!, v4!]) h = add64(mul64(xor64(h, round64([0, 0], v)), P64[1]), P64[4]);
+    } else h = P64[5];
+    h = add64(h, [Math.floor(this.total / 4294967296) >>> 0, this.total >>> 0]);
+    let i = 0;
+    for (; i + 8 <= this.tailLen; i += 8) h = add64(mul64(rotl64(xor64(h, round64([0, 0], Xxh64.lane(this.tail, i))), 27), P64[1]), P64[4]);
+    if (i + 4 <= this.tailLen) {
+      h = add64(mul64(rotl64(xor64(h, mul64([0, le32(this.tail, i)], P64[1])), 23), P64[2]), P64[3]);
+      i += 4;
+    }
+    for (; i < this.tailLen; i++) h = mul64(rotl64(xor64(h, mul64([0, this.tail[i]!], P64[5])), 11), P64[1]);
+    h = mul64(xor64(h, shr64(h, 33)), P64[2]);
+    h = mul64(xor64(h, shr64(h, 29)), P64[3]);
+    return xor64(h, shr64(h, 32));
+  }
+
+  digestLow32(): number {
+    return this.digest()[1];
+  }
 }
 
 function unbzip2Into(src: ByteSource, sink: Sink, fail: Fail): void {
@@ -408,7 +583,7 @@ export function decompressToFile(src: ByteSource, kind: StreamKind, name: string
           gunzipInto(src, sink, fail);
           break;
         case 'zstd':
-          unzstdInto(src, sink);
+          unzstdInto(src, sink, fail);
           break;
         case 'bzip2':
           unbzip2Into(src, sink, fail);
