@@ -2,9 +2,12 @@
  * A whole file compressed with gzip, xz, zstd, bzip2 or lz4 (an initrd.zst, a disk.img.xz, a
  * tar.gz) as an ImageView with one file entry, the decompressed contents, so that the image or
  * archive inside nests. Compressed streams cannot be read at random, so open() decompresses once,
- * streaming, into a temporary file that is unlinked as soon as it is open (the space is freed on
+ * streaming (xz: a stream at a time in memory, at most 1 GiB, as its library has no streaming
+ * interface), into a temporary file that is unlinked as soon as it is open (the space is freed on
  * any exit) and reads it through an FdSource. A size budget (16 GiB by default) and the free space
- * of the temporary directory bound what a small hostile file can make us write.
+ * of the temporary directory bound what a small hostile file can make us write. Every check the
+ * formats carry is verified: gzip CRC-32 and size, xz checks, bzip2 CRCs, zstd and lz4 xxHashes.
+ * The view's kind is the compressor ('gzip', 'xz', 'zstd', 'bzip2', 'lz4').
  */
 import { createRequire } from 'node:module';
 import { closeSync, openSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
