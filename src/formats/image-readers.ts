@@ -4,11 +4,25 @@
  * its ImageReader here.
  */
 import type { ByteSource } from './byte-source.js';
+import { compressedStreamReader } from './compressed-stream.js';
+import { cpioReader } from './cpio.js';
 import type { ImageReader, ImageView } from './image.js';
 import { iso9660Reader } from './iso9660.js';
+import { partitionTableReader } from './partitions.js';
+import { qcow2Reader } from './qcow2.js';
 import { squashfsReader } from './squashfs.js';
+import { tarReader } from './tar.js';
 
-export const IMAGE_READERS: readonly ImageReader[] = [squashfsReader, iso9660Reader];
+// Strong structure first (magic plus checked fields), the weakest magic (gzip's 3 bytes) last.
+export const IMAGE_READERS: readonly ImageReader[] = [
+  squashfsReader,
+  iso9660Reader,
+  qcow2Reader,
+  partitionTableReader,
+  tarReader,
+  cpioReader,
+  compressedStreamReader,
+];
 
 /** The reader whose detection accepts `src`, if any. */
 export function readerFor(src: ByteSource): ImageReader | undefined {
