@@ -63,8 +63,8 @@ test('a NixOS-like ISO: store paths at the root of the nested squashfs and in it
     assert.deepEqual([...reg.paths.keys()].sort(), [`/nix/store/${FOO}`, `/nix/store/${BAZ}`]);
     assert.deepEqual(reg.inside, ['nix-store.squashfs', 'nix-path-registration']);
     assert.equal(reg.paths.get(`/nix/store/${BAZ}`)!.line, 2);
-    // Another store dir lists nothing (its lines name /nix/store paths).
-    assert.equal(embeddedStorePaths(view, '/gnu/store', iso).registrations.length, 0);
+    // For another store dir the file is still found, but lists nothing (its lines name /nix/store paths).
+    assert.deepEqual(embeddedStorePaths(view, '/gnu/store', iso).registrations.map((r) => r.paths.size), [0]);
   } finally {
     close();
   }
