@@ -1,0 +1,136 @@
+/**
+ * A nested squarified treemap (Bruls, Huizing and van Wijk, 2000) of a dominator tree: each path
+ * is a block whose area is its dominated size (itself and what only it keeps), split into its own
+ * NAR size and one block per path it immediately dominates. Pure; the HTML writer draws the
+ * rectangles. Blocks smaller than `minArea` are not split further (one block for the subtree).
+ */
+
+export interface Rect {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+/** One rectangle to draw: `own` is the path's own NAR size, `subtree` a block not split further, `group` the outline of a split block. */
+export interface TreemapCell extends Rect {
+  id: number;
+  kind: 'own' | 'subtree' | 'group';
+  depth: number;
+}
+
+/** Lays out `values` (sorted descending, all > 0) in `r`, rows along the shorter side. */
+export function squarify(values: readonly number[], r: Rect): Rect[] {
+  const out: Rect[] = [];
+  let total = 0;
+  for (const v of values) total += v;
+  let { x, y, w, h } = r;
+  let i = 0;
+  let remaining = total;
+  while (i < values.length) {
+    if (remaining <= 0 || w <= 0 || h <= 0) {
+      for (; i < values.length; i++) out.push({ x, y, w: 0, h: 0 });
+      break;
+    }
+    const scale = (w * h) / remaining; // area per unit of value
+    const side = Math.min(w, h);
+    // Grow the row while the worst aspect ratio improves.
+    let rowSum = 0;
+    let j = i;
+    let worst = Infinity;
+    while (j < values.length) {
+      const v = values[j]!;
+      const s = rowSum + v;
+      const rowArea = s * scale;
+      const thick = rowArea / side;
+      let maxV = values[i]!;
+      let minV = v;
+      for (let k = i; k <= j; k++) (maxV = Math.max(maxV, values[k]!)), (minV = Math.min(minV, values[k]!));
+      // The worst aspect ratio (long side / short side) of the row's cells.
+      const worstHere = Math.max((maxV * scale) / (thick * thick), (thick * thick) / (minV * scale));
+      if (worstHere > worst) break;
+      worst = worstHere;
+      rowSum = s;
+      j++;
+    }
+    const thick = (rowSum * scale) / side;
+    let off = 0;
+    for (let k = i; k < j; k++) {
+      const len = (values[k]! * scale) / thick;
+      if (w >= h) out.push({ x, y: y + off, w: thick, h: len }); // a column on the left
+      else out.push({ x: x + off, y, w: len, h: thick }); // a row on top
+      off += len;
+    }
+    if (w >= h) (x += thick), (w -= thick);
+    else (y += thick), (h -= thick);
+    remaining -= rowSum;
+    i = j;
+  }
+  return out;
+}
+
+export interface TreemapInput {
+  /** Immediate dominator of each path (negative: none but the roots; -2 unreached). */
+  idom: ArrayLike<number>;
+  /** Own size of each path (NaN counts as 0). */
+  own: ArrayLike<number>;
+  /** Dominated size of each path (own + what it dominates). */
+  dominated: ArrayLike<number>;
+}
+
+export interface TreemapOptions {
+  /** Blocks smaller than this (in square units) are drawn whole. */
+  minArea: number;
+  /** Stop splitting once this many cells are laid out. */
+  maxCells: number;
+  /** Inset of a split block's children (room for its outline). */
+  pad: number;
+}
+
+export function layoutTreemap(t: TreemapInput, r: Rect, opts: TreemapOptions): TreemapCell[] {
+  const n = t.idom.length;
+  const children: number[][] = Array.from({ length: n }, () => []);
+  const top: number[] = [];
+  for (let v = 0; v < n; v++) {
+    const d = t.idom[v]!;
+    if (d === -2) continue;
+    if (t.dominated[v]! <= 0) continue;
+    (d >= 0 ? children[d]! : top).push(v);
+  }
+  const bySize = (a: number, b: number): number => t.dominated[b]! - t.dominated[a]! || a - b;
+  const cells: TreemapCell[] = [];
+  const ownOf = (v: number): number => (Number.isNaN(t.own[v]!) ? 0 : t.own[v]!);
+  // Breadth-first, so that the cell budget is spent on the big blocks before their small descendants.
+  type Job = { items: number[]; withOwn: number; rect: Rect; depth: number };
+  const queue: Job[] = [{ items: top.sort(bySize), withOwn: -1, rect: r, depth: 0 }];
+  for (let q = 0; q < queue.length; q++) {
+    const { items, withOwn, rect, depth } = queue[q]!;
+    const values = items.map((v) => t.dominated[v]!);
+    const ids = [...items];
+    const kinds: ('own' | 'child')[] = items.map(() => 'child');
+    if (withOwn >= 0 && ownOf(withOwn) > 0) {
+      // The path's own bytes take their place among its children by size.
+      const o = ownOf(withOwn);
+      let at = values.findIndex((x) => x < o);
+      if (at < 0) at = values.length;
+      values.splice(at, 0, o);
+      ids.splice(at, 0, withOwn);
+      kinds.splice(at, 0, 'own');
+    }
+    const rects = squarify(values, rect);
+    rects.forEach((rc, k) => {
+      const id = ids[k]!;
+      if (rc.w * rc.h <= 0) return;
+      if (kinds[k] === 'own') return void cells.push({ ...rc, id, kind: 'own', depth });
+      const kids = children[id]!;
+      const inner = { x: rc.x + opts.pad, y: rc.y + opts.pad, w: rc.w - 2 * opts.pad, h: rc.h - 2 * opts.pad };
+      if (kids.length === 0) return void cells.push({ ...rc, id, kind: 'own', depth });
+      if (rc.w * rc.h < opts.minArea || inner.w <= 0 || inner.h <= 0 || cells.length + queue.length - q >= opts.maxCells) {
+        return void cells.push({ ...rc, id, kind: 'subtree', depth });
+      }
+      cells.push({ ...rc, id, kind: 'group', depth });
+      queue.push({ items: kids.sort(bySize), withOwn: id, rect: inner, depth: depth + 1 });
+    });
+  }
+  return cells;
+}
