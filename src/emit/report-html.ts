@@ -140,12 +140,12 @@ function summary(d: ReportData): string {
 
 /** The whole page. Deterministic: the same data gives the same bytes (no dates, no random ids). */
 export function reportHtml(d: ReportData): string {
-  const cells = layoutTreemap({ idom: d.idom, own: d.narSize.map((x) => x ?? NaN), dominated: d.added }, { x: 0, y: 0, w: W, h: H }, { minArea: 120, maxCells: 4000, pad: 2 });
+  const cells = layoutTreemap({ idom: d.idom, own: d.narSize.map((x) => x ?? NaN), dominated: d.added }, { x: 0, y: 0, w: W, h: H }, { minArea: 120, maxCells: 3000, pad: 2 });
   const title = d.info.roots.length === 1 ? shortName(d.info.roots[0]!.slice(d.storeDir.length + 1)) : `${d.info.roots.length} roots`;
   // `<` cannot end the script element when escaped; JSON.parse reads \u003c back.
   const json = JSON.stringify(d).replace(/</g, '\\u003c');
   const warnings = d.info.warnings.length ? `<ul class="muted">${d.info.warnings.map((w) => `<li>warning: ${esc(w)}</li>`).join('')}</ul>` : '';
-  const keptHooks = d.keptOrder.map((i) => `<li data-path="${esc(d.storeDir + '/' + d.names[i]!)}">${esc(d.names[i]!)}</li>`).join('\n');
+  const keptHooks = d.keptOrder.map((i) => `<li data-path="${esc(d.storeDir + '/' + d.names[i]!)}"></li>`).join('\n');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -187,7 +187,7 @@ ${sealCards(d)}</section>
 </section>
 <section id="kept" aria-labelledby="h-kept"><h2 id="h-kept">Kept paths</h2>
 <details><summary>${plural(d.keptOrder.length, 'path')} of the sealed closure, dependencies first (as <code>nix-seal closure</code> prints them)</summary>
-<ol class="hooks">
+<ol class="hooks" aria-label="kept store paths">
 ${keptHooks}
 </ol></details></section>
 </main>

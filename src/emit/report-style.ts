@@ -28,7 +28,7 @@ svg.treemap rect { stroke: var(--bg); stroke-width: .6; cursor: pointer; }
 svg.treemap rect.group { fill: none; stroke: var(--fg); stroke-opacity: .35; stroke-width: 1; pointer-events: none; }
 svg.treemap rect:hover { fill-opacity: .75; }
 svg.treemap rect.subtree { fill-opacity: .8; }
-svg.treemap text { font: 11px system-ui, sans-serif; fill: #111; pointer-events: none; }
+svg.treemap text { font: 11px system-ui, sans-serif; fill: var(--fg); pointer-events: none; }
 .cards { display: grid; align-items: start; grid-template-columns: repeat(auto-fill, minmax(22rem, 1fr)); gap: .8rem; }
 .card { border: 1px solid var(--line); border-left: 6px solid var(--line); border-radius: 4px; padding: .6rem .8rem; background: var(--panel); }
 .card ul.erased { padding-left: 1.1rem; margin: .3rem 0; } .card li { margin: .15rem 0; word-break: break-all; }
@@ -58,4 +58,6 @@ a.go { color: var(--focus); cursor: pointer; text-decoration: underline; }
 .tip { position: fixed; pointer-events: none; background: var(--fg); color: var(--bg); padding: .25rem .45rem; border-radius: 3px; font-size: 12px; max-width: 40rem; z-index: 3; word-break: break-all; }
 details > summary { cursor: pointer; }
 ol.hooks { font-family: ui-monospace, monospace; font-size: 12px; }
+/* The hooks hold the path once, in data-path; the text shown is that attribute. */
+ol.hooks li::before { content: attr(data-path); }
 `;
