@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, test, type TestContext } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from './support/chromium.js';
 import { runCli } from './support/cli.js';
 import { writeRandomRegistration } from './support/random-registration.js';
 import { withSeedScenario } from './support/seed-scenario.js';
@@ -19,25 +20,7 @@ import { requireTools } from './support/tools.js';
 
 const seed = withSeedScenario('nix-seal-report-');
 const artifacts = mkdtempSync(join(tmpdir(), 'nix-seal-report-e2e-'));
-const profiles: string[] = [];
-after(() => {
-  seed.cleanup();
-  for (const p of profiles) rmSync(p, { recursive: true, force: true });
-});
-
-/** Headless chromium with a fresh profile and everything that could phone home switched off. */
-export async function launchChromium(colorScheme: 'light' | 'dark' = 'light'): Promise<BrowserContext> {
-  const { chromium } = await import('playwright-core');
-  const profile = mkdtempSync(join(tmpdir(), 'nix-seal-chromium-'));
-  profiles.push(profile);
-  return chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    colorScheme,
-    viewport: { width: 1400, height: 1000 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-}
+after(() => seed.cleanup());
 
 /** Opens the page from file://, recording every request; resolves when the page says it is ready. */
 async function open(ctx: BrowserContext, file: string): Promise<{ page: Page; requests: string[]; errors: string[] }> {
@@ -72,7 +55,8 @@ test('seed scenario: hooks equal closure, closure --json, audit --json and info 
   const auditJson = json(cli(['audit', s.launcher, ...seal, '--json']));
   const infoJson = json(cli(['info', s.launcher, ...seal, '--json']));
 
-  const ctx = await launchChromium('light');
+  const browser = await launchChromium();
+  const ctx = browser.ctx;
   try {
     const { page, requests, errors } = await open(ctx, file);
     // Hooks: every kept path, in closure order.
@@ -165,11 +149,11 @@ test('seed scenario: hooks equal closure, closure --json, audit --json and info 
     assert.deepEqual(requests, [pathToFileURL(file).href], 'the page itself and nothing else');
     assert.deepEqual(errors, []);
   } finally {
-    await ctx.close();
+    await browser.close();
   }
-  const dark = await launchChromium('dark');
+  const dark = await launchChromium({ colorScheme: 'dark' });
   try {
-    const { page, requests } = await open(dark, file);
+    const { page, requests } = await open(dark.ctx, file);
     const bg = await page.evaluate('getComputedStyle(document.body).backgroundColor');
     assert.equal(bg, 'rgb(21, 23, 27)', 'the dark scheme applies');
     await page.screenshot({ path: join(artifacts, 'seed-dark.png'), fullPage: true });
@@ -188,7 +172,8 @@ test('a 10,000-path closure renders and is searchable', async (t: TestContext) =
   const r = runCli(['report', reg.root, '--store', store, '--seal', '*.iso', '-o', file]);
   assert.equal(r.code, 0, r.stderr);
   const closureLines = runCli(['closure', reg.root, '--store', store, '--seal', '*.iso']).stdout.split('\n').filter((l) => l !== '');
-  const ctx = await launchChromium();
+  const browser = await launchChromium();
+  const ctx = browser.ctx;
   try {
     const t0 = Date.now();
     const { page, requests, errors } = await open(ctx, file);
@@ -208,6 +193,8 @@ test('a 10,000-path closure renders and is searchable', async (t: TestContext) =
     assert.deepEqual(requests, [pathToFileURL(file).href]);
     assert.deepEqual(errors, []);
   } finally {
-    await ctx.close();
+    await browser.close();
+    rmSync(reg.file, { force: true });
+    rmSync(file, { force: true });
   }
 });
