@@ -6,14 +6,14 @@
  * Screenshots (light and dark) are kept in a temp dir printed as a diagnostic.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, test, type TestContext } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from './support/chromium.js';
-import { runCli } from './support/cli.js';
+import { isOneLineError, runCli } from './support/cli.js';
 import { writeRandomRegistration } from './support/random-registration.js';
 import { withSeedScenario } from './support/seed-scenario.js';
 import { requireTools } from './support/tools.js';
@@ -197,4 +197,30 @@ test('a 10,000-path closure renders and is searchable', async (t: TestContext) =
     rmSync(reg.file, { force: true });
     rmSync(file, { force: true });
   }
+});
+
+test('report: written atomically; a missing -o or an unwritable target is a one-line error and leaves nothing', (t: TestContext) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nix-seal-report-cli-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const reg = writeRandomRegistration(join(dir, 'g.reg'), 50, { seed: 3, sealEvery: 10 });
+  const store = `registration:${reg.file}`;
+  const ok = runCli(['report', reg.root, '--store', store, '--seal', '*.iso', '-o', join(dir, 'r.html'), '--json']);
+  assert.equal(ok.code, 0, ok.stderr);
+  const r = JSON.parse(ok.stdout);
+  assert.equal(r.file, join(dir, 'r.html'));
+  assert.equal(r.bytes, statSync(join(dir, 'r.html')).size);
+  assert.equal(r.paths, 50);
+  assert.deepEqual(readdirSync(dir).sort(), ['g.reg', 'r.html'], 'no temporary file left');
+
+  const noOut = runCli(['report', reg.root, '--store', store]);
+  assert.equal(noOut.code, 2);
+  assert.ok(isOneLineError(noOut), noOut.stderr);
+  const bad = runCli(['report', reg.root, '--store', store, '-o', join(dir, 'missing', 'r.html')]);
+  assert.equal(bad.code, 1);
+  assert.ok(isOneLineError(bad), bad.stderr);
+  assert.match(bad.stderr, /^nix-seal: Cannot write .*missing\/r\.html: directory .* does not exist/);
+  const isDir = runCli(['report', reg.root, '--store', store, '-o', dir]);
+  assert.equal(isDir.code, 1);
+  assert.match(isDir.stderr, /it is a directory/);
+  assert.deepEqual(readdirSync(dir).sort(), ['g.reg', 'r.html']);
 });
