@@ -22,7 +22,7 @@ const bytes = (n: number | null): string => (n === null ? 'unknown' : `${n.toLoc
 const plural = (n: number, w: string): string => `${n.toLocaleString('en-US')} ${w}${n === 1 ? '' : 's'}`;
 
 function statusClass(status: number): string {
-  return status === KEPT ? 'st-k' : status === SEVERAL_SEALS ? 'st-x' : `st-s${status % 8}`;
+  return status === KEPT ? 'st-k' : status === SEVERAL_SEALS ? 'st-x' : `st-s${status % 12}`;
 }
 
 /** Text inside a block of width w, cut to what fits (about 6.2 units a character at 11px). */
@@ -60,7 +60,7 @@ function legend(d: ReportData): string {
     exclusive += s.exclusive.narSize ?? NaN;
     exclusiveCount += s.exclusive.count;
     items.push(
-      `<li><span class="sw st-s${si % 8}" aria-hidden="true"></span>erased only by <code>${esc(shortName(s.path.slice(d.storeDir.length + 1)))}</code>: ` +
+      `<li><span class="sw st-s${si % 12}" aria-hidden="true"></span>erased only by <code>${esc(shortName(s.path.slice(d.storeDir.length + 1)))}</code>: ` +
         `${plural(s.exclusive.count, 'path')}, ${human(s.exclusive.narSize)} <span class="muted">(${bytes(s.exclusive.narSize)}; ${human(s.erased.narSize)} erased in total)</span></li>`,
     );
   });
@@ -120,7 +120,7 @@ function sealCards(d: ReportData): string {
         })
         .join('');
       return (
-        `<article class="card" data-seal="${esc(info.path)}"><h3><span class="sw st-s${si % 8}" aria-hidden="true"></span><code>${esc(info.path)}</code></h3>` +
+        `<article class="card" data-seal="${esc(info.path)}"><h3><span class="sw st-s${si % 12}" aria-hidden="true"></span><code>${esc(info.path)}</code></h3>` +
         `<p>NAR size ${human(info.narSize)}. Erases <strong>${plural(info.erased.count, 'path')}, ${human(info.erased.narSize)}</strong> in total ` +
         `(<span data-bytes="erased">${bytes(info.erased.narSize)}</span>); <strong>${plural(info.exclusive.count, 'path')}, ${human(info.exclusive.narSize)}</strong> only through it (<span data-bytes="exclusive">${bytes(info.exclusive.narSize)}</span>).</p>` +
         counts +

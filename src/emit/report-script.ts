@@ -39,7 +39,7 @@ export const REPORT_SCRIPT = String.raw`
     var by = erasedBy[i] || [];
     return 'erased by ' + by.map(function (si) { return shortName(D.seals[si].id); }).join(', ');
   }
-  function statusClass(i) { var s = D.status[i]; return s === -1 ? 'st-k' : s === -2 ? 'st-x' : 'st-s' + (s % 8); }
+  function statusClass(i) { var s = D.status[i]; return s === -1 ? 'st-k' : s === -2 ? 'st-x' : 'st-s' + (s % 12); }
   function shortName(i) { var s = D.names[i]; var d = s.indexOf('-'); return d === 32 ? s.slice(33) : s; }
   function closureSizeOf(i) {
     if (D.closureSize[i] !== null) return D.closureSize[i];

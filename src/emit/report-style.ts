@@ -1,4 +1,4 @@
-/** The report page's style sheet (inlined into the HTML): light and dark schemes, no external fonts. */
+/** The report page's style sheet (inlined into the HTML): light and dark schemes, no external fonts; 12 seal colours (st-s0…st-s11, reused from the 13th seal on). */
 export const REPORT_STYLE = `
 :root { color-scheme: light dark; --bg: #fdfdfc; --fg: #1b1d21; --muted: #5b616b; --line: #d6d9de; --panel: #f2f3f5;
   --kept: #8aa4c8; --several: #9c9c9c; --focus: #0b62d6; --sel: #dbe8fb; }
@@ -23,6 +23,8 @@ table.summary { border-collapse: collapse; } .summary th, .summary td { padding:
 .st-s2 { fill: #c1549b; background: #c1549b; } .st-s3 { fill: #d4b13c; background: #d4b13c; }
 .st-s4 { fill: #3fa7b5; background: #3fa7b5; } .st-s5 { fill: #8e6bd1; background: #8e6bd1; }
 .st-s6 { fill: #b5653f; background: #b5653f; } .st-s7 { fill: #6c9a2e; background: #6c9a2e; }
+.st-s8 { fill: #d9534f; background: #d9534f; } .st-s9 { fill: #2f8fd8; background: #2f8fd8; }
+.st-s10 { fill: #a0a030; background: #a0a030; } .st-s11 { fill: #d47fc4; background: #d47fc4; }
 svg.treemap { width: 100%; height: auto; display: block; border: 1px solid var(--line); background: var(--panel); }
 svg.treemap rect { stroke: var(--bg); stroke-width: .6; cursor: pointer; }
 svg.treemap rect.group { fill: none; stroke: var(--fg); stroke-opacity: .35; stroke-width: 1; pointer-events: none; }
