@@ -179,9 +179,9 @@ ${d.audit ? `<p class="muted">Audit verdicts: ${d.verdicts.map((v) => `<span cla
 ${sealCards(d)}</section>
 <section id="paths" aria-labelledby="h-paths"><h2 id="h-paths">All paths</h2>
 <div class="controls"><label>Search <input type="search" id="search" placeholder="name or hash" aria-controls="list" autocomplete="off"></label><span id="count" aria-live="polite"></span>
-<span class="muted">↑ ↓ PgUp PgDn Home End move in the list; Enter shows why. <em>Closure</em>: NAR size of the path's full closure; <em>added</em>: what only it keeps (its block in the treemap).</span></div>
+<span class="muted">↑ ↓ PgUp PgDn Home End move in the list; Enter shows why. <em>Closure</em>: NAR size of the path's full closure; <em>added</em>: what only it keeps (its block in the treemap).${d.closureSizesPartial ? ` Closure sizes shown as … were not computed when the page was written (too many paths): selecting a path computes its own.` : ''}</span></div>
 <div class="paths-grid"><div>
-<div class="head" role="presentation"><button data-key="name">name</button><button class="num" data-key="nar">NAR size</button><button class="num" data-key="closure">closure</button><button class="num" data-key="added">added</button><button data-key="status">status</button></div>
+<div class="head" role="toolbar" aria-label="sort the list" aria-controls="list"><button data-key="name">name</button><button class="num" data-key="nar">NAR size</button><button class="num" data-key="closure">closure</button><button class="num" data-key="added">added</button><button data-key="status">status</button></div>
 <div id="list" role="listbox" tabindex="0" aria-label="Store paths of the full closure"><div id="list-inner"></div></div></div>
 <aside id="detail" aria-live="polite"><p class="muted">Select a path to see why it is in the closure, or which seal cut it off.</p></aside></div>
 </section>

@@ -85,7 +85,10 @@ export const REPORT_SCRIPT = String.raw`
     rows.forEach(function (i) { keys[i] = f(i); });
     rows.sort(function (a, b) { var x = keys[a], y = keys[b]; return (x < y ? -1 : x > y ? 1 : a - b) * sortDir; });
     document.querySelectorAll('.head button').forEach(function (b) {
-      b.setAttribute('aria-sort', b.dataset.key === sortKey ? (sortDir > 0 ? 'ascending' : 'descending') : 'none');
+      var on = b.dataset.key === sortKey;
+      b.setAttribute('aria-pressed', on ? 'true' : 'false');
+      b.setAttribute('data-sorted', on ? (sortDir > 0 ? 'asc' : 'desc') : '');
+      b.setAttribute('aria-label', 'sort by ' + b.dataset.key + (on ? (sortDir > 0 ? ', ascending' : ', descending') : ''));
     });
   }
   function applyFilter() {

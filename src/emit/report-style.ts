@@ -47,6 +47,7 @@ input[type=search] { font: inherit; padding: .3rem .5rem; min-width: 20rem; back
 .row, .head { display: grid; grid-template-columns: minmax(0, 1fr) 6.5em 6.5em 6.5em 9em; gap: .5rem; align-items: center; padding: 0 .4rem; }
 .head { border-bottom: 1px solid var(--line); font-weight: 600; }
 .head button { font: inherit; font-weight: 600; background: none; border: 0; color: inherit; padding: .3rem 0; cursor: pointer; text-align: left; }
+.head button[data-sorted=asc]::after { content: ' ▲'; } .head button[data-sorted=desc]::after { content: ' ▼'; }
 .head button.num, .row .num { text-align: right; font-variant-numeric: tabular-nums; }
 #list { position: relative; height: 28rem; overflow-y: auto; border: 1px solid var(--line); border-top: 0; outline-offset: -2px; }
 #list:focus-visible { outline: 2px solid var(--focus); }
