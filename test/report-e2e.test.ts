@@ -19,7 +19,9 @@ import { withSeedScenario } from './support/seed-scenario.js';
 import { requireTools } from './support/tools.js';
 
 const seed = withSeedScenario('nix-seal-report-');
-const artifacts = mkdtempSync(join(tmpdir(), 'nix-seal-report-e2e-'));
+let artifactsDir: string | undefined;
+/** The kept temp dir (screenshots, the seed page), made on first use. */
+const artifacts = (): string => (artifactsDir ??= mkdtempSync(join(tmpdir(), 'nix-seal-report-e2e-')));
 after(() => seed.cleanup());
 
 /** Opens the page from file://, recording every request; resolves when the page says it is ready. */
@@ -45,7 +47,7 @@ test('seed scenario: hooks equal closure, closure --json, audit --json and info 
   const s = seed.get();
   const cli = (args: string[]) => runCli(args, s.env.env, s.env.root);
   const seal = ['--seal', '*.iso'];
-  const file = join(artifacts, 'seed.html');
+  const file = join(artifacts(), 'seed.html');
   const made = cli(['report', s.launcher, ...seal, '--audit', '-o', file]);
   assert.equal(made.code, 0, made.stderr);
   assert.match(made.stdout, /wrote .*seed\.html/);
@@ -145,7 +147,7 @@ test('seed scenario: hooks equal closure, closure --json, audit --json and info 
     assert.ok(drawn.has(data.names.findIndex((n: string) => s.iso.endsWith(n))), 'the seal has its block');
     assert.ok((await page.getAttribute('svg.treemap', 'aria-labelledby'))!.includes('map-desc'));
 
-    await page.screenshot({ path: join(artifacts, 'seed-light.png'), fullPage: true });
+    await page.screenshot({ path: join(artifacts(), 'seed-light.png'), fullPage: true });
     assert.deepEqual(requests, [pathToFileURL(file).href], 'the page itself and nothing else');
     assert.deepEqual(errors, []);
   } finally {
@@ -156,19 +158,19 @@ test('seed scenario: hooks equal closure, closure --json, audit --json and info 
     const { page, requests } = await open(dark.ctx, file);
     const bg = await page.evaluate('getComputedStyle(document.body).backgroundColor');
     assert.equal(bg, 'rgb(21, 23, 27)', 'the dark scheme applies');
-    await page.screenshot({ path: join(artifacts, 'seed-dark.png'), fullPage: true });
+    await page.screenshot({ path: join(artifacts(), 'seed-dark.png'), fullPage: true });
     assert.deepEqual(requests, [pathToFileURL(file).href]);
   } finally {
     await dark.close();
   }
-  t.diagnostic(`screenshots: ${artifacts}`);
+  t.diagnostic(`screenshots: ${artifacts()}`);
 });
 
 test('a 10,000-path closure renders and is searchable', async (t: TestContext) => {
   if (!requireTools(t, 'chromium')) return;
-  const reg = writeRandomRegistration(join(artifacts, 'big.reg'), 10_000, { seed: 7 });
+  const reg = writeRandomRegistration(join(artifacts(), 'big.reg'), 10_000, { seed: 7 });
   const store = `registration:${reg.file}`;
-  const file = join(artifacts, 'big.html');
+  const file = join(artifacts(), 'big.html');
   const r = runCli(['report', reg.root, '--store', store, '--seal', '*.iso', '-o', file]);
   assert.equal(r.code, 0, r.stderr);
   const closureLines = runCli(['closure', reg.root, '--store', store, '--seal', '*.iso']).stdout.split('\n').filter((l) => l !== '');
@@ -189,7 +191,8 @@ test('a 10,000-path closure renders and is searchable', async (t: TestContext) =
     assert.equal(await page.textContent('#count'), `${expected} of 10000 paths`);
     await page.click('#list .row');
     assert.ok((await page.$$('#detail ol.chain li')).length >= 2, 'a chain from the root');
-    await page.screenshot({ path: join(artifacts, 'big-light.png') });
+    await page.screenshot({ path: join(artifacts(), 'big-light.png') });
+    t.diagnostic(`screenshot: ${join(artifacts(), 'big-light.png')}`);
     assert.deepEqual(requests, [pathToFileURL(file).href]);
     assert.deepEqual(errors, []);
   } finally {
