@@ -138,6 +138,8 @@ test('seed scenario: hooks equal closure, closure --json, audit --json and info 
     const data = JSON.parse((await page.textContent('#report-data'))!);
     const drawn = new Set(cells.map((c) => c.i));
     const whole = new Set(cells.filter((c) => c.kind === 'subtree').map((c) => c.i));
+    const rest = await page.$$eval('svg.treemap rect[data-rest]', (els) => els.length);
+    assert.equal(rest, 0, 'eight paths need no shared block');
     for (let i = 0; i < data.names.length; i++) {
       let v = i;
       while (v >= 0 && !whole.has(v)) v = data.idom[v];

@@ -40,11 +40,13 @@ function treemapSvg(d: ReportData, cells: TreemapCell[]): string {
   const r = (x: number): string => (Math.round(x * 10) / 10).toString();
   const out: string[] = [];
   for (const c of cells) {
-    const cls = c.kind === 'group' ? 'group' : `${statusClass(d.status[c.id]!)}${c.kind === 'subtree' ? ' subtree' : ''}`;
-    out.push(`<rect class="${cls}" x="${r(c.x)}" y="${r(c.y)}" width="${r(c.w)}" height="${r(c.h)}"${c.kind === 'group' ? '' : ` data-i="${c.id}" data-kind="${c.kind}"`}/>`);
+    const at = `x="${r(c.x)}" y="${r(c.y)}" width="${r(c.w)}" height="${r(c.h)}"`;
+    if (c.kind === 'rest') out.push(`<rect class="rest" ${at} data-rest="${c.count}" data-rest-of="${c.id}"/>`);
+    else if (c.kind === 'group') out.push(`<rect class="group" ${at}/>`);
+    else out.push(`<rect class="${statusClass(d.status[c.id]!)}${c.kind === 'subtree' ? ' subtree' : ''}" ${at} data-i="${c.id}" data-kind="${c.kind}"/>`);
   }
   for (const c of cells) {
-    if (c.kind === 'group' || c.h < 14) continue;
+    if (c.kind === 'group' || c.kind === 'rest' || c.h < 14) continue;
     const label = fit(shortName(d.names[c.id]!), c.w);
     if (label !== undefined) out.push(`<text x="${r(c.x + 3)}" y="${r(c.y + 12)}">${esc(label)}</text>`);
   }
@@ -140,7 +142,7 @@ function summary(d: ReportData): string {
 
 /** The whole page. Deterministic: the same data gives the same bytes (no dates, no random ids). */
 export function reportHtml(d: ReportData): string {
-  const cells = layoutTreemap({ idom: d.idom, own: d.narSize.map((x) => x ?? NaN), dominated: d.added }, { x: 0, y: 0, w: W, h: H }, { minArea: 120, maxCells: 3000, pad: 2 });
+  const cells = layoutTreemap({ idom: d.idom, own: d.narSize.map((x) => x ?? NaN), dominated: d.added }, { x: 0, y: 0, w: W, h: H }, { minArea: 120, maxCells: 3000, pad: 2, minCellArea: 6 });
   const title = d.info.roots.length === 1 ? shortName(d.info.roots[0]!.slice(d.storeDir.length + 1)) : `${d.info.roots.length} roots`;
   // `<` cannot end the script element when escaped; JSON.parse reads \u003c back.
   const json = JSON.stringify(d).replace(/</g, '\\u003c');
@@ -169,7 +171,7 @@ ${warnings}
 <section id="summary" aria-labelledby="h-summary"><h2 id="h-summary">Summary</h2>${summary(d)}
 <p class="muted">Numbers as <code>nix-seal info --json</code> gives them. The <em>full closure</em> is everything the roots reach (<code>nix-store -qR</code>); the <em>sealed closure</em> stops at seals (a reached seal is kept, its references are followed only if something unsealed needs them); what is in the first and not the second is <em>erased</em>.</p></section>
 <section id="map" aria-labelledby="h-map"><h2 id="h-map">Treemap of the full closure by NAR size</h2>
-<p>Each block is a store path; its area is its NAR size plus the blocks nested in it. A path is nested under its <strong>immediate dominator</strong>: the closest path that every reference chain from the roots to it passes through. So a path needed from several places appears once, under the path that keeps it in the closure (the roots themselves when no single path does), and a block's area is what would leave the closure with that path. Colour: kept, or erased by one seal (its colour) or by several.</p>
+<p>Each block is a store path; its area is its NAR size plus the blocks nested in it. A path is nested under its <strong>immediate dominator</strong>: the closest path that every reference chain from the roots to it passes through. So a path needed from several places appears once, under the path that keeps it in the closure (the roots themselves when no single path does), and a block's area is what would leave the closure with that path. Colour: kept, or erased by one seal (its colour) or by several; paths too small to draw one by one share a grey block.</p>
 ${legend(d)}
 <svg class="treemap" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="map-title map-desc" preserveAspectRatio="xMidYMid meet"><title id="map-title">Treemap of ${plural(d.info.full.count, 'path')}, ${human(d.info.full.narSize)}</title><desc id="map-desc">Kept: ${human(d.info.sealed.narSize)}; erased: ${human(d.info.erased.narSize)}. The table below lists the biggest blocks as text.</desc>${treemapSvg(d, cells)}</svg>
 ${treemapText(d)}

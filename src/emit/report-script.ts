@@ -215,9 +215,12 @@ export const REPORT_SCRIPT = String.raw`
   var svg = document.querySelector('svg.treemap');
   if (svg) {
     svg.addEventListener('mousemove', function (e) {
-      var r = e.target.closest('rect[data-i]'); if (!r) { tip.hidden = true; return; }
+      var r = e.target.closest('rect[data-i], rect[data-rest]'); if (!r) { tip.hidden = true; return; }
       var i = Number(r.getAttribute('data-i'));
-      tip.textContent = D.names[i] + ' — ' + (r.getAttribute('data-kind') === 'own' ? 'own ' + human(D.narSize[i]) : 'with what it dominates ' + human(D.added[i])) + ' — ' + statusText(i);
+      if (r.hasAttribute('data-rest')) {
+        var of = Number(r.getAttribute('data-rest-of'));
+        tip.textContent = r.getAttribute('data-rest') + ' smaller paths ' + (of >= 0 ? 'kept by ' + D.names[of] : 'kept by the roots');
+      } else tip.textContent = D.names[i] + ' — ' + (r.getAttribute('data-kind') === 'own' ? 'own ' + human(D.narSize[i]) : 'with what it dominates ' + human(D.added[i])) + ' — ' + statusText(i);
       tip.hidden = false; tip.style.left = Math.min(e.clientX + 12, innerWidth - 320) + 'px'; tip.style.top = e.clientY + 14 + 'px';
     });
     svg.addEventListener('mouseleave', function () { tip.hidden = true; });

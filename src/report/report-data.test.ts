@@ -8,7 +8,7 @@ import { dominatedSums, dominators } from '../graph/dominators.js';
 import { buildRefGraph, type RefGraph } from '../graph/ref-graph.js';
 import type { StorePath } from '../store/store-path.js';
 import { closureSizes, KEPT, OUTSIDE, reportData, SEVERAL_SEALS } from './report-data.js';
-import { layoutTreemap, squarify } from './treemap.js';
+import { layoutTreemap, squarify, type TreemapCell } from './treemap.js';
 
 const dagArb = fc
   .integer({ min: 1, max: 30 })
@@ -117,6 +117,29 @@ test('squarify: areas proportional to values, inside the rectangle, no overlap',
   );
 });
 
+/** Every reached path is drawn, inside a block drawn whole, or counted in its dominator's rest block. */
+export function assertAccounted(cells: TreemapCell[], idom: ArrayLike<number>, order: ArrayLike<number>): void {
+  const drawn = new Set(cells.filter((c) => c.kind !== 'rest').map((c) => c.id));
+  const whole = new Set(cells.filter((c) => c.kind === 'subtree').map((c) => c.id));
+  const restCount = new Map<number, number>();
+  for (const c of cells) if (c.kind === 'rest') restCount.set(c.id, (restCount.get(c.id) ?? 0) + c.count!);
+  // The undrawn children of drawn blocks (or of the top), each standing for its whole subtree.
+  const missing = new Map<number, Set<number>>();
+  for (let k = 0; k < order.length; k++) {
+    const v = order[k]!;
+    if (drawn.has(v)) continue;
+    let x = idom[v]!;
+    while (x >= 0 && !whole.has(x)) x = idom[x]!;
+    if (x >= 0) continue; // inside a block drawn whole
+    let u = v;
+    while (idom[u]! >= 0 && !drawn.has(idom[u]!)) u = idom[u]!;
+    const set = missing.get(idom[u]!) ?? new Set<number>();
+    missing.set(idom[u]!, set.add(u));
+  }
+  const missingCount = new Map([...missing].map(([p, set]) => [p, set.size] as [number, number]));
+  assert.deepEqual(new Map([...missingCount].sort()), new Map([...restCount].sort()), 'rest blocks count exactly the blocks not drawn');
+}
+
 test('treemap: every reached path is drawn or inside a block drawn whole; areas follow the dominated sizes', () => {
   fc.assert(
     fc.property(dagArb, ({ n, edges, roots, sizes }) => {
@@ -135,16 +158,27 @@ test('treemap: every reached path is drawn or inside a block drawn whole; areas 
         assert.ok(c, `${v} drawn`);
         assert.ok(Math.abs(c.w * c.h - (g.narSize[v]! / total) * W * H) < 1e-6 * W * H);
       }
-      // With a minimum area, what is not drawn lies in a block drawn whole.
-      const coarse = layoutTreemap({ idom: dom.idom, own: g.narSize, dominated: added }, { x: 0, y: 0, w: W, h: H }, { minArea: 5000, maxCells: 1e6, pad: 1 });
-      const drawn = new Set(coarse.map((c) => c.id));
-      const whole = new Set(coarse.filter((c) => c.kind === 'subtree').map((c) => c.id));
-      for (const v of dom.order) {
-        let x = v;
-        while (x >= 0 && !whole.has(x)) x = dom.idom[x]!;
-        assert.ok(drawn.has(v) || x >= 0, `${v} accounted for`);
-      }
+      // With minimum areas, what is not drawn lies in a block drawn whole or in its dominator's rest block.
+      const coarse = layoutTreemap({ idom: dom.idom, own: g.narSize, dominated: added }, { x: 0, y: 0, w: W, h: H }, { minArea: 5000, maxCells: 1e6, pad: 1, minCellArea: 3000 });
+      assertAccounted(coarse, dom.idom, dom.order);
     }),
     { seed: 1403, numRuns: 200, verbose: true },
   );
+
+});
+
+test('treemap: thousands of small paths share rest blocks, counted exactly', () => {
+  // root → 40 mid paths → 50 leaves each; sizes spread over five orders of magnitude.
+  const edges: [number, number][] = [];
+  const n = 1 + 40 + 40 * 50;
+  for (let m = 0; m < 40; m++) {
+    edges.push([0, 1 + m]);
+    for (let l = 0; l < 50; l++) edges.push([1 + m, 41 + m * 50 + l]);
+  }
+  const g = graphOf(n, edges, Array.from({ length: n }, (_, i) => Math.round(10 ** (1 + ((i * 7919) % 97) / 20))));
+  const dom = dominators(g, [0]);
+  const cells = layoutTreemap({ idom: dom.idom, own: g.narSize, dominated: dominatedSums(dom, g.narSize) }, { x: 0, y: 0, w: 1200, h: 640 }, { minArea: 120, maxCells: 3000, pad: 2, minCellArea: 6 });
+  const rest = cells.filter((c) => c.kind === 'rest');
+  assert.ok(rest.length > 0 && cells.length < n, `${rest.length} rest blocks, ${cells.length} cells for ${n} paths`);
+  assertAccounted(cells, dom.idom, dom.order);
 });

@@ -12,11 +12,16 @@ export interface Rect {
   h: number;
 }
 
-/** One rectangle to draw: `own` is the path's own NAR size, `subtree` a block not split further, `group` the outline of a split block. */
+/**
+ * One rectangle to draw: `own` is the path's own NAR size, `subtree` a block not split further,
+ * `group` the outline of a split block, `rest` the paths of one block too small to draw each
+ * (`count` of them; `id` is the block's path, -1 at the top).
+ */
 export interface TreemapCell extends Rect {
   id: number;
-  kind: 'own' | 'subtree' | 'group';
+  kind: 'own' | 'subtree' | 'group' | 'rest';
   depth: number;
+  count?: number;
 }
 
 /** Lays out `values` (sorted descending, all > 0) in `r`, rows along the shorter side. */
@@ -85,6 +90,8 @@ export interface TreemapOptions {
   maxCells: number;
   /** Inset of a split block's children (room for its outline). */
   pad: number;
+  /** Children that would get less than this area are drawn together as one `rest` block (default 0: none). */
+  minCellArea?: number;
 }
 
 export function layoutTreemap(t: TreemapInput, r: Rect, opts: TreemapOptions): TreemapCell[] {
@@ -105,9 +112,26 @@ export function layoutTreemap(t: TreemapInput, r: Rect, opts: TreemapOptions): T
   const queue: Job[] = [{ items: top.sort(bySize), withOwn: -1, rect: r, depth: 0 }];
   for (let q = 0; q < queue.length; q++) {
     const { items, withOwn, rect, depth } = queue[q]!;
-    const values = items.map((v) => t.dominated[v]!);
-    const ids = [...items];
-    const kinds: ('own' | 'child')[] = items.map(() => 'child');
+    let values = items.map((v) => t.dominated[v]!);
+    let ids = [...items];
+    let kinds: ('own' | 'child' | 'rest')[] = items.map(() => 'child');
+    // The smallest children (items are sorted by size) share one block once each would be too
+    // small to see: 190,000 paths do not fit in a page as 190,000 rectangles.
+    const minCell = opts.minCellArea ?? 0;
+    if (minCell > 0 && values.length > 1) {
+      let total = withOwn >= 0 ? ownOf(withOwn) : 0;
+      for (const v of values) total += v;
+      const scale = (rect.w * rect.h) / total;
+      let cut = values.findIndex((v) => v * scale < minCell);
+      if (cut >= 0 && cut < values.length - 1) {
+        let rest = 0;
+        for (let k = cut; k < values.length; k++) rest += values[k]!;
+        const count = values.length - cut;
+        values = [...values.slice(0, cut), rest];
+        ids = [...ids.slice(0, cut), -count - 1];
+        kinds = [...kinds.slice(0, cut), 'rest'];
+      }
+    }
     if (withOwn >= 0 && ownOf(withOwn) > 0) {
       // The path's own bytes take their place among its children by size.
       const o = ownOf(withOwn);
@@ -121,6 +145,7 @@ export function layoutTreemap(t: TreemapInput, r: Rect, opts: TreemapOptions): T
     rects.forEach((rc, k) => {
       const id = ids[k]!;
       if (rc.w * rc.h <= 0) return;
+      if (kinds[k] === 'rest') return void cells.push({ ...rc, id: withOwn, kind: 'rest', depth, count: -id - 1 });
       if (kinds[k] === 'own') return void cells.push({ ...rc, id, kind: 'own', depth });
       const kids = children[id]!;
       const inner = { x: rc.x + opts.pad, y: rc.y + opts.pad, w: rc.w - 2 * opts.pad, h: rc.h - 2 * opts.pad };
