@@ -142,7 +142,7 @@ function summary(d: ReportData): string {
 
 /** The whole page. Deterministic: the same data gives the same bytes (no dates, no random ids). */
 export function reportHtml(d: ReportData): string {
-  const cells = layoutTreemap({ idom: d.idom, own: d.narSize.map((x) => x ?? NaN), dominated: d.added }, { x: 0, y: 0, w: W, h: H }, { minArea: 120, maxCells: 3000, pad: 2, minCellArea: 6 });
+  const cells = layoutTreemap({ idom: d.idom, own: d.narSize.map((x) => x ?? NaN), dominated: d.added }, { x: 0, y: 0, w: W, h: H }, { minArea: 120, maxCells: 3000, pad: 2, minCellArea: 30 });
   const title = d.info.roots.length === 1 ? shortName(d.info.roots[0]!.slice(d.storeDir.length + 1)) : `${d.info.roots.length} roots`;
   // `<` cannot end the script element when escaped; JSON.parse reads \u003c back.
   const json = JSON.stringify(d).replace(/</g, '\\u003c');

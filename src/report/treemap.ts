@@ -43,14 +43,16 @@ export function squarify(values: readonly number[], r: Rect): Rect[] {
     let rowSum = 0;
     let j = i;
     let worst = Infinity;
+    let maxV = 0;
+    let minV = Infinity;
     while (j < values.length) {
       const v = values[j]!;
       const s = rowSum + v;
       const rowArea = s * scale;
       const thick = rowArea / side;
-      let maxV = values[i]!;
-      let minV = v;
-      for (let k = i; k <= j; k++) (maxV = Math.max(maxV, values[k]!)), (minV = Math.min(minV, values[k]!));
+      // Running extremes of the row (the values need not be sorted: a rest block may follow).
+      maxV = Math.max(maxV, v);
+      minV = Math.min(minV, v);
       // The worst aspect ratio (long side / short side) of the row's cells.
       const worstHere = Math.max((maxV * scale) / (thick * thick), (thick * thick) / (minV * scale));
       if (worstHere > worst) break;
@@ -118,11 +120,14 @@ export function layoutTreemap(t: TreemapInput, r: Rect, opts: TreemapOptions): T
     // The smallest children (items are sorted by size) share one block once each would be too
     // small to see: 190,000 paths do not fit in a page as 190,000 rectangles.
     const minCell = opts.minCellArea ?? 0;
-    if (minCell > 0 && values.length > 1) {
+    if (values.length > 1) {
       let total = withOwn >= 0 ? ownOf(withOwn) : 0;
       for (const v of values) total += v;
       const scale = (rect.w * rect.h) / total;
-      let cut = values.findIndex((v) => v * scale < minCell);
+      let cut = minCell > 0 ? values.findIndex((v) => v * scale < minCell) : -1;
+      // The cell budget holds at every level too, not only for splitting.
+      const room = Math.max(0, opts.maxCells - cells.length - 1);
+      if (values.length > room) cut = Math.min(cut < 0 ? values.length : cut, room);
       if (cut >= 0 && cut < values.length - 1) {
         let rest = 0;
         for (let k = cut; k < values.length; k++) rest += values[k]!;
