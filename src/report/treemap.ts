@@ -125,8 +125,8 @@ export function layoutTreemap(t: TreemapInput, r: Rect, opts: TreemapOptions): T
       for (const v of values) total += v;
       const scale = (rect.w * rect.h) / total;
       let cut = minCell > 0 ? values.findIndex((v) => v * scale < minCell) : -1;
-      // The cell budget holds at every level too, not only for splitting.
-      const room = Math.max(0, opts.maxCells - cells.length - 1);
+      // The cell budget holds at every level too, shared out by area: a block gets its share.
+      const room = Math.max(1, Math.floor((opts.maxCells * rect.w * rect.h) / (r.w * r.h)) - 1);
       if (values.length > room) cut = Math.min(cut < 0 ? values.length : cut, room);
       if (cut >= 0 && cut < values.length - 1) {
         let rest = 0;
