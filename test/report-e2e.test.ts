@@ -86,6 +86,11 @@ test('seed scenario: hooks equal closure, closure --json, audit --json and info 
       Object.fromEntries(els.map((e) => [e.getAttribute('data-total'), { count: Number(e.getAttribute('data-count')), narSize: Number(e.getAttribute('data-nar-size')) }])),
     );
     for (const k of ['full', 'sealed', 'erased']) assert.deepEqual(totals[k], infoJson[k], k);
+    const cardBytes = await page.$$eval('[data-seal]', (els) =>
+      els.map((e) => ({ erased: e.querySelector('[data-bytes=erased]')!.textContent, exclusive: e.querySelector('[data-bytes=exclusive]')!.textContent })),
+    );
+    const asBytes = (n: number): string => `${n.toLocaleString('en-US')} bytes`;
+    assert.deepEqual(cardBytes, infoJson.seals.map((x: any) => ({ erased: asBytes(x.erased.narSize), exclusive: asBytes(x.exclusive.narSize) })));
     assert.ok((await page.textContent('#source'))!.includes(s.env.stateDir), 'the page names the store it came from');
     assert.deepEqual(await page.$$eval('[data-root]', (els) => els.map((e) => e.getAttribute('data-root'))), [s.launcher]);
 

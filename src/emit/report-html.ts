@@ -71,6 +71,7 @@ function legend(d: ReportData): string {
     const several = d.info.erased.narSize === null || Number.isNaN(exclusive) ? null : d.info.erased.narSize - exclusive;
     items.push(`<li><span class="sw st-x" aria-hidden="true"></span>erased by several seals: ${plural(severalCount, 'path')}, ${human(several)} <span class="muted">(${bytes(several)})</span></li>`);
   }
+  items.push('<li><span class="sw rest-sw" aria-hidden="true"></span>paths too small to draw one by one, together</li>');
   return `<ul class="legend" id="legend">${items.join('')}</ul>`;
 }
 
@@ -142,7 +143,7 @@ function summary(d: ReportData): string {
 
 /** The whole page. Deterministic: the same data gives the same bytes (no dates, no random ids). */
 export function reportHtml(d: ReportData): string {
-  const cells = layoutTreemap({ idom: d.idom, own: d.narSize.map((x) => x ?? NaN), dominated: d.added }, { x: 0, y: 0, w: W, h: H }, { minArea: 120, maxCells: 3000, pad: 2, minCellArea: 30 });
+  const cells = layoutTreemap({ idom: d.idom, own: d.narSize.map((x) => x ?? NaN), dominated: d.added }, { x: 0, y: 0, w: W, h: H }, { minArea: 150, maxCells: 2000, pad: 2, minCellArea: 60 });
   const title = d.info.roots.length === 1 ? shortName(d.info.roots[0]!.slice(d.storeDir.length + 1)) : `${d.info.roots.length} roots`;
   // `<` cannot end the script element when escaped; JSON.parse reads \u003c back.
   const json = JSON.stringify(d).replace(/</g, '\\u003c');

@@ -31,6 +31,7 @@ svg.treemap rect.group { fill: none; stroke: var(--fg); stroke-opacity: .35; str
 svg.treemap rect:hover { fill-opacity: .75; }
 svg.treemap rect.subtree { fill-opacity: .8; }
 svg.treemap rect.rest { fill: var(--line); cursor: default; }
+.rest-sw { background: var(--line); }
 svg.treemap text { font: 11px system-ui, sans-serif; fill: var(--fg); pointer-events: none; }
 .cards { display: grid; align-items: start; grid-template-columns: repeat(auto-fill, minmax(22rem, 1fr)); gap: .8rem; }
 .card { border: 1px solid var(--line); border-left: 6px solid var(--line); border-radius: 4px; padding: .6rem .8rem; background: var(--panel); }
