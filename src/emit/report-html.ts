@@ -53,7 +53,7 @@ function treemapSvg(d: ReportData, cells: TreemapCell[]): string {
   return out.join('');
 }
 
-function legend(d: ReportData): string {
+function legend(d: ReportData, hasRest: boolean): string {
   const items: string[] = [];
   items.push(`<li><span class="sw st-k" aria-hidden="true"></span>kept: ${plural(d.info.sealed.count, 'path')}, ${human(d.info.sealed.narSize)} <span class="muted">(${bytes(d.info.sealed.narSize)})</span></li>`);
   let exclusive = 0;
@@ -71,7 +71,7 @@ function legend(d: ReportData): string {
     const several = d.info.erased.narSize === null || Number.isNaN(exclusive) ? null : d.info.erased.narSize - exclusive;
     items.push(`<li><span class="sw st-x" aria-hidden="true"></span>erased by several seals: ${plural(severalCount, 'path')}, ${human(several)} <span class="muted">(${bytes(several)})</span></li>`);
   }
-  items.push('<li><span class="sw rest-sw" aria-hidden="true"></span>paths too small to draw one by one, together</li>');
+  if (hasRest) items.push('<li><span class="sw rest-sw" aria-hidden="true"></span>paths too small to draw one by one, together</li>');
   return `<ul class="legend" id="legend">${items.join('')}</ul>`;
 }
 
@@ -172,8 +172,8 @@ ${warnings}
 <section id="summary" aria-labelledby="h-summary"><h2 id="h-summary">Summary</h2>${summary(d)}
 <p class="muted">Numbers as <code>nix-seal info --json</code> gives them. The <em>full closure</em> is everything the roots reach (<code>nix-store -qR</code>); the <em>sealed closure</em> stops at seals (a reached seal is kept, its references are followed only if something unsealed needs them); what is in the first and not the second is <em>erased</em>.</p></section>
 <section id="map" aria-labelledby="h-map"><h2 id="h-map">Treemap of the full closure by NAR size</h2>
-<p>Each block is a store path; its area is its NAR size plus the blocks nested in it. A path is nested under its <strong>immediate dominator</strong>: the closest path that every reference chain from the roots to it passes through. So a path needed from several places appears once, under the path that keeps it in the closure (the roots themselves when no single path does), and a block's area is what would leave the closure with that path. Colour: kept, or erased by one seal (its colour) or by several; paths too small to draw one by one share a grey block.</p>
-${legend(d)}
+<p>Each block is a store path; its area is its NAR size plus the blocks nested in it. A path is nested under its <strong>immediate dominator</strong>: the closest path that every reference chain from the roots to it passes through. So a path needed from several places appears once, under the path that keeps it in the closure (the roots themselves when no single path does), and a block's area is what would leave the closure with that path. Colour: kept, or erased by one seal (its colour) or by several.${cells.some((c) => c.kind === 'rest') ? ' Paths too small to draw one by one share a grey block.' : ''}</p>
+${legend(d, cells.some((c) => c.kind === 'rest'))}
 <svg class="treemap" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="map-title map-desc" preserveAspectRatio="xMidYMid meet"><title id="map-title">Treemap of ${plural(d.info.full.count, 'path')}, ${human(d.info.full.narSize)}</title><desc id="map-desc">Kept: ${human(d.info.sealed.narSize)}; erased: ${human(d.info.erased.narSize)}. The table below lists the biggest blocks as text.</desc>${treemapSvg(d, cells)}</svg>
 ${treemapText(d)}
 </section>
