@@ -10,11 +10,12 @@ import { closureBenchmark } from './closure.js';
 import { imageSourceBenchmark } from './image-source.js';
 import { initrdBenchmark } from './initrd.js';
 import { narHashBenchmark } from './nar-hash.js';
+import { reportBenchmark } from './report.js';
 import { scanBenchmark } from './scan.js';
 import { suggestBenchmark } from './suggest.js';
 import { BenchSetupError, BENCHMARKS_MD, machineInfo, RESULTS_FILE, saveResults, updateBenchmarksMd, type Benchmark } from './lib.js';
 
-const BENCHMARKS: Benchmark[] = [closureBenchmark, initrdBenchmark, narHashBenchmark, scanBenchmark, suggestBenchmark, auditBenchmark, imageSourceBenchmark];
+const BENCHMARKS: Benchmark[] = [closureBenchmark, initrdBenchmark, narHashBenchmark, scanBenchmark, suggestBenchmark, auditBenchmark, imageSourceBenchmark, reportBenchmark];
 
 function usage(): string {
   return [

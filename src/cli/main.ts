@@ -236,6 +236,25 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       if (f.output !== '-') out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderSbomResult(r));
     });
 
+  withClosureFlags(
+    program
+      .command('report')
+      .description('write one self-contained HTML page: treemap, seals and what they erased, every path and why it is there')
+      .argument('[root...]', 'store paths, paths inside them, or symlinks to them (default with --store image:FILE: the roots of the closure it embeds)'),
+  )
+    .requiredOption('-o, --output <file>', 'the HTML file to write (written to a temporary file, then renamed)')
+    .option('--audit', "also audit each seal (as `audit`): every erased path's verdict and evidence")
+    .addOption(new Option('--evidence <n>', 'with --audit: how many pieces of evidence per erased path').default(5).argParser(positiveInt('--evidence')))
+    .action(async (roots: string[], f: CommonFlags & { output: string; audit?: boolean; evidence: number }) => {
+      const { checkReportFlags, reportCommand, renderReport } = await import('./report.js');
+      await checkReportFlags(f);
+      const opts = analysisOptions(roots, f, out);
+      const a = analyze(opts);
+      warn(out, a.warnings);
+      const r = await reportCommand(a, f, opts.log);
+      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderReport(r, (await render()).human));
+    });
+
   program
     .command('hash')
     .description('print the NAR hash (sha256, nix32) and NAR size of each PATH, as Nix registers them (nix-hash --type sha256 --base32)')
