@@ -79,8 +79,8 @@ in [ toplevel bash glibc kernel
   (image "disk-image" (gptDisk + "mv disk.img $out/nixos.img"))
   (image "disk-image-qcow2" (gptDisk + "qemu-img convert -q -f raw -O qcow2 disk.img $out/nixos.qcow2"))
   (image "disk-image-qcow2c" (gptDisk + "qemu-img convert -q -c -f raw -O qcow2 disk.img $out/nixos.qcow2"))
-  (image "erofs-store" "mkfs.erofs -q $out/store.erofs store")
-  (image "erofs-store-lz4" "mkfs.erofs -q -zlz4 $out/store.erofs store")
+  (image "erofs-store" "mkfs.erofs --quiet $out/store.erofs store")
+  (image "erofs-store-lz4" "mkfs.erofs --quiet -zlz4 $out/store.erofs store")
   (image "repart" ''
     mksquashfs store store.squashfs -all-root -noappend -quiet -no-progress -comp zstd
     size=$(( ($(stat -c %s store.squashfs) / 512) + 1 ))
