@@ -202,7 +202,7 @@ test('audit and why --precise: bad input gets one line and the right exit code',
   assert.equal(badEvidence.code, 2);
   assert.ok(isOneLineError(badEvidence), badEvidence.stderr);
   const outside = cli(s, 'audit', '/etc/hosts', '--seal', '*.iso');
-  assert.equal(outside.code, 1);
+  assert.equal(outside.code, 2);
   assert.ok(isOneLineError(outside), outside.stderr);
   // No seal reached: nothing to audit, said plainly (and the seal's own warning).
   const nothing = cli(s, 'audit', s.qemu, '--seal', '*.iso');

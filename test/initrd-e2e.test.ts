@@ -149,17 +149,17 @@ test('bad input: clear one-line errors, and no output file is left behind', (t) 
   check(['initrd', s.launcher, '--compress', 'brotli', '-o', out], 2, /--compress 'brotli': unknown compressor/);
   check(['initrd', s.launcher, '--compress', 'gzip', '--level', '12', '-o', out], 2, /gzip takes a level from 1 to 9/);
   check(['initrd', s.launcher], 2, /required option '-o, --output <file>'/);
-  check(['initrd', '--init', '/bin/sh', '-o', out], 1, /'\/bin\/sh': not in the Nix store/);
-  check(['initrd', s.launcher, '-o', path.join(s.env.root, 'missing-dir', 'x.zst')], 1, /missing-dir: no such file or directory/);
-  check(['initrd', s.launcher, '--prepend', path.join(s.env.root, 'no-ucode.cpio'), '-o', out], 1, /Cannot read --prepend .*no-ucode.cpio/);
+  check(['initrd', '--init', '/bin/sh', '-o', out], 2, /'\/bin\/sh': not in the Nix store/);
+  check(['initrd', s.launcher, '-o', path.join(s.env.root, 'missing-dir', 'x.zst')], 2, /missing-dir: no such file or directory/);
+  check(['initrd', s.launcher, '--prepend', path.join(s.env.root, 'no-ucode.cpio'), '-o', out], 2, /Cannot read --prepend .*no-ucode.cpio/);
   check(['initrd', s.launcher, '--link', 'relative=x', '-o', out], 2, /--link 'relative=x': expected DEST=TARGET/);
   // A compressor that fails midway.
-  check(['initrd', s.launcher, '-o', out], 1, /Cannot compress with zstd/, { ...s.env.env, NIX_SEAL_ZSTD: '/bin/false' });
+  check(['initrd', s.launcher, '-o', out], 2, /Cannot compress with zstd/, { ...s.env.env, NIX_SEAL_ZSTD: '/bin/false' });
   // A file of the closure that cannot be read: a registration naming a path that is not on disk.
   const ghost = `${s.env.storeDir}/0123456789abcdfghijklmnpqrsvwxyz-ghost`;
   const reg = path.join(s.env.root, 'ghost-registration');
   fs.writeFileSync(reg, `${ghost}\nsha256:${'0'.repeat(52)}\n8\n\n0\n`);
-  check(['initrd', ghost, '--store', `registration:${reg}`, '-o', out], 1, /Cannot read .*ghost: no such file or directory/);
+  check(['initrd', ghost, '--store', `registration:${reg}`, '-o', out], 2, /Cannot read .*ghost: no such file or directory/);
 });
 
 test('--mkdir creates the output directory (one level), and removes it again on failure', (t) => {
@@ -173,9 +173,9 @@ test('--mkdir creates the output directory (one level), and removes it again on 
     ...s.env.env,
     NIX_SEAL_ZSTD: '/bin/false',
   });
-  assert.equal(failed.code, 1);
+  assert.equal(failed.code, 2);
   assert.ok(!fs.existsSync(path.join(s.env.root, 'gone')), 'the directory made for the failed run is gone');
   const deep = cli(s, 'initrd', s.launcher, '--mkdir', '-o', path.join(s.env.root, 'a', 'b', 'initrd'));
-  assert.equal(deep.code, 1);
+  assert.equal(deep.code, 2);
   assert.match(deep.stderr, /Cannot create .*\/a\/b: no such file or directory/);
 });

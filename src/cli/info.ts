@@ -1,3 +1,4 @@
+import type { Warning } from '../errors.js';
 import type { Analysis } from '../analysis.js';
 import { maskCount, maskNarSize, narSizeOf } from '../graph/closure.js';
 import { sizeOrNull } from './closure.js';
@@ -13,7 +14,7 @@ export interface InfoResult {
   sealed: Amount;
   erased: Amount;
   seals: { path: string; narSize: number | null; erased: Amount; exclusive: Amount }[];
-  warnings: string[];
+  warnings: Warning[];
 }
 
 export function infoResult(a: Analysis): InfoResult {

@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { analyze, type AnalysisOptions } from '../analysis.js';
-import { NixSealError } from '../errors.js';
+import { ERROR_EXIT_CODE, NixSealError, type ErrorJson, type Warning } from '../errors.js';
 import { closureLines, closureResult } from './closure.js';
 import { infoResult } from './info.js';
 import type { InitrdFlags } from './initrd.js';
@@ -78,8 +78,8 @@ const processOutput: Output = {
   err: (t) => process.stderr.write(t),
 };
 
-function warn(out: Output, warnings: string[]): void {
-  for (const w of warnings) out.err(`nix-seal: warning: ${w}\n`);
+function warn(out: Output, warnings: Warning[]): void {
+  for (const w of warnings) out.err(`nix-seal: warning: ${w.message}\n`);
 }
 
 export function buildProgram(out: Output, setExit: (code: number) => void): Command {
@@ -87,7 +87,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .description('Nix closures that stop at seals: self-contained store paths such as ISO images')
     .version('0.1.0')
     .showHelpAfterError(false)
-    .configureOutput({ writeOut: (s) => out.out(s), writeErr: (s) => out.err(s), outputError: (s, write) => write(`nix-seal: ${s.replace(/^error: /, '')}`) })
+    .configureOutput({ writeOut: (s) => out.out(s), writeErr: (s) => out.err(s), outputError: () => {} }) // main() reports it
     .exitOverride();
 
   withClosureFlags(
@@ -205,7 +205,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
   ).action(async (roots: string[], f: CommonFlags) => {
     const { suggestResult, renderSuggest } = await import('./suggest.js');
     const a = analyze({ ...analysisOptions(roots, f, out), sealImages: true });
-    warn(out, a.warnings.filter((w) => !w.startsWith('--seal-images found no image')));
+    warn(out, a.warnings.filter((w) => w.code !== 'WNOIMAGE'));
     const r = suggestResult(a);
     out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderSuggest(r, (await render()).human));
   });
@@ -243,29 +243,52 @@ async function progressBar(): Promise<{ update: (done: number, total: number) =>
   };
 }
 
-/** Runs the CLI; returns the exit code. Errors become one line on stderr (a stack with --debug). */
+/**
+ * Runs the CLI; returns the exit code: 0 success (or yes), 1 a negative answer (set by the
+ * command), 2 any error. An error is `nix-seal: message` (and `nix-seal: hint: …`) on stderr, or
+ * with --json one `{"error": {...}}` line; a stack trace only with --debug.
+ */
 export async function main(argv: string[], out: Output = processOutput): Promise<number> {
   let code = 0;
   const program = buildProgram(out, (c) => (code = c));
   const debug = argv.includes('--debug');
+  const json = argv.includes('--json');
+  const report = (e: ErrorJson, stack?: string): number => {
+    if (json) out.err(JSON.stringify({ error: e }) + '\n');
+    else out.err(`nix-seal: ${e.message}\n${e.hint !== null ? `nix-seal: hint: ${e.hint}\n` : ''}`);
+    if (debug && stack !== undefined) out.err(stack);
+    return ERROR_EXIT_CODE;
+  };
   try {
     await program.parseAsync(argv, { from: 'user' });
     return code;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // Help and version exit through here with code 0; commander already printed the message.
+      // Help and version exit through here with code 0; commander already printed them.
       if (err.exitCode === 0) return 0;
-      if (err.code === 'nix-seal.usage') out.err(`nix-seal: ${err.message}\n`);
-      return 2;
+      const command = program.commands.find((c) => argv.includes(c.name()));
+      return report({
+        code: 'EUSAGE',
+        message: err.message.replace(/^error: /, ''),
+        path: null,
+        offset: null,
+        line: null,
+        hint: `'nix-seal ${command ? command.name() + ' ' : ''}--help' lists the arguments and options`,
+      });
     }
     if (err instanceof NixSealError) {
-      out.err(`nix-seal: ${err.message}\n`);
-      if (debug) out.err(`${err.stack}\n${err.details.cause instanceof Error ? `cause: ${err.details.cause.stack}\n` : ''}`);
-      return err.exitCode;
+      return report(err.toJSON(), `${err.stack}\n${err.details.cause instanceof Error ? `cause: ${err.details.cause.stack}\n` : ''}`);
     }
-    out.err(`nix-seal: internal error: ${(err as Error)?.message ?? String(err)}\n`);
-    if (debug) out.err(`${(err as Error)?.stack}\n`);
-    else out.err('nix-seal: (run with --debug for a stack trace, and please report it)\n');
-    return 1;
+    return report(
+      {
+        code: 'EINTERNAL',
+        message: `internal error: ${(err as Error)?.message ?? String(err)}`,
+        path: null,
+        offset: null,
+        line: null,
+        hint: debug ? null : 'run with --debug for a stack trace, and please report it',
+      },
+      `${(err as Error)?.stack}\n`,
+    );
   }
 }

@@ -1,3 +1,4 @@
+import type { Warning } from '../errors.js';
 import path from 'node:path';
 import type { Analysis } from '../analysis.js';
 import { maskCount, maskNarSize, narSizeOf, reach, sealedClosure } from '../graph/closure.js';
@@ -42,7 +43,7 @@ export interface SuggestResult {
   images: Suggestion[];
   /** The flags to use: --seal-images, with --no-seal for the images not proven safe. */
   flags: string[];
-  warnings: string[];
+  warnings: Warning[];
 }
 
 /** `suggest`: an analysis made with sealImages (and any --seal / --no-seal the user gave). */

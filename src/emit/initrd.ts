@@ -219,7 +219,7 @@ export async function writeInitrd(spec: InitrdSpec, output: string): Promise<Ini
     await Promise.allSettled(tasks.map((t) => t.catch(stop)));
     if (errors.length > 0) {
       const rank = (e: unknown): number =>
-        e instanceof NixSealError ? (e.code === 'ECOMPRESS' ? 1 : e.message.includes('the output was closed') ? 2 : 0) : 3;
+        e instanceof NixSealError ? (e.code === 'ECOMPRESS' ? 1 : e.reason === 'closed' ? 2 : 0) : 3;
       throw errors.sort((a, b) => rank(a) - rank(b))[0];
     }
     const outputBytes = fs.statSync(tmp).size;
