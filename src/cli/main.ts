@@ -148,11 +148,15 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .option('--compress <name>', 'zstd, gzip, xz, lz4 (legacy frame) or none', 'zstd')
     .option('--level <n>', 'compression level (default: what nixpkgs uses: zstd 10, gzip 9, xz 6, lz4 1)')
     .action(async (roots: string[], f: CommonFlags & InitrdFlags) => {
-      const bar = process.stderr.isTTY && out === processOutput ? await progressBar() : undefined;
+      // A bar only on a person's terminal (not in pipes, CI, TERM=dumb, NO_COLOR or Nix builds).
+      const { noProgressReason, progressBar } = await import('./progress.js');
+      const bar = out === processOutput && noProgressReason(process.stderr) === undefined ? await progressBar(process.stderr) : undefined;
       try {
         const { initrdCommand } = await import('./initrd.js');
         const { registrationFor } = await import('./registration-hook.js');
         const r = await initrdCommand(roots, f, analysisOptions([], f, out), registrationFor, bar?.update);
+        // The bar goes first, so the summary stands on its own line, not glued to or wiped by it.
+        bar?.stop();
         warn(out, r.warnings);
         out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderInitrd(r));
       } finally {
@@ -223,24 +227,6 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     });
 
   return program;
-}
-
-/** A progress bar over the bytes archived, for a terminal only. Loaded on demand: start-up stays lean. */
-async function progressBar(): Promise<{ update: (done: number, total: number) => void; stop: () => void }> {
-  const { SingleBar, Presets } = (await import('cli-progress')).default;
-  const bar = new SingleBar(
-    { format: 'initrd [{bar}] {percentage}% | {value}/{total} MiB', hideCursor: true, clearOnComplete: true, stream: process.stderr },
-    Presets.shades_classic,
-  );
-  let started = false;
-  return {
-    update: (done, total) => {
-      const mib = (n: number): number => Math.round(n / 1048576);
-      if (!started) (bar.start(mib(total), 0), (started = true));
-      bar.update(mib(done));
-    },
-    stop: () => started && bar.stop(),
-  };
 }
 
 /**

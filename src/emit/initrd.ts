@@ -197,7 +197,8 @@ export async function writeInitrd(spec: InitrdSpec, output: string): Promise<Ini
             await writer.addFile(e.name, e.mode, e.size, stream);
           } catch (err) {
             stream.destroy();
-            if (err instanceof NixSealError && err.code !== 'EIO') throw err;
+            // The output closing is a consequence of another stage's failure: keep it as is, ranked below.
+            if (err instanceof NixSealError && (err.code !== 'EIO' || err.reason === 'closed')) throw err;
             if ((err as NodeJS.ErrnoException).code) fail(src, err);
             throw new NixSealError('EIO', `Cannot read ${src}: ${(err as Error).message}`, { path: src, cause: err });
           }
