@@ -188,7 +188,7 @@ test('suggest: the ISO ranked with what it erases and the audit summary, and the
   const text = cli(s, 'suggest', s.launcher);
   assert.match(text.stdout, /1\. .*nixos-test\.iso/);
   assert.match(text.stdout, /inside: 3 of 3 erased paths contained/);
-  assert.match(text.stdout, /flags: --seal-images/);
+  assert.match(text.stdout, /flags \(give this closure, \d+ paths, .*\): --seal-images\n/);
   // A closure without images: said plainly, exit 0.
   const none = cli(s, 'suggest', s.qemu);
   assert.equal(none.code, 0, none.stderr);

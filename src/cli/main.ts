@@ -5,6 +5,7 @@ import { closureLines, closureResult } from './closure.js';
 import { infoResult } from './info.js';
 import type { InitrdFlags } from './initrd.js';
 import { addPrecision, whyResult } from './why.js';
+import { STORE_FORMS } from '../store/store-url.js';
 
 // Commands other than `closure` load their modules when they run: `closure` on a small store is
 // start-up bound (it must keep pace with nix-store -qR's ~70 ms), so it loads only what it uses.
@@ -33,7 +34,7 @@ interface CommonFlags {
 /** Flags every closure-computing command takes. */
 function withClosureFlags(cmd: Command): Command {
   return cmd
-    .option('--store <url>', "where the reference graph comes from (default: the local store; see README)")
+    .option('--store <url>', `where the reference graph comes from: ${STORE_FORMS} (default: auto)`)
     .option('--seal <pattern>', "seal a path (contains '/') or every path whose name matches a glob (e.g. '*.iso'); repeatable", collect, [])
     .option('--seals-from <file>', 'read seal patterns from FILE, one a line (# comments); repeatable', collect, [])
     .option('--seal-images', 'also seal every path of the closure whose bytes are a self-contained image (ISO, disk image, squashfs, archive…)')
@@ -82,13 +83,30 @@ function warn(out: Output, warnings: Warning[]): void {
   for (const w of warnings) out.err(`nix-seal: warning: ${w.message}\n`);
 }
 
+const HELP_AFTER = `
+--store URL (every closure command):
+  auto                      the local store (NIX_STORE_DIR, NIX_STATE_DIR; default /nix/store, /nix/var/nix);
+                            through the nix command when its database is not readable
+  local?root=DIR            store and state under DIR (DIR/nix/store, DIR/nix/var/nix)
+  local?store=S&state=T     store dir S, state dir T (holding db/db.sqlite); real=R: files at R
+  daemon                    nix path-info through the daemon (or NIX_REMOTE)
+  registration:FILE         closureInfo's registration, or nix-store --dump-db output
+  export-graph:FILE[,FILE…] exportReferencesGraph files inside a build
+  attrs-json:FILE[#NAME]    a structured-attrs .attrs.json
+  path-info:FILE            nix path-info --json -r output
+
+Exit codes: 0 success or yes, 1 a negative answer (why: no dependency; audit --strict: not proven),
+2 any error (with --json: one {"error": {...}} object on stderr).
+`;
+
 export function buildProgram(out: Output, setExit: (code: number) => void): Command {
   const program = new Command('nix-seal')
     .description('Nix closures that stop at seals: self-contained store paths such as ISO images')
     .version('0.1.0')
     .showHelpAfterError(false)
     .configureOutput({ writeOut: (s) => out.out(s), writeErr: (s) => out.err(s), outputError: () => {} }) // main() reports it
-    .exitOverride();
+    .exitOverride()
+    .addHelpText('after', HELP_AFTER);
 
   withClosureFlags(
     program
@@ -106,12 +124,14 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       .command('info')
       .description('summarise the full and the sealed closure, and what each seal erased')
       .argument('<root...>', 'store paths, paths inside them, or symlinks to them'),
-  ).action(async (roots: string[], f: CommonFlags) => {
-    const a = analyze(analysisOptions(roots, f, out));
-    warn(out, a.warnings);
-    const r = infoResult(a);
-    out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderInfo(r));
-  });
+  )
+    .option('--all', 'list every erased path (default: the 10 largest per seal)')
+    .action(async (roots: string[], f: CommonFlags & { all?: boolean }) => {
+      const a = analyze(analysisOptions(roots, f, out));
+      warn(out, a.warnings);
+      const r = infoResult(a);
+      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderInfo(r, { all: f.all ?? false }));
+    });
 
   withClosureFlags(
     program
@@ -210,7 +230,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     const { suggestResult, renderSuggest } = await import('./suggest.js');
     const a = analyze({ ...analysisOptions(roots, f, out), sealImages: true });
     warn(out, a.warnings.filter((w) => w.code !== 'WNOIMAGE'));
-    const r = suggestResult(a);
+    const r = suggestResult(a, { seals: f.seal, sealsFrom: f.sealsFrom, noSeals: f.noSeal });
     out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderSuggest(r, (await render()).human));
   });
 
