@@ -101,12 +101,11 @@ function openReadOnly(dbPath: string, stateAssumed?: string): { db: Db; mode: st
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      const where = stateAssumed ? `${stateAssumed}; ` : '';
       fail(
         stateAssumed ? `no such file (${stateAssumed})` : 'no such file (is this a Nix store?)',
         code,
         err,
-        `${where}name the state dir with --store 'local?store=S&state=T' (T holds db/db.sqlite), or the whole tree with --store 'local?root=DIR'`,
+        "name the state dir with --store 'local?store=S&state=T' (T holds db/db.sqlite), or the whole tree with --store 'local?root=DIR'",
       );
     }
     fail('permission denied', code, err, 'ask the daemon instead: --store daemon');
