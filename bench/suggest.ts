@@ -462,7 +462,7 @@ interface SuggestJson {
     proven: boolean;
   }[];
   flags: string[];
-  warnings: string[];
+  warnings: { code: string; message: string }[];
 }
 
 function loud(log: (s: string) => void, title: string, body: string): void {
@@ -551,7 +551,7 @@ async function runSuggest(opts: BenchOptions): Promise<BenchResult> {
       if (im.readable && !s.proven) notes.push(`${im.key}: readable image not proven (${s.inside.contained} contained, ${s.inside.notFound} not found, opaque: ${s.inside.opaque.join(', ') || 'none'})`);
       if (!im.readable && s.proven && im.erased > 0) notes.push(`${im.key}: an image nix-seal cannot read is marked proven`);
     }
-    for (const w of suggest.warnings) notes.push(`warning: ${w}`);
+    for (const w of suggest.warnings) notes.push(`warning: ${w.message}`);
   }
   const sealRun = await runCommand(sealArgv[0]!, sealArgv.slice(1), env);
   if (sealRun.code !== 0) fail('nix-seal closure --seal-images failed', `exit ${sealRun.code}:\n${sealRun.stderr.trim()}`);

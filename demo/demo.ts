@@ -2,7 +2,8 @@
  * The seed scenario end to end (`npm run demo`): a VM launcher that refers to qemu and to an ISO
  * whose bytes embed a whole NixOS-like store. Builds it with the real Nix in a private store,
  * prints the full and the sealed closure side by side, writes closure-info and an initrd, and
- * boots the initrd under qemu when qemu and a kernel can be had.
+ * boots the initrd under qemu when qemu and a kernel can be had. The store stays (`--clean`
+ * removes it), and the demo ends with commands to paste that explore it.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -12,6 +13,7 @@ import { analyze } from '../src/analysis.js';
 import { closureResult } from '../src/cli/closure.js';
 import { infoResult } from '../src/cli/info.js';
 import { human, renderInfo } from '../src/cli/render.js';
+import { shellWords } from '../src/cli/suggest.js';
 import { whyResult } from '../src/cli/why.js';
 import { baseNameOf, type StorePath } from '../src/store/store-path.js';
 import { bootInitrd, describeBoot } from '../test/support/boot.js';
@@ -28,13 +30,14 @@ const missing = ['nix-store', 'nix-build', 'xorriso'].filter((c) => !which(c));
 if (missing.length > 0) {
   process.stderr.write(
     `demo: needs ${missing.join(', ')}.\n` +
-      'Install them with:  sudo apt-get install -y nix-bin xorriso   (or run: sudo bash .ci/setup)\n',
+      'Install them as root with:  apt-get install -y nix-bin xorriso   (or: bash .ci/setup; prefix sudo when not root)\n',
   );
   process.exit(1);
 }
 
 const env = makeNixEnv('nix-seal-demo-');
-const keep = process.argv.includes('--keep');
+// The store is kept for exploring (the commands at the end use it); --clean removes it.
+const keep = !process.argv.includes('--clean');
 try {
   heading('1. Build the scenario with real Nix (private store, offline)');
   const s = buildSeedScenario(env);
@@ -106,10 +109,39 @@ try {
     say(/ISO9660-OK/.test(boot.console) ? '/init found the ISO and it is an ISO 9660 image: the VM can start.' : 'ISO check FAILED');
     if (!/ISO9660-OK/.test(boot.console)) process.exitCode = 1;
   }
-  if (keep) say(`\nkept: ${env.root}`);
+  if (keep) explore(s.launcher, vmInit, store, s.linux);
 } catch (err) {
   process.stderr.write(`demo failed: ${(err as Error).message}\n`);
   process.exitCode = 1;
 } finally {
   if (!keep) env.cleanup();
+  else if (process.exitCode) say(`\nthe demo's store stays at ${env.root} for a look; remove it with: ${removeCommand()}`);
+}
+
+function removeCommand(): string {
+  // Nix makes store paths read-only (dirs 0555): make them writable first.
+  return shellWords(['chmod', '-R', 'u+w', env.root]) + ' && ' + shellWords(['rm', '-rf', env.root]);
+}
+
+/** Where the store is, how to remove it, and commands to paste (exact paths, quoted for the shell). */
+function explore(launcher: string, vmInit: string, store: string, linux: string): void {
+  heading('7. Explore it yourself');
+  const du = spawnSync('du', ['-sh', env.root], { encoding: 'utf8' }).stdout.split('\t')[0];
+  say(`The demo's store stays at ${env.root}${du ? ` (${du})` : ''}: nothing under /nix was touched.`);
+  say(`Remove it with:  ${removeCommand()}`);
+  say('Paste these (from any directory) to explore it:');
+  say();
+  const cli = (...args: string[]): string => shellWords([process.execPath, CLI, ...args, '--store', store]);
+  const lines = [
+    cli('closure', launcher),
+    cli('closure', launcher, '--seal', '*.iso'),
+    cli('info', launcher, '--seal', '*.iso', '--all'),
+    cli('why', launcher, 'bash-5.2', '--seal', '*.iso'),
+    cli('why', launcher, linux, '--seal-images', '--precise'),
+    cli('suggest', launcher),
+    cli('audit', launcher, '--seal', '*.iso', '--strict'),
+    cli('initrd', '--init', vmInit, '--seal', '*.iso', '-o', path.join(env.root, 'my-initrd.zst')),
+    `${shellWords(['env', `NIX_STORE_DIR=${env.storeDir}`, `NIX_STATE_DIR=${env.stateDir}`, 'nix-store', '-qR', launcher])}    # the full closure, as Nix sees it`,
+  ];
+  for (const l of lines) say(l);
 }

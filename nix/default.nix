@@ -164,7 +164,11 @@ in
             let symlink = e.symlink or null; in
             if symlink != null && !(isString symlink && hasPrefix "/" symlink && symlink != "/")
             then throw "${fn}: symlink ${show symlink} of ${show e.object} must be an absolute path inside the image, like \"/init\""
-            else { object = storeArg fn "object" e.object; inherit symlink; }) contents;
+            else
+              # makeInitrd's `suffix` (its "none" means none): the link points at object + suffix.
+              let suffix = if (e.suffix or "none") == "none" then "" else e.suffix; in
+              if !(isString suffix) then throw "${fn}: suffix ${show suffix} of ${show e.object} must be a string"
+              else { object = storeArg fn "object" e.object; inherit symlink; target = "${storeArg fn "object" e.object}${suffix}"; }) contents;
 
       plain = filter (e: e.symlink == null) entries;
       linked = filter (e: e.symlink != null) entries;
@@ -200,8 +204,8 @@ in
       inherit name system;
       builder = bin;
       args = [ "initrd" ] ++ storeFlag (length graphPaths) ++ sealFlags
-        ++ (if init == null then [ ] else [ "--init" init.object ])
-        ++ concatLists (map (e: [ "--link" "${e.symlink}=${e.object}" ]) links)
+        ++ (if init == null then [ ] else [ "--init" init.target ])
+        ++ concatLists (map (e: [ "--link" "${e.symlink}=${e.target}" ]) links)
         ++ prependFlags
         ++ [ "--compress" compressor ] ++ levelFlags
         ++ [ "--mkdir" "-o" "${builtins.placeholder "out"}/initrd" "--" ] ++ map (e: e.object) plain;

@@ -1,3 +1,4 @@
+import type { Warning } from './errors.js';
 import { reach, sealedClosure, type SealedClosure } from './graph/closure.js';
 import { idOf, type PathId, type RefGraph } from './graph/ref-graph.js';
 import { usageError } from './errors.js';
@@ -38,7 +39,7 @@ export interface Analysis {
   readonly roots: PathId[];
   readonly seals: Uint8Array;
   readonly closure: SealedClosure;
-  readonly warnings: string[];
+  readonly warnings: Warning[];
   /** With sealImages: the images found (before --no-seal exceptions), with why each is one. */
   readonly detected: DetectedImage[];
 }
@@ -72,7 +73,7 @@ export function analyze(opts: AnalysisOptions): Analysis {
     );
     warnings.push(...unmarkSeals(graph, full, seals, exceptions));
   }
-  if (opts.sealImages && detected.length === 0) warnings.push('--seal-images found no image with references in the closure');
+  if (opts.sealImages && detected.length === 0) warnings.push({ code: 'WNOIMAGE', message: '--seal-images found no image with references in the closure' });
   return { source, graph, roots, seals, closure: sealedClosure(graph, roots, seals), warnings, detected };
 }
 

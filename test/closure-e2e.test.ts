@@ -176,7 +176,7 @@ test('roots may be paths inside store paths and symlinks such as ./result', (t) 
   assert.deepEqual(lines(cli(s, 'closure', `${s.qemu}/bin/qemu-system-x86_64`).stdout), expected);
 });
 
-test('bad input: one line naming the thing, exit 1 (2 for usage), no stack trace', (t) => {
+test('bad input: one line naming the thing (and a hint), exit 2, no stack trace', (t) => {
   const s = scenario(t);
   if (!s) return;
   const env = s.env;
@@ -187,24 +187,24 @@ test('bad input: one line naming the thing, exit 1 (2 for usage), no stack trace
     assert.match(r.stderr, re);
   };
   const bogus = `${env.storeDir}/0123456789abcdfghijklmnpqrsvwxyz-never-built`;
-  check(['closure', bogus], 1, /never-built: path is not valid/);
-  check(['closure', '/etc/passwd'], 1, /'\/etc\/passwd': not in the Nix store/);
-  check(['closure', `${env.storeDir}/not-a-store-path`], 1, /too short to be a store path/);
+  check(['closure', bogus], 2, /never-built: path is not valid/);
+  check(['closure', '/etc/passwd'], 2, /'\/etc\/passwd': not in the Nix store/);
+  check(['closure', `${env.storeDir}/not-a-store-path`], 2, /too short to be a store path/);
   check(['closure', s.launcher, '--bogus'], 2, /unknown option '--bogus'/);
   check(['closure'], 2, /no ROOT given \(only --store image:FILE has default roots\)/);
   check(['why', s.launcher, s.qemu, '--limit', 'x'], 2, /--limit 'x'/);
   check(['closure', s.launcher, '--store', 'ftp://x'], 2, /unknown store/);
   const missing = { ...env.env, NIX_STATE_DIR: path.join(env.root, 'nowhere') };
-  check(['closure', s.launcher, '--store', `local?state=${path.join(env.root, 'nowhere')}`], 1, /Cannot read Nix database .*nowhere\/db\/db.sqlite: no such file/, missing);
+  check(['closure', s.launcher, '--store', `local?state=${path.join(env.root, 'nowhere')}`], 2, /Cannot read Nix database .*nowhere\/db\/db.sqlite: no such file/, missing);
   const corrupt = path.join(env.root, 'corrupt');
   fs.mkdirSync(path.join(corrupt, 'db'), { recursive: true });
   fs.writeFileSync(path.join(corrupt, 'db', 'db.sqlite'), 'this is not sqlite '.repeat(100));
-  check(['closure', s.launcher, '--store', `local?state=${corrupt}`], 1, /corrupt\/db\/db.sqlite: the file is not a SQLite database/);
+  check(['closure', s.launcher, '--store', `local?state=${corrupt}`], 2, /corrupt\/db\/db.sqlite: the file is not a SQLite database/);
   const reg = path.join(env.root, 'bad-registration');
   fs.writeFileSync(reg, `${s.glibc}\nsha256:nothash\n1\n\n0\n`);
-  check(['closure', s.glibc, '--store', `registration:${reg}`], 1, /bad-registration line 1: 'sha256:nothash' is not a hash/);
-  check(['closure', s.glibc, '--store', `path-info:${env.root}/missing.json`], 1, /Cannot read .*missing.json: no such file/);
-  check(['closure', s.launcher, '--seals-from', `${env.root}/missing-seals`], 1, /missing-seals: no such file/);
+  check(['closure', s.glibc, '--store', `registration:${reg}`], 2, /bad-registration line 1: 'sha256:nothash' is not a hash/);
+  check(['closure', s.glibc, '--store', `path-info:${env.root}/missing.json`], 2, /Cannot read .*missing.json: no such file/);
+  check(['closure', s.launcher, '--seals-from', `${env.root}/missing-seals`], 2, /missing-seals: no such file/);
   // --debug adds the stack trace.
   const dbg = runCli(['closure', bogus, '--debug'], env.env);
   assert.match(dbg.stderr, /\n\s+at /);
@@ -212,6 +212,57 @@ test('bad input: one line naming the thing, exit 1 (2 for usage), no stack trace
   const w = runCli(['closure', s.launcher, '--seal', '*.qcow2'], env.env);
   assert.equal(w.code, 0);
   assert.match(w.stderr, /^nix-seal: warning: seal '\*\.qcow2' \(--seal\) seals nothing/);
+});
+
+test('exit codes and --json errors: 0 yes, 1 no, 2 every error; errors are one JSON object with --json', (t) => {
+  const s = scenario(t);
+  if (!s) return;
+  const env = s.env;
+  assert.equal(cli(s, 'why', s.launcher, s.glibc).code, 0, 'yes');
+  assert.equal(cli(s, 'why', s.qemu, s.iso).code, 1, 'no: a negative answer');
+  const bogus = `${env.storeDir}/0123456789abcdfghijklmnpqrsvwxyz-never-built`;
+  // Each error kind: usage, invalid path, missing file, bad store URL, unreadable database.
+  const cases: [string[], string][] = [
+    [['closure', s.launcher, '--bogus'], 'EUSAGE'],
+    [['closure', bogus], 'EINVALIDPATH'],
+    [['closure', s.glibc, '--store', `path-info:${env.root}/missing.json`], 'EIO'],
+    [['closure', s.launcher, '--store', 'ftp://x'], 'EUSAGE'],
+    [['closure', s.launcher, '--store', `local?state=${env.root}/nowhere`], 'EDB'],
+  ];
+  for (const [args, code] of cases) {
+    const text = cli(s, ...args);
+    assert.equal(text.code, 2, `${args.join(' ')}: ${text.stderr}`);
+    assert.ok(isOneLineError(text), text.stderr);
+    const j = cli(s, ...args, '--json');
+    assert.equal(j.code, 2, j.stderr);
+    assert.equal(j.stdout, '');
+    assert.equal(j.stderr.split('\n').length, 2, 'one line');
+    const e = JSON.parse(j.stderr).error;
+    assert.deepEqual(Object.keys(e).sort(), ['code', 'hint', 'line', 'message', 'offset', 'path']);
+    assert.equal(e.code, code, j.stderr);
+    assert.equal(`nix-seal: ${e.message}`, text.stderr.split('\n')[0]);
+    if (e.hint !== null) assert.equal(`nix-seal: hint: ${e.hint}`, text.stderr.split('\n')[1]);
+  }
+  // A parse error names the file and the line.
+  const reg = path.join(env.root, 'bad-registration-json');
+  fs.writeFileSync(reg, `${s.glibc}\nsha256:nothash\n1\n\n0\n`);
+  const pe = JSON.parse(cli(s, 'closure', s.glibc, '--store', `registration:${reg}`, '--json').stderr).error;
+  assert.equal(pe.code, 'EPARSE');
+  assert.equal(pe.path, reg);
+  assert.equal(pe.line, 1);
+  // local?store=S without state=: the error says which state dir was assumed, and how to name another.
+  const noState = runCli(['closure', s.launcher, '--store', `local?store=${env.storeDir}`], { ...env.env, NIX_STATE_DIR: path.join(env.root, 'elsewhere') }, env.root);
+  assert.equal(noState.code, 2);
+  assert.ok(isOneLineError(noState), noState.stderr);
+  assert.match(noState.stderr, /no state= given, so the state dir is NIX_STATE_DIR .*elsewhere/);
+  assert.match(noState.stderr, /\nnix-seal: hint: .*local\?store=S&state=T/);
+  // Warnings carry codes in the JSON output.
+  const w = cli(s, 'closure', s.launcher, '--seal', '*.qcow2', '--no-seal', 'nothing-*', '--json');
+  assert.equal(w.code, 0, w.stderr);
+  assert.deepEqual(
+    JSON.parse(w.stdout).warnings.map((x: { code: string }) => x.code),
+    ['WSEALNOTHING', 'WUNSEALNOTHING'],
+  );
 });
 
 test('nothing is written to the store or its database', (t) => {

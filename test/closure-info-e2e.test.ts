@@ -270,7 +270,7 @@ test('CLI: --registration-only - pipes into nix-store --load-db; FILE writes jus
   assert.equal(e.stdout, read(lib, 'registration'));
 });
 
-test('CLI: bad input is one line naming the thing, exit 1 (2 for usage), nothing left behind', (t) => {
+test('CLI: bad input is one line naming the thing, exit 2, nothing left behind', (t) => {
   const s = scenario(t);
   if (!s) return;
   const check = (args: string[], code: number, re: RegExp) => {
@@ -281,13 +281,13 @@ test('CLI: bad input is one line naming the thing, exit 1 (2 for usage), nothing
     assert.equal(r.stdout, '');
   };
   const out = path.join(s.env.root, 'no-such-parent', 'info');
-  check(['closure-info', s.launcher, '-o', out], 1, /^nix-seal: Cannot write .*\/no-such-parent\/info: its parent directory .*\/no-such-parent does not exist\n$/);
-  check(['closure-info', s.launcher, '--registration-only', path.join(s.env.root, 'no-such-parent', 'reg')], 1, /Cannot write .*no-such-parent\/reg: directory .*no-such-parent does not exist/);
+  check(['closure-info', s.launcher, '-o', out], 2, /^nix-seal: Cannot write .*\/no-such-parent\/info: its parent directory .*\/no-such-parent does not exist\n$/);
+  check(['closure-info', s.launcher, '--registration-only', path.join(s.env.root, 'no-such-parent', 'reg')], 2, /Cannot write .*no-such-parent\/reg: directory .*no-such-parent does not exist/);
   const bogus = `${s.env.storeDir}/0123456789abcdfghijklmnpqrsvwxyz-never-built`;
   const graph = path.join(s.env.root, 'bogus-graph-cli');
   fs.writeFileSync(graph, `${bogus}\n\n0\n`);
   const dir = fresh(s, 'cli-bad');
-  check(['closure-info', bogus, '-o', dir, '--store', `export-graph:${graph}`], 1, /Cannot compute the narHash of .*never-built: it is not on disk/);
+  check(['closure-info', bogus, '-o', dir, '--store', `export-graph:${graph}`], 2, /Cannot compute the narHash of .*never-built: it is not on disk/);
   assert.ok(!fs.existsSync(dir));
   check(['closure-info', s.launcher], 2, /-o DIR, or --registration-only FILE/);
   check(['closure-info', s.launcher, '-o', dir, '--registration-only', '-'], 2, /exclude each other/);

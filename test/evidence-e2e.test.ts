@@ -188,7 +188,7 @@ test('suggest: the ISO ranked with what it erases and the audit summary, and the
   const text = cli(s, 'suggest', s.launcher);
   assert.match(text.stdout, /1\. .*nixos-test\.iso/);
   assert.match(text.stdout, /inside, of 3 erased paths: 3 verified\n/);
-  assert.match(text.stdout, /flags: --seal-images/);
+  assert.match(text.stdout, /flags \(give this closure, \d+ paths, .*\): --seal-images\n/);
   // A closure without images: said plainly, exit 0.
   const none = cli(s, 'suggest', s.qemu);
   assert.equal(none.code, 0, none.stderr);
@@ -202,7 +202,7 @@ test('audit and why --precise: bad input gets one line and the right exit code',
   assert.equal(badEvidence.code, 2);
   assert.ok(isOneLineError(badEvidence), badEvidence.stderr);
   const outside = cli(s, 'audit', '/etc/hosts', '--seal', '*.iso');
-  assert.equal(outside.code, 1);
+  assert.equal(outside.code, 2);
   assert.ok(isOneLineError(outside), outside.stderr);
   // No seal reached: nothing to audit, said plainly (and the seal's own warning).
   const nothing = cli(s, 'audit', s.qemu, '--seal', '*.iso');

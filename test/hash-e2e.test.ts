@@ -115,7 +115,7 @@ test('CLI: nix-seal hash PATH… prints "sha256:<nix32> <narSize> <path>" lines;
   assert.equal(j.code, 0, j.stderr);
   assert.deepEqual(JSON.parse(j.stdout), [{ path: f.exe, narHash: nixHash(f.env, f.exe), narSize: dumpSize(f.env, f.exe) }]);
   const bad = runCli(['hash', f.file, '/no/such/path'], f.env.env);
-  assert.equal(bad.code, 1);
+  assert.equal(bad.code, 2);
   assert.ok(isOneLineError(bad), bad.stderr);
   assert.equal(bad.stderr, 'nix-seal: Cannot hash /no/such/path: no such file or directory\n');
   assert.equal(bad.stdout, '', 'nothing printed for the paths before the failure');

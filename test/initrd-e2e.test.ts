@@ -31,12 +31,19 @@ function cli(s: SeedScenario, ...args: string[]) {
   return r;
 }
 
-/** A copy of the sealed closure, laid out and timestamped the way nixpkgs' makeInitrd packs it. */
+/**
+ * A copy of the sealed closure, laid out and timestamped the way nixpkgs' make-initrd.sh packs it
+ * (its current version: dev, sys and proc, `cp -prd --parents`, `find * .[^.*]` from inside).
+ */
 function stage(s: SeedScenario, paths: string[], dir: string): void {
-  fs.mkdirSync(path.join(dir, s.env.storeDir), { recursive: true, mode: 0o755 });
-  for (const p of paths) sh(`cp -a "$1" "$2"`.replace('$1', p).replace('$2', path.join(dir, s.env.storeDir)), s.env.env);
-  fs.chmodSync(dir, 0o755);
-  sh('find . -exec touch -h -d @1 {} +', s.env.env, dir);
+  fs.mkdirSync(dir);
+  for (const d of ['dev', 'sys', 'proc']) fs.mkdirSync(path.join(dir, d), { mode: 0o755 });
+  sh(`cp -prd --parents ${paths.map((p) => `'${p}'`).join(' ')} .`, s.env.env, dir);
+  // cp -p --parents gives the directories above the store paths the modes of their sources (as it
+  // does in a Nix build, see nix-functions.test.ts); Debian's coreutils 9.1 run from here leaves
+  // some at 0700, so set them as intended.
+  for (let d = s.env.storeDir; d !== '/'; d = path.dirname(d)) fs.chmodSync(path.join(dir, d), fs.statSync(d).mode & 0o7777);
+  sh("find * .[^.*] -exec touch -h -d '@1' '{}' + 2>/dev/null; true", s.env.env, dir);
 }
 
 const PIPELINES: Record<string, string> = {
@@ -47,13 +54,14 @@ const PIPELINES: Record<string, string> = {
 };
 const DECOMPRESS: Record<string, string> = { zstd: 'zstd -dc', gzip: 'gzip -dc', xz: 'xz -dc', lz4: 'lz4 -dc', none: 'cat' };
 
-test('the initrd is byte-identical to the nixpkgs pipeline over a copy of the tree, for every compressor', (t) => {
+test("the initrd is byte-identical to make-initrd.sh's pipeline over a copy of the tree, for every compressor", (t) => {
   const s = scenario(t, 'zstd', 'xz', 'lz4', 'gzip');
   if (!s) return;
   const sealed = lines(cli(s, 'closure', s.launcher, '--seal', '*.iso').stdout);
   const dir = path.join(s.env.root, 'stage');
   stage(s, sealed, dir);
-  const cpio = 'find . -print0 | LC_ALL=C sort -z | cpio -o -H newc -R +0:+0 --reproducible --null 2>/dev/null';
+  // Without pipefail, as in make-initrd.sh: find reports the unmatched '.[^.*]' and goes on.
+  const cpio = "set +o pipefail; find * .[^.*] -print0 2>/dev/null | LC_ALL=C sort -z | cpio -o -H newc -R +0:+0 --reproducible --null 2>/dev/null";
   const reference = sh(cpio, s.env.env, dir);
   for (const c of ['zstd', 'gzip', 'xz', 'lz4', 'none']) {
     const out = path.join(s.env.root, `initrd.${c}`);
@@ -149,17 +157,17 @@ test('bad input: clear one-line errors, and no output file is left behind', (t) 
   check(['initrd', s.launcher, '--compress', 'brotli', '-o', out], 2, /--compress 'brotli': unknown compressor/);
   check(['initrd', s.launcher, '--compress', 'gzip', '--level', '12', '-o', out], 2, /gzip takes a level from 1 to 9/);
   check(['initrd', s.launcher], 2, /required option '-o, --output <file>'/);
-  check(['initrd', '--init', '/bin/sh', '-o', out], 1, /'\/bin\/sh': not in the Nix store/);
-  check(['initrd', s.launcher, '-o', path.join(s.env.root, 'missing-dir', 'x.zst')], 1, /missing-dir: no such file or directory/);
-  check(['initrd', s.launcher, '--prepend', path.join(s.env.root, 'no-ucode.cpio'), '-o', out], 1, /Cannot read --prepend .*no-ucode.cpio/);
+  check(['initrd', '--init', '/bin/sh', '-o', out], 2, /'\/bin\/sh': not in the Nix store/);
+  check(['initrd', s.launcher, '-o', path.join(s.env.root, 'missing-dir', 'x.zst')], 2, /missing-dir: no such file or directory/);
+  check(['initrd', s.launcher, '--prepend', path.join(s.env.root, 'no-ucode.cpio'), '-o', out], 2, /Cannot read --prepend .*no-ucode.cpio/);
   check(['initrd', s.launcher, '--link', 'relative=x', '-o', out], 2, /--link 'relative=x': expected DEST=TARGET/);
   // A compressor that fails midway.
-  check(['initrd', s.launcher, '-o', out], 1, /Cannot compress with zstd/, { ...s.env.env, NIX_SEAL_ZSTD: '/bin/false' });
+  check(['initrd', s.launcher, '-o', out], 2, /Cannot compress with zstd/, { ...s.env.env, NIX_SEAL_ZSTD: '/bin/false' });
   // A file of the closure that cannot be read: a registration naming a path that is not on disk.
   const ghost = `${s.env.storeDir}/0123456789abcdfghijklmnpqrsvwxyz-ghost`;
   const reg = path.join(s.env.root, 'ghost-registration');
   fs.writeFileSync(reg, `${ghost}\nsha256:${'0'.repeat(52)}\n8\n\n0\n`);
-  check(['initrd', ghost, '--store', `registration:${reg}`, '-o', out], 1, /Cannot read .*ghost: no such file or directory/);
+  check(['initrd', ghost, '--store', `registration:${reg}`, '-o', out], 2, /Cannot read .*ghost: no such file or directory/);
 });
 
 test('--mkdir creates the output directory (one level), and removes it again on failure', (t) => {
@@ -173,9 +181,9 @@ test('--mkdir creates the output directory (one level), and removes it again on 
     ...s.env.env,
     NIX_SEAL_ZSTD: '/bin/false',
   });
-  assert.equal(failed.code, 1);
+  assert.equal(failed.code, 2);
   assert.ok(!fs.existsSync(path.join(s.env.root, 'gone')), 'the directory made for the failed run is gone');
   const deep = cli(s, 'initrd', s.launcher, '--mkdir', '-o', path.join(s.env.root, 'a', 'b', 'initrd'));
-  assert.equal(deep.code, 1);
+  assert.equal(deep.code, 2);
   assert.match(deep.stderr, /Cannot create .*\/a\/b: no such file or directory/);
 });

@@ -230,6 +230,98 @@ test('makeSealedInitrd: the seed launcher, sealed and unsealed (sizes for the RE
   assert.ok(size(unsealed) - size(sealed) > 4_000_000, `${size(unsealed)} vs ${size(sealed)}`);
 });
 
+/**
+ * nixpkgs' make-initrd.sh (the structuredAttrs version on master: `find * .[^.*]`, `eval --
+ * $compress`; see README), its commands run as they are in a Nix build of the same store, with
+ * the contents' closure given as the store paths its `$closure/store-paths` would list and the
+ * compressor commands of initrd-compressor-meta.nix. Run by bash without -e, like the script:
+ * `find * .[^.*]` reports the unmatched glob and goes on.
+ */
+const MAKE_INITRD_ORACLE = `
+set -o pipefail
+objects=($objects)
+symlinks=($symlinks)
+suffices=($suffices)
+mkdir root
+mkdir root/dev
+mkdir root/sys
+mkdir root/proc
+for ((n = 0; n < \${#objects[*]}; n++)); do
+    object=\${objects[$n]}
+    symlink=\${symlinks[$n]}
+    suffix=\${suffices[$n]}
+    if test "$suffix" = none; then suffix=; fi
+    mkdir -p $(dirname root/$symlink)
+    ln -s $object$suffix root/$symlink
+done
+(cd root && cp -prd --parents $(cat "$closure") .)
+mkdir -p $out
+(cd root && find * .[^.*] -exec touch -h -d '@1' '{}' +)
+(cd root && find * .[^.*] -print0 | sort -z | cpio -o -H newc -R +0:+0 --reproducible --null | eval -- $compress >> "$out/initrd")
+ln -s "initrd" "$out/initrd$extension"
+`;
+
+test("makeSealedInitrd without seals is byte-identical to nixpkgs' make-initrd.sh (zstd, xz, lz4, none; gzip decompressed)", (t) => {
+  const c = scenario(t, 'zstd', 'xz', 'lz4', 'gzip', 'cpio', 'bash');
+  if (!c) return;
+  const { s } = c;
+  const contents = [
+    [s.launcher, '/init', 'none'],
+    [s.glibc, '/lib/libc', '/lib'],
+  ] as const;
+  const nixContents = contents.map(([o, l, x]) => `{ object = ${sp(o)}; symlink = "${l}";${x === 'none' ? '' : ` suffix = "${x}";`} }`).join(' ');
+  const closure = fresh(c, 'oracle-store-paths');
+  fs.writeFileSync(closure, s.env.nixStore(['-qR', ...contents.map(([o]) => o)]));
+  const script = fresh(c, 'make-initrd-oracle') + '.sh';
+  fs.writeFileSync(script, MAKE_INITRD_ORACLE);
+  // initrd-compressor-meta.nix: each compressor's default arguments and extension.
+  const compressors: [string, string, string][] = [
+    ['zstd', 'zstd -10', '.zst'],
+    ['xz', 'xz --check=crc32 --lzma2=dict=512KiB', '.xz'],
+    ['lz4', 'lz4 -l', '.lz4'],
+    ['none', 'cat', '.cpio'],
+    ['gzip', 'gzip -9n', '.gz'],
+  ];
+  for (const [name, command, extension] of compressors) {
+    const oracle = build1(
+      c,
+      `derivation {
+        name = "make-initrd-${name}"; system = builtins.currentSystem; builder = "/bin/bash"; PATH = "/usr/bin:/bin";
+        args = [ ${JSON.stringify(script)} ];
+        objects = "${contents.map(([o]) => `\${${sp(o)}}`).join(' ')}";
+        symlinks = "${contents.map(([, l]) => l).join(' ')}";
+        suffices = "${contents.map(([, , x]) => x).join(' ')}";
+        closure = ${JSON.stringify(closure)};
+        compress = ${JSON.stringify(command)};
+        extension = "${extension}";
+      }`,
+    );
+    const sealed = build1(
+      c,
+      `${c.fns}.makeSealedInitrd {
+        name = "initrd-drop-in-${name}";
+        contents = [ ${nixContents} ];
+        seals = [ ];
+        compressor = "${name}";
+      }`,
+    );
+    const want = fs.readFileSync(path.join(oracle, 'initrd'));
+    const got = fs.readFileSync(path.join(sealed, 'initrd'));
+    if (name === 'gzip') {
+      // Node's deflate is not GNU gzip's: the same archive inside.
+      const z = (b: Buffer) => spawnSync('gzip', ['-dc'], { input: b, maxBuffer: 1 << 28 }).stdout as Buffer;
+      assert.ok(z(got).equals(z(want)), 'gzip: the decompressed archives differ');
+    } else {
+      assert.ok(got.equals(want), `${name}: makeSealedInitrd differs from make-initrd.sh (${got.length} vs ${want.length} bytes)`);
+    }
+  }
+  // What the script puts into the image: dev, proc and sys, no "." entry, the links.
+  const list = spawnSync('cpio', ['-it', '--quiet'], { input: fs.readFileSync(path.join(build1(c, `${c.fns}.makeSealedInitrd { name = "initrd-list"; contents = [ ${nixContents} ]; compressor = "none"; }`), 'initrd')), encoding: 'utf8' }).stdout;
+  const names = lines(list);
+  for (const n of ['dev', 'proc', 'sys', 'init', 'lib', 'lib/libc']) assert.ok(names.includes(n), `${n} in ${names.join(' ')}`);
+  assert.ok(!names.includes('.'), 'no "." entry');
+});
+
 test('bad input fails evaluation with a message that says what is wrong', (t) => {
   const c = scenario(t);
   if (!c) return;

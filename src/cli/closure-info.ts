@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { Analysis } from '../analysis.js';
 import { checkOutputDir, checkOutputFile, ensureOutputDir, writeFileAtomic, writeFilesAtomic } from '../emit/atomic-write.js';
 import { closureInfoTexts, type SealsJson } from '../emit/closure-info.js';
-import { usageError } from '../errors.js';
+import { usageError, type Warning } from '../errors.js';
 import { maskCount } from '../graph/closure.js';
 import { withHashesFromDisk, withSizesFromDisk } from '../sources/hashes-from-disk.js';
 import { human } from './render.js';
@@ -31,7 +31,7 @@ export interface ClosureInfoResult {
   /** Paths whose narHash/narSize the source lacked and that were computed from disk. */
   hashedFromDisk: number;
   seals: SealsJson['seals'];
-  warnings: string[];
+  warnings: Warning[];
   /** Only with `--registration-only -`: the registration text, for stdout. */
   registration?: string;
 }

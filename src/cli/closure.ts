@@ -1,3 +1,4 @@
+import type { Warning } from '../errors.js';
 import type { Analysis } from '../analysis.js';
 import { maskCount, maskNarSize, narSizeOf, topoOrder, topoOrderIds } from '../graph/closure.js';
 import { referencesOf } from '../graph/ref-graph.js';
@@ -8,7 +9,7 @@ export interface ClosureResult {
   paths: { path: string; narSize: number | null; references: string[] }[];
   seals: { path: string; erased: string[]; erasedNarSize: number | null }[];
   totals: { fullCount: number; fullNarSize: number | null; sealedCount: number; sealedNarSize: number | null };
-  warnings: string[];
+  warnings: Warning[];
 }
 
 export const sizeOrNull = (n: number): number | null => (Number.isNaN(n) ? null : n);

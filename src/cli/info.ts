@@ -1,3 +1,4 @@
+import type { Warning } from '../errors.js';
 import type { Analysis } from '../analysis.js';
 import { maskCount, maskNarSize, narSizeOf } from '../graph/closure.js';
 import { sizeOrNull } from './closure.js';
@@ -12,8 +13,15 @@ export interface InfoResult {
   full: Amount;
   sealed: Amount;
   erased: Amount;
-  seals: { path: string; narSize: number | null; erased: Amount; exclusive: Amount }[];
-  warnings: string[];
+  seals: {
+    path: string;
+    narSize: number | null;
+    erased: Amount;
+    exclusive: Amount;
+    /** Every path this seal erased, the largest first (then by path); `exclusive`: only this seal erased it. */
+    erasedPaths: { path: string; narSize: number | null; exclusive: boolean }[];
+  }[];
+  warnings: Warning[];
 }
 
 export function infoResult(a: Analysis): InfoResult {
@@ -34,7 +42,15 @@ export function infoResult(a: Analysis): InfoResult {
       narSize: sizeOrNull(g.narSize[s.seal]!),
       erased: amount(s.erased),
       exclusive: amount(s.exclusive),
+      erasedPaths: erasedList(a, s.erased, new Set(s.exclusive)),
     })),
     warnings: a.warnings,
   };
+}
+
+function erasedList(a: Analysis, ids: readonly number[], exclusive: ReadonlySet<number>): InfoResult['seals'][number]['erasedPaths'] {
+  const g = a.graph;
+  return ids
+    .map((id) => ({ path: g.paths[id]!, narSize: sizeOrNull(g.narSize[id]!), exclusive: exclusive.has(id) }))
+    .sort((x, y) => (y.narSize ?? -1) - (x.narSize ?? -1) || (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
 }

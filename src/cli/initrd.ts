@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { analyze, type AnalysisOptions } from '../analysis.js';
-import { describeSystemError, NixSealError, usageError } from '../errors.js';
+import { describeSystemError, NixSealError, usageError, type Warning } from '../errors.js';
 import { parseCompressor } from '../emit/compress.js';
 import { writeInitrd, type InitrdResult } from '../emit/initrd.js';
 import { followLinksToStore } from '../store/resolve-path.js';
@@ -21,7 +21,7 @@ export interface InitrdFlags {
 
 export interface InitrdCommandResult extends InitrdResult {
   compressor: string;
-  warnings: string[];
+  warnings: Warning[];
 }
 
 /** `DEST=TARGET` with an absolute DEST. */

@@ -1,10 +1,11 @@
 import { Command, CommanderError, Option } from 'commander';
 import { analyze, type AnalysisOptions } from '../analysis.js';
-import { NixSealError } from '../errors.js';
+import { ERROR_EXIT_CODE, NixSealError, type ErrorJson, type Warning } from '../errors.js';
 import { closureLines, closureResult } from './closure.js';
 import { infoResult } from './info.js';
 import type { InitrdFlags } from './initrd.js';
 import { addPrecision, whyResult } from './why.js';
+import { STORE_FORMS } from '../store/store-url.js';
 
 // Commands other than `closure` load their modules when they run: `closure` on a small store is
 // start-up bound (it must keep pace with nix-store -qR's ~70 ms), so it loads only what it uses.
@@ -33,7 +34,7 @@ interface CommonFlags {
 /** Flags every closure-computing command takes. */
 function withClosureFlags(cmd: Command): Command {
   return cmd
-    .option('--store <url>', "where the reference graph comes from (default: the local store; see README)")
+    .option('--store <url>', `where the reference graph comes from: ${STORE_FORMS} (default: auto)`)
     .option('--seal <pattern>', "seal a path (contains '/') or every path whose name matches a glob (e.g. '*.iso'); repeatable", collect, [])
     .option('--seals-from <file>', 'read seal patterns from FILE, one a line (# comments); repeatable', collect, [])
     .option('--seal-images', 'also seal every path of the closure whose bytes are a self-contained image (ISO, disk image, squashfs, archive…)')
@@ -78,17 +79,34 @@ const processOutput: Output = {
   err: (t) => process.stderr.write(t),
 };
 
-function warn(out: Output, warnings: string[]): void {
-  for (const w of warnings) out.err(`nix-seal: warning: ${w}\n`);
+function warn(out: Output, warnings: Warning[]): void {
+  for (const w of warnings) out.err(`nix-seal: warning: ${w.message}\n`);
 }
+
+const HELP_AFTER = `
+--store URL (every closure command):
+  auto                      the local store (NIX_STORE_DIR, NIX_STATE_DIR; default /nix/store, /nix/var/nix);
+                            through the nix command when its database is not readable
+  local?root=DIR            store and state under DIR (DIR/nix/store, DIR/nix/var/nix)
+  local?store=S&state=T     store dir S, state dir T (holding db/db.sqlite); real=R: files at R
+  daemon                    nix path-info through the daemon (or NIX_REMOTE)
+  registration:FILE         closureInfo's registration, or nix-store --dump-db output
+  export-graph:FILE[,FILE…] exportReferencesGraph files inside a build
+  attrs-json:FILE[#NAME]    a structured-attrs .attrs.json
+  path-info:FILE            nix path-info --json -r output
+
+Exit codes: 0 success or yes, 1 a negative answer (why: no dependency; audit --strict: not proven),
+2 any error (with --json: one {"error": {...}} object on stderr).
+`;
 
 export function buildProgram(out: Output, setExit: (code: number) => void): Command {
   const program = new Command('nix-seal')
     .description('Nix closures that stop at seals: self-contained store paths such as ISO images')
     .version('0.1.0')
     .showHelpAfterError(false)
-    .configureOutput({ writeOut: (s) => out.out(s), writeErr: (s) => out.err(s), outputError: (s, write) => write(`nix-seal: ${s.replace(/^error: /, '')}`) })
-    .exitOverride();
+    .configureOutput({ writeOut: (s) => out.out(s), writeErr: (s) => out.err(s), outputError: () => {} }) // main() reports it
+    .exitOverride()
+    .addHelpText('after', HELP_AFTER);
 
   withClosureFlags(
     program
@@ -106,12 +124,14 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       .command('info')
       .description('summarise the full and the sealed closure, and what each seal erased')
       .argument('[root...]', 'store paths, paths inside them, or symlinks to them (default with --store image:FILE: the roots of the closure it embeds)'),
-  ).action(async (roots: string[], f: CommonFlags) => {
-    const a = analyze(analysisOptions(roots, f, out));
-    warn(out, a.warnings);
-    const r = infoResult(a);
-    out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderInfo(r));
-  });
+  )
+    .option('--all', 'list every erased path (default: the 10 largest per seal)')
+    .action(async (roots: string[], f: CommonFlags & { all?: boolean }) => {
+      const a = analyze(analysisOptions(roots, f, out));
+      warn(out, a.warnings);
+      const r = infoResult(a);
+      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderInfo(r, { all: f.all ?? false }));
+    });
 
   withClosureFlags(
     program
@@ -148,11 +168,15 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .option('--compress <name>', 'zstd, gzip, xz, lz4 (legacy frame) or none', 'zstd')
     .option('--level <n>', 'compression level (default: what nixpkgs uses: zstd 10, gzip 9, xz 6, lz4 1)')
     .action(async (roots: string[], f: CommonFlags & InitrdFlags) => {
-      const bar = process.stderr.isTTY && out === processOutput ? await progressBar() : undefined;
+      // A bar only on a person's terminal (not in pipes, CI, TERM=dumb, NO_COLOR or Nix builds).
+      const { noProgressReason, progressBar } = await import('./progress.js');
+      const bar = out === processOutput && noProgressReason(process.stderr) === undefined ? await progressBar(process.stderr) : undefined;
       try {
         const { initrdCommand } = await import('./initrd.js');
         const { registrationFor } = await import('./registration-hook.js');
         const r = await initrdCommand(roots, f, analysisOptions([], f, out), registrationFor, bar?.update);
+        // The bar goes first, so the summary stands on its own line, not glued to or wiped by it.
+        bar?.stop();
         warn(out, r.warnings);
         out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderInitrd(r));
       } finally {
@@ -193,7 +217,8 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       const opts = analysisOptions(roots, f, out);
       const a = analyze({ ...opts, hashes: true });
       warn(out, a.warnings);
-      const bar = !f.quick && process.stderr.isTTY && out === processOutput ? await progressBar() : undefined;
+      const { noProgressReason, progressBar } = await import('./progress.js');
+      const bar = !f.quick && out === processOutput && noProgressReason(process.stderr) === undefined ? await progressBar(process.stderr, 'audit: hashing copies') : undefined;
       let r;
       try {
         r = await auditCommand(a, f, opts.log, bar ? (p) => bar.update(p.done, p.total) : undefined);
@@ -214,8 +239,8 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .action(async (roots: string[], f: CommonFlags & { quick?: boolean }) => {
     const { suggestResult, renderSuggest } = await import('./suggest.js');
     const a = analyze({ ...analysisOptions(roots, f, out), sealImages: true, hashes: true });
-    warn(out, a.warnings.filter((w) => !w.startsWith('--seal-images found no image')));
-    const r = await suggestResult(a, { quick: f.quick ?? false });
+    warn(out, a.warnings.filter((w) => w.code !== 'WNOIMAGE'));
+    const r = await suggestResult(a, { seals: f.seal, sealsFrom: f.sealsFrom, noSeals: f.noSeal }, { quick: f.quick ?? false });
     out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderSuggest(r, (await render()).human));
   });
 
@@ -270,47 +295,52 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
   return program;
 }
 
-/** A progress bar over the bytes archived, for a terminal only. Loaded on demand: start-up stays lean. */
-async function progressBar(): Promise<{ update: (done: number, total: number) => void; stop: () => void }> {
-  const { SingleBar, Presets } = (await import('cli-progress')).default;
-  const bar = new SingleBar(
-    { format: 'initrd [{bar}] {percentage}% | {value}/{total} MiB', hideCursor: true, clearOnComplete: true, stream: process.stderr },
-    Presets.shades_classic,
-  );
-  let started = false;
-  return {
-    update: (done, total) => {
-      const mib = (n: number): number => Math.round(n / 1048576);
-      if (!started) (bar.start(mib(total), 0), (started = true));
-      bar.update(mib(done));
-    },
-    stop: () => started && bar.stop(),
-  };
-}
-
-/** Runs the CLI; returns the exit code. Errors become one line on stderr (a stack with --debug). */
+/**
+ * Runs the CLI; returns the exit code: 0 success (or yes), 1 a negative answer (set by the
+ * command), 2 any error. An error is `nix-seal: message` (and `nix-seal: hint: …`) on stderr, or
+ * with --json one `{"error": {...}}` line; a stack trace only with --debug.
+ */
 export async function main(argv: string[], out: Output = processOutput): Promise<number> {
   let code = 0;
   const program = buildProgram(out, (c) => (code = c));
   const debug = argv.includes('--debug');
+  const json = argv.includes('--json');
+  const report = (e: ErrorJson, stack?: string): number => {
+    if (json) out.err(JSON.stringify({ error: e }) + '\n');
+    else out.err(`nix-seal: ${e.message}\n${e.hint !== null ? `nix-seal: hint: ${e.hint}\n` : ''}`);
+    if (debug && stack !== undefined) out.err(stack);
+    return ERROR_EXIT_CODE;
+  };
   try {
     await program.parseAsync(argv, { from: 'user' });
     return code;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // Help and version exit through here with code 0; commander already printed the message.
+      // Help and version exit through here with code 0; commander already printed them.
       if (err.exitCode === 0) return 0;
-      if (err.code === 'nix-seal.usage') out.err(`nix-seal: ${err.message}\n`);
-      return 2;
+      const command = program.commands.find((c) => argv.includes(c.name()));
+      return report({
+        code: 'EUSAGE',
+        message: err.message.replace(/^error: /, ''),
+        path: null,
+        offset: null,
+        line: null,
+        hint: `'nix-seal ${command ? command.name() + ' ' : ''}--help' lists the arguments and options`,
+      });
     }
     if (err instanceof NixSealError) {
-      out.err(`nix-seal: ${err.message}\n`);
-      if (debug) out.err(`${err.stack}\n${err.details.cause instanceof Error ? `cause: ${err.details.cause.stack}\n` : ''}`);
-      return err.exitCode;
+      return report(err.toJSON(), `${err.stack}\n${err.details.cause instanceof Error ? `cause: ${err.details.cause.stack}\n` : ''}`);
     }
-    out.err(`nix-seal: internal error: ${(err as Error)?.message ?? String(err)}\n`);
-    if (debug) out.err(`${(err as Error)?.stack}\n`);
-    else out.err('nix-seal: (run with --debug for a stack trace, and please report it)\n');
-    return 1;
+    return report(
+      {
+        code: 'EINTERNAL',
+        message: `internal error: ${(err as Error)?.message ?? String(err)}`,
+        path: null,
+        offset: null,
+        line: null,
+        hint: debug ? null : 'run with --debug for a stack trace, and please report it',
+      },
+      `${(err as Error)?.stack}\n`,
+    );
   }
 }

@@ -9,7 +9,10 @@ export const human = (n: number | null): string => (n === null ? 'size unknown' 
 
 const amount = (a: Amount): string => `${a.count} ${a.count === 1 ? 'path' : 'paths'}, ${human(a.narSize)}`;
 
-export function renderInfo(r: InfoResult): string {
+/** How many erased paths `info` lists per seal without --all. */
+export const INFO_ERASED_SHOWN = 10;
+
+export function renderInfo(r: InfoResult, opts: { all?: boolean } = {}): string {
   const pct =
     r.full.narSize && r.erased.narSize !== null ? ` (${((100 * r.erased.narSize) / r.full.narSize).toFixed(1)}% of the bytes)` : '';
   const lines = [
@@ -22,6 +25,9 @@ export function renderInfo(r: InfoResult): string {
   for (const s of r.seals) {
     lines.push(`seal ${s.path} (${human(s.narSize)})`);
     lines.push(`  erased ${amount(s.erased)}; of those only through this seal: ${amount(s.exclusive)}`);
+    const shown = opts.all ? s.erasedPaths : s.erasedPaths.slice(0, INFO_ERASED_SHOWN);
+    for (const e of shown) lines.push(`    ${human(e.narSize).padStart(10)}  ${e.path}${e.exclusive ? '' : '  (also erased by another seal)'}`);
+    if (shown.length < s.erasedPaths.length) lines.push(`    … ${s.erasedPaths.length - shown.length} more (--all lists every one)`);
   }
   return lines.join('\n') + '\n';
 }

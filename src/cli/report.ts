@@ -1,3 +1,4 @@
+import type { Warning } from '../errors.js';
 /** `nix-seal report`: the closure, the seals and what they erased, as one self-contained HTML file. */
 import * as path from 'node:path';
 import type { Analysis } from '../analysis.js';
@@ -19,7 +20,7 @@ export interface ReportResult {
   paths: number;
   seals: number;
   audited: boolean;
-  warnings: string[];
+  warnings: Warning[];
 }
 
 /** Usage errors and an unwritable target, before the (possibly long) analysis. */

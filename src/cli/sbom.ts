@@ -1,3 +1,4 @@
+import type { Warning } from '../errors.js';
 /** `nix-seal sbom`: the sealed closure as a CycloneDX or SPDX JSON document, written atomically. */
 import * as fs from 'node:fs';
 import { analyze, type AnalysisOptions } from '../analysis.js';
@@ -18,7 +19,7 @@ export interface SbomResult {
   seals: number;
   erased: number;
   audited: boolean;
-  warnings: string[];
+  warnings: Warning[];
 }
 
 /** nix-seal's own name and version (package.json, two levels above dist/src/cli). */

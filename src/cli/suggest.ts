@@ -1,7 +1,8 @@
+import type { Warning } from '../errors.js';
 import type { Analysis } from '../analysis.js';
 import { maskCount, maskNarSize, narSizeOf, reach, sealedClosure } from '../graph/closure.js';
 import { idOf, type PathId } from '../graph/ref-graph.js';
-import { auditSeals, isProven } from '../seal/audit.js';
+import { auditSeals, isProven, type AuditInput } from '../seal/audit.js';
 import type { Amount } from './info.js';
 import { sizeOrNull } from './closure.js';
 
@@ -43,13 +44,29 @@ export interface SuggestResult {
   sealedProven: Amount;
   /** Ranked: most bytes erased (alone) first, then most paths. */
   images: Suggestion[];
-  /** The flags to use: --seal-images, with --no-seal for the images not proven safe. */
+  /** Detected images a --no-seal of the user's excluded: not sealed, not ranked. */
+  excluded: { path: string; reason: string }[];
+  /**
+   * The flags to use, as argv words: the user's own --seal / --seals-from / --no-seal, then
+   * --seal-images with a --no-seal for each image not proven safe. They give exactly
+   * `sealedProven` (which is `sealedAll` when every image is proven).
+   */
   flags: string[];
-  warnings: string[];
+  warnings: Warning[];
 }
 
-/** `suggest`: an analysis made with sealImages (and any --seal / --no-seal the user gave). */
-export async function suggestResult(a: Analysis, opts: { quick?: boolean } = {}): Promise<SuggestResult> {
+/** The seal flags the analysis was made with, so that the suggested flags keep them. */
+export interface GivenSealFlags {
+  seals?: readonly string[];
+  sealsFrom?: readonly string[];
+  noSeals?: readonly string[];
+}
+
+/**
+ * `suggest`: an analysis made with sealImages (and any --seal / --no-seal the user gave, in
+ * `given`). Each image is audited (its copies hashed, unless `quick`) to say whether it is proven.
+ */
+export async function suggestResult(a: Analysis, given: GivenSealFlags = {}, opts: { quick?: boolean } = {}): Promise<SuggestResult> {
   const quick = opts.quick ?? false;
   const g = a.graph;
   const amount = (ids: readonly PathId[]): Amount => ({ count: ids.length, narSize: sizeOrNull(narSizeOf(g, ids)) });
@@ -62,7 +79,9 @@ export async function suggestResult(a: Analysis, opts: { quick?: boolean } = {})
     alone[d.id] = 1;
     const erased = sealedClosure(g, a.roots, alone).seals[0]?.erased ?? [];
     const sealPath = g.paths[d.id]!;
-    const audit = (await auditSeals({ graph: g, roots: a.roots, seals: [{ seal: d.id, erased }], realStoreDir: a.source.realStoreDir }, { quick, maxEvidence: 1 })).seals[0];
+    const input: AuditInput = { graph: g, roots: a.roots, seals: [{ seal: d.id, erased }], realStoreDir: a.source.realStoreDir };
+    if (a.source.materialize) input.materialize = (paths) => a.source.materialize!(paths);
+    const audit = (await auditSeals(input, { quick, maxEvidence: 1 })).seals[0];
     const c = audit?.counts;
     const inside: InsideSummary = {
       verified: c?.verified ?? 0,
@@ -92,7 +111,13 @@ export async function suggestResult(a: Analysis, opts: { quick?: boolean } = {})
     sealedAll: maskAmount(a.closure.kept),
     sealedProven: maskAmount(reach(g, a.roots, proven)),
     images,
-    flags: images.length === 0 ? [] : ['--seal-images', ...unproven.map((s) => `--no-seal ${s.path}`)],
+    excluded: a.detected.filter((d) => !a.seals[d.id]).map((d) => ({ path: g.paths[d.id]!, reason: d.sniff.reason })),
+    flags: [
+      ...(given.seals ?? []).flatMap((p) => ['--seal', p]),
+      ...(given.sealsFrom ?? []).flatMap((f) => ['--seals-from', f]),
+      ...(given.noSeals ?? []).flatMap((p) => ['--no-seal', p]),
+      ...(images.length === 0 ? [] : ['--seal-images', ...unproven.flatMap((s) => ['--no-seal', s.path])]),
+    ],
     warnings: a.warnings,
   };
 }
@@ -101,11 +126,18 @@ export function renderSuggest(r: SuggestResult, human: (n: number | null) => str
   const amt = (a: Amount): string => `${a.count} ${a.count === 1 ? 'path' : 'paths'}, ${human(a.narSize)}`;
   const out: string[] = [];
   out.push(`closure: ${amt(r.full)}`);
+  const excluded = r.excluded.map((e) => `excluded by --no-seal: ${e.path} (${e.reason})`);
   if (r.images.length === 0) {
-    out.push('no self-contained image with references found in the closure: nothing to seal');
+    out.push(
+      r.excluded.length === 0
+        ? 'no self-contained image with references found in the closure: nothing to seal'
+        : `images found: ${r.excluded.length}, all excluded by --no-seal: nothing more to seal`,
+      ...excluded,
+    );
+    if (r.flags.length > 0) out.push(`sealed closure: ${amt(r.sealedAll)}`, `flags (give this closure): ${shellWords(r.flags)}`);
     return out.join('\n') + '\n';
   }
-  out.push(`images found: ${r.images.length} (ranked by what sealing each alone erases)`);
+  out.push(`images found: ${r.images.length} (ranked by what sealing each alone erases)${r.excluded.length > 0 ? `, ${r.excluded.length} excluded` : ''}`);
   r.images.forEach((s, i) => {
     out.push(`${String(i + 1).padStart(3)}. ${s.path} (${human(s.narSize)})`);
     out.push(`     ${s.reason}`);
@@ -119,8 +151,18 @@ export function renderSuggest(r: SuggestResult, human: (n: number | null) => str
     ];
     out.push(`     inside, of ${s.alone.count} erased paths: ${parts.join(', ')}${s.proven ? '' : ' (see nix-seal audit)'}${opaque}`);
   });
+  out.push(...excluded);
   out.push(`sealing all: ${amt(r.sealedAll)} left of ${amt(r.full)}`);
-  if (r.images.some((s) => !s.proven)) out.push(`sealing the proven ones only: ${amt(r.sealedProven)}`);
-  out.push(`flags: ${r.flags.join(' ')}`);
+  if (r.images.some((s) => !s.proven)) {
+    out.push(`sealing the proven ones only: ${amt(r.sealedProven)}`);
+    out.push(`flags (give the proven closure, ${amt(r.sealedProven)}): ${shellWords(r.flags)}`);
+  } else {
+    out.push(`flags (give this closure, ${amt(r.sealedAll)}): ${shellWords(r.flags)}`);
+  }
   return out.join('\n') + '\n';
+}
+
+/** argv words as one line to paste into a POSIX shell. */
+export function shellWords(words: readonly string[]): string {
+  return words.map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
 }

@@ -2,6 +2,9 @@ import type { Analysis } from '../analysis.js';
 import { resolveInAnalysis } from '../analysis.js';
 import { allChains, shortestChain } from '../graph/why.js';
 import type { EdgeEvidence } from '../seal/edge-evidence.js';
+import { NixSealError } from '../errors.js';
+import type { PathId } from '../graph/ref-graph.js';
+import { baseNameOf, nameOf } from '../store/store-path.js';
 
 export interface WhyResult {
   root: string;
@@ -37,7 +40,7 @@ export async function addPrecision(r: WhyResult, a: Analysis, opts: { maxEvidenc
 export function whyResult(a: Analysis, targetArg: string, all?: { limit: number }): WhyResult {
   const g = a.graph;
   const root = a.roots[0]!;
-  const target = resolveInAnalysis(a, targetArg);
+  const target = targetArg.includes('/') ? resolveInAnalysis(a, targetArg) : byName(a, targetArg);
   const names = (ids: number[]): string[] => ids.map((i) => g.paths[i]!);
   const base = { root: g.paths[root]!, target: target.path, erasedBy: [], chain: [] };
   const t = target.id;
@@ -74,4 +77,35 @@ export function whyResult(a: Analysis, targetArg: string, all?: { limit: number 
     ...(all ? { chains: allChains(g, root, t, all.limit).map(mark) } : {}),
     seals: [...sealsOnChains],
   };
+}
+
+/**
+ * A TARGET without '/': the path of the full closure whose name (`bash-5.2`) or basename
+ * (`<hash>-bash-5.2`) it is, as `nix why-depends` users type it. None or several is an error that
+ * says which paths come close, or lists the candidates.
+ */
+function byName(a: Analysis, arg: string): { path: string; id: PathId } {
+  const g = a.graph;
+  const root = g.paths[a.roots[0]!]!;
+  const hits: PathId[] = [];
+  const near: string[] = [];
+  for (let i = 0; i < g.paths.length; i++) {
+    if (!a.closure.full[i]) continue;
+    const p = g.paths[i]!;
+    if (nameOf(p) === arg || baseNameOf(p) === arg) hits.push(i);
+    else if (nameOf(p).includes(arg)) near.push(nameOf(p));
+  }
+  if (hits.length === 1) return { path: g.paths[hits[0]!]!, id: hits[0]! };
+  if (hits.length === 0) {
+    throw new NixSealError('ENOTFOUND', `Cannot find '${arg}' in the closure of ${root}: no path has that name`, {
+      hint:
+        near.length > 0
+          ? `names in the closure that contain it: ${near.slice(0, 8).join(', ')}${near.length > 8 ? ', …' : ''}`
+          : 'give a store path, a name (bash-5.2) or a basename (<hash>-bash-5.2) of a path in the closure (nix-seal closure ROOT lists them)',
+    });
+  }
+  const list = hits.map((i) => g.paths[i]!);
+  throw new NixSealError('ENOTFOUND', `Cannot pick '${arg}': ${list.length} paths of the closure of ${root} have that name: ${list.join(', ')}`, {
+    hint: 'give the store path (or its <hash>-name basename) of the one you mean',
+  });
 }

@@ -90,10 +90,38 @@ function parents(name: string): string[] {
 }
 
 /**
- * Lists the image: the sealed closure at its store paths, the directories above the store, the
- * links and extra files, in the order nixpkgs' `find . -print0 | sort -z` gives (byte-wise over
- * "./name", so "a-b" sorts before "a/x"), with directory link counts as the file system would
- * report them for such a tree (2 + subdirectories), so that GNU cpio over a copy gives the same
+ * The modes `cp -p --parents` gives the directories above the store paths: those of the store dir
+ * and its ancestors on disk (for `local?root=DIR` the real ones under DIR), by depth from the
+ * store dir; 0755 where one cannot be read.
+ */
+function storeDirModes(storeDir: string, realStoreDir: string): Map<string, number> {
+  const modes = new Map<string, number>();
+  let logical = storeDir;
+  let real = realStoreDir;
+  while (logical !== '/' && logical !== '.') {
+    let mode = 0o755;
+    try {
+      mode = fs.statSync(real).mode & 0o7777;
+    } catch {
+      // A file source describing a store that is not here: nothing to copy the mode from.
+    }
+    modes.set(logical.replace(/^\/+/, ''), mode);
+    logical = path.posix.dirname(logical);
+    real = path.dirname(real);
+  }
+  return modes;
+}
+
+/** Directories nixpkgs' make-initrd.sh creates in every image ("needed for splash_helper"). */
+const MAKE_INITRD_DIRS = ['dev', 'proc', 'sys'];
+
+/**
+ * Lists the image as nixpkgs' current make-initrd.sh lays it out: `dev`, `proc` and `sys`, the
+ * links (their directories 0755, as `mkdir -p`), the sealed closure copied with `cp -prd
+ * --parents` (so the directories above the store paths have the modes of the store dir and its
+ * parents), archived from inside the root with `find * .[^.*] -print0 | sort -z` (no "." entry;
+ * byte-wise order, so "a-b" sorts before "a/x"), with directory link counts as the file system
+ * reports them for such a tree (2 + subdirectories), so that GNU cpio over a copy gives the same
  * bytes.
  */
 export function planInitrd(spec: InitrdSpec): Entry[] {
@@ -120,11 +148,12 @@ export function planInitrd(spec: InitrdSpec): Entry[] {
   for (const f of spec.files) {
     add({ kind: 'file', name: f.dest.replace(/^\/+/, ''), mode: 0o444, size: f.contents.length, source: f.contents }, f.dest);
   }
-  // Directories above everything (the store dir's parents, a link's parents).
-  for (const e of [...entries]) for (const d of parents(e.name)) add({ kind: 'dir', name: d, mode: 0o755 }, `/${d}`);
-  entries.push({ kind: 'dir', name: '.', mode: 0o755 });
-  const key = (e: Entry): Buffer => Buffer.from(e.name === '.' ? '.' : `./${e.name}`);
-  const keyed = entries.map((e) => ({ e, k: key(e) }));
+  for (const d of MAKE_INITRD_DIRS) add({ kind: 'dir', name: d, mode: 0o755 }, `/${d}`);
+  // Directories above everything: the store dir and its parents with their modes on disk, a
+  // link's parents 0755.
+  const storeModes = storeDirModes(g.storeDir, spec.realStoreDir);
+  for (const e of [...entries]) for (const d of parents(e.name)) add({ kind: 'dir', name: d, mode: storeModes.get(d) ?? 0o755 }, `/${d}`);
+  const keyed = entries.map((e) => ({ e, k: Buffer.from(e.name) }));
   keyed.sort((a, b) => Buffer.compare(a.k, b.k));
   return keyed.map((x) => x.e);
 }
@@ -197,7 +226,8 @@ export async function writeInitrd(spec: InitrdSpec, output: string): Promise<Ini
             await writer.addFile(e.name, e.mode, e.size, stream);
           } catch (err) {
             stream.destroy();
-            if (err instanceof NixSealError && err.code !== 'EIO') throw err;
+            // The output closing is a consequence of another stage's failure: keep it as is, ranked below.
+            if (err instanceof NixSealError && (err.code !== 'EIO' || err.reason === 'closed')) throw err;
             if ((err as NodeJS.ErrnoException).code) fail(src, err);
             throw new NixSealError('EIO', `Cannot read ${src}: ${(err as Error).message}`, { path: src, cause: err });
           }
@@ -219,7 +249,7 @@ export async function writeInitrd(spec: InitrdSpec, output: string): Promise<Ini
     await Promise.allSettled(tasks.map((t) => t.catch(stop)));
     if (errors.length > 0) {
       const rank = (e: unknown): number =>
-        e instanceof NixSealError ? (e.code === 'ECOMPRESS' ? 1 : e.message.includes('the output was closed') ? 2 : 0) : 3;
+        e instanceof NixSealError ? (e.code === 'ECOMPRESS' ? 1 : e.reason === 'closed' ? 2 : 0) : 3;
       throw errors.sort((a, b) => rank(a) - rank(b))[0];
     }
     const outputBytes = fs.statSync(tmp).size;

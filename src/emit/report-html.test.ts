@@ -18,7 +18,7 @@ function seedAnalysis(): Analysis {
   const seals = new Uint8Array(7);
   seals[3] = 1;
   const source = { description: 'registration file </script><b>x', storeDir: g.storeDir, realStoreDir: g.storeDir, loadClosure: () => g };
-  return { source, graph: g, roots: [0], seals, closure: sealedClosure(g, [0], seals), warnings: ['a <warning> & "quote"'], detected: [] };
+  return { source, graph: g, roots: [0], seals, closure: sealedClosure(g, [0], seals), warnings: [{ code: 'WSEALNOTHING' as const, message: 'a <warning> & "quote"' }], detected: [] };
 }
 
 test('the page: hooks, seal cards with verdicts, data that survives </script>, nothing external, deterministic', () => {

@@ -147,7 +147,7 @@ export function reportHtml(d: ReportData): string {
   const title = d.info.roots.length === 1 ? shortName(d.info.roots[0]!.slice(d.storeDir.length + 1)) : `${d.info.roots.length} roots`;
   // `<` cannot end the script element when escaped; JSON.parse reads \u003c back.
   const json = JSON.stringify(d).replace(/</g, '\\u003c');
-  const warnings = d.info.warnings.length ? `<ul class="muted">${d.info.warnings.map((w) => `<li>warning: ${esc(w)}</li>`).join('')}</ul>` : '';
+  const warnings = d.info.warnings.length ? `<ul class="muted">${d.info.warnings.map((w) => `<li>warning: ${esc(w.message)}</li>`).join('')}</ul>` : '';
   const keptHooks = d.keptOrder.map((i) => `<li data-path="${esc(d.storeDir + '/' + d.names[i]!)}"></li>`).join('\n');
   return `<!DOCTYPE html>
 <html lang="en">

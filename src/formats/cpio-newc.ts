@@ -196,7 +196,7 @@ export class CpioNewcWriter implements AsyncIterable<Uint8Array> {
       destroy: (err, callback) => {
         const w = this.waiting;
         this.waiting = undefined;
-        w?.abort(err ?? new NixSealError('EIO', 'Cannot write cpio archive: the output was closed'));
+        w?.abort(err ?? new NixSealError('EIO', 'Cannot write cpio archive: the output was closed', { reason: 'closed' }));
         callback(err);
       },
     });
@@ -276,7 +276,7 @@ export class CpioNewcWriter implements AsyncIterable<Uint8Array> {
   private async entry(body: () => Promise<void>): Promise<void> {
     if (this.busy) throw new Error('CpioNewcWriter: await each add*/finish call before the next');
     if (this.finished) throw new Error('CpioNewcWriter: finish() was already called');
-    if (this.readable.destroyed) throw new NixSealError('EIO', 'Cannot write cpio archive: the output was closed');
+    if (this.readable.destroyed) throw new NixSealError('EIO', 'Cannot write cpio archive: the output was closed', { reason: 'closed' });
     this.busy = true;
     const before = this.bytesWritten;
     try {
@@ -322,7 +322,7 @@ export class CpioNewcWriter implements AsyncIterable<Uint8Array> {
 
   /** Queues bytes; when the stream's buffer is full, waits until the consumer asks for more. */
   private async push(chunk: Uint8Array): Promise<void> {
-    if (this.readable.destroyed) throw new NixSealError('EIO', 'Cannot write cpio archive: the output was closed');
+    if (this.readable.destroyed) throw new NixSealError('EIO', 'Cannot write cpio archive: the output was closed', { reason: 'closed' });
     this.bytesWritten += chunk.length;
     if (this.readable.push(chunk)) return;
     await new Promise<void>((resume, abort) => {

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type Picomatch from 'picomatch';
 import { readSourceFile } from '../sources/file-source.js';
-import { usageError } from '../errors.js';
+import { usageError, type Warning, type WarningCode } from '../errors.js';
 import type { PathMask } from '../graph/closure.js';
 import { idOf, type RefGraph } from '../graph/ref-graph.js';
 import { resolveToStorePath } from '../store/resolve-path.js';
@@ -45,9 +45,14 @@ export function compileSealRules(patterns: readonly SealPattern[], storeDir: str
  * Marks the seals among the paths of `candidates` (the full closure). A rule that marks nothing is
  * reported as a warning, not an error: a glob like '*.iso' is often shared between configurations.
  */
-export function markSeals(g: RefGraph, candidates: PathMask, rules: readonly SealRule[]): { seals: PathMask; warnings: string[] } {
+export function markSeals(
+  g: RefGraph,
+  candidates: PathMask,
+  rules: readonly SealRule[],
+  as: { code: WarningCode; noun: string; verb: string } = { code: 'WSEALNOTHING', noun: 'seal', verb: 'seals' },
+): { seals: PathMask; warnings: Warning[] } {
   const seals = new Uint8Array(g.paths.length);
-  const warnings: string[] = [];
+  const warnings: Warning[] = [];
   for (const rule of rules) {
     let hit = 0;
     if (rule.kind === 'path') {
@@ -66,7 +71,7 @@ export function markSeals(g: RefGraph, candidates: PathMask, rules: readonly Sea
     }
     if (hit === 0) {
       const what = rule.kind === 'path' ? `${rule.path} is not in the closure` : 'it matches no path in the closure';
-      warnings.push(`seal '${rule.pattern.pattern}' (${rule.pattern.origin}) seals nothing: ${what}`);
+      warnings.push({ code: as.code, message: `${as.noun} '${rule.pattern.pattern}' (${rule.pattern.origin}) ${as.verb} nothing: ${what}` });
     }
   }
   return { seals, warnings };
@@ -76,8 +81,8 @@ export function markSeals(g: RefGraph, candidates: PathMask, rules: readonly Sea
  * `--no-seal`: clears the seals the rules match, whether declared or detected. A rule that matches
  * no path of the closure is a warning, as for seals.
  */
-export function unmarkSeals(g: RefGraph, candidates: PathMask, seals: PathMask, rules: readonly SealRule[]): string[] {
-  const { seals: exceptions, warnings } = markSeals(g, candidates, rules);
+export function unmarkSeals(g: RefGraph, candidates: PathMask, seals: PathMask, rules: readonly SealRule[]): Warning[] {
+  const { seals: exceptions, warnings } = markSeals(g, candidates, rules, { code: 'WUNSEALNOTHING', noun: 'exception', verb: 'unseals' });
   for (let i = 0; i < g.paths.length; i++) if (exceptions[i]) seals[i] = 0;
-  return warnings.map((w) => w.replace(/^seal '/, "exception '").replace(/ seals nothing: /, ' unseals nothing: '));
+  return warnings;
 }

@@ -74,7 +74,6 @@ function describeDbError(err: unknown): string {
     case 'SQLITE_LOCKED':
       return 'the database is locked';
     case 'SQLITE_ERROR':
-      if (/no such table/.test(e.message ?? '')) return `not a Nix database (${e.message})`;
       return e.message ?? 'SQLite error';
     default:
       return e.message ?? String(err);
@@ -87,26 +86,44 @@ function describeDbError(err: unknown): string {
  * build of better-sqlite3 does not take URIs, so such a store is reported (and the default store
  * falls back to the nix command, see open-source.ts).
  */
-function openReadOnly(dbPath: string): { db: Db; mode: string } {
-  const fail = (why: string, cause?: unknown): never => {
-    throw new NixSealError('EDB', `Cannot read Nix database ${dbPath}: ${why}`, { path: dbPath, cause });
+function openReadOnly(dbPath: string, stateAssumed?: string): { db: Db; mode: string } {
+  // `reason` is the system or SQLite code: open-source.ts decides its fallback on it.
+  const fail = (why: string, reason: string | undefined, cause?: unknown, hint?: string): never => {
+    throw new NixSealError('EDB', `Cannot read Nix database ${dbPath}: ${why}`, {
+      path: dbPath,
+      cause,
+      ...(reason !== undefined ? { reason } : {}),
+      ...(hint !== undefined ? { hint } : {}),
+    });
   };
   try {
     fs.accessSync(dbPath, fs.constants.R_OK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    fail(code === 'ENOENT' ? 'no such file (is this a Nix store? see --store)' : 'permission denied', err);
+    if (code === 'ENOENT') {
+      fail(
+        stateAssumed ? `no such file (${stateAssumed})` : 'no such file (is this a Nix store?)',
+        code,
+        err,
+        "name the state dir with --store 'local?store=S&state=T' (T holds db/db.sqlite), or the whole tree with --store 'local?root=DIR'",
+      );
+    }
+    fail('permission denied', code, err, 'ask the daemon instead: --store daemon');
   }
   // Opening succeeds lazily; touching the schema reports corruption or a locked file here.
   const probe = (db: Db): Db => {
     db.exec(`PRAGMA cache_size = -${PAGE_CACHE_KIB}`);
+    const table = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'ValidPaths'").get();
+    if (table === undefined) fail('not a Nix database (it has no ValidPaths table)', 'NOTNIXDB');
     db.prepare('SELECT id FROM ValidPaths LIMIT 1').get();
     return db;
   };
   try {
     return { db: probe(openSqliteReadOnly(dbPath, 5000)), mode: 'read-only' };
   } catch (err) {
-    return fail(describeDbError(err), err);
+    if (err instanceof NixSealError) throw err;
+    const code = (err as { code?: string }).code;
+    return fail(describeDbError(err), code, err);
   }
 }
 
@@ -400,6 +417,8 @@ export interface LocalStoreLocation {
   storeDir: string;
   realStoreDir: string;
   stateDir: string;
+  /** Where stateDir came from when the user did not name it (for the error's hint). */
+  stateAssumed?: string;
 }
 
 /** How loadClosure reads the edges; for tests. */
@@ -434,7 +453,7 @@ export class LocalDbSource implements GraphSource {
   ) {
     this.storeDir = loc.storeDir;
     this.realStoreDir = loc.realStoreDir;
-    const opened = openReadOnly(this.dbPath);
+    const opened = openReadOnly(this.dbPath, loc.stateAssumed);
     this.db = opened.db;
     this.description = `database ${this.dbPath} (${opened.mode})`;
   }

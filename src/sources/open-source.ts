@@ -17,6 +17,9 @@ function unreadable(file: string): boolean {
   }
 }
 
+/** Database failures the daemon can get around: this user may not open the file, or not read-only. */
+const FALLBACK_REASONS = new Set(['EACCES', 'EPERM', 'SQLITE_CANTOPEN', 'SQLITE_READONLY', 'SQLITE_READONLY_DIRECTORY']);
+
 /**
  * Opens the source a StoreSpec names. The default local store falls back to the nix command when
  * the database exists but this user cannot read it, as Nix itself goes through the daemon then.
@@ -34,7 +37,7 @@ export function openSource(spec: StoreSpec, log: (msg: string) => void = () => {
       try {
         source = new LocalDbSource(spec, dbPath);
       } catch (err) {
-        if (!spec.explicit && err instanceof NixSealError && err.code === 'EDB' && /permission|cannot open/.test(err.message)) {
+        if (!spec.explicit && err instanceof NixSealError && err.code === 'EDB' && err.reason !== undefined && FALLBACK_REASONS.has(err.reason)) {
           log(`${err.message}: asking the nix command instead`);
           source = new DaemonSource(spec.storeDir);
           break;

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { NixSealError } from '../errors.js';
 import { buildRefGraph, type RefGraph } from '../graph/ref-graph.js';
 import { parseHash } from '../store/hash.js';
-import { parseStorePath, type StorePath } from '../store/store-path.js';
+import { storePathProblem, type StorePath } from '../store/store-path.js';
 
 /** One path's metadata as a text or JSON source states it. */
 export interface PathRecord {
@@ -13,6 +13,8 @@ export interface PathRecord {
   references: string[];
   /** Where the record starts, for error messages: "line 12" or "entry 3". */
   where: string;
+  /** The line it starts on, in a line-oriented file (the error's `line`). */
+  line?: number;
 }
 
 /**
@@ -36,7 +38,7 @@ export class RecordCollector {
     const before = this.allowRepeats ? this.seen.get(rec.path) : undefined;
     if (before) {
       if (before.references.join('\n') !== rec.references.join('\n')) {
-        this.fail(rec.where, `${rec.path} is listed again with other references than at ${before.where}`);
+        this.fail(rec.where, `${rec.path} is listed again with other references than at ${before.where}`, rec.line);
       }
       return;
     }
@@ -44,8 +46,11 @@ export class RecordCollector {
     this.records.push(rec);
   }
 
-  fail(where: string, why: string): never {
-    throw new NixSealError('EPARSE', `Cannot parse ${this.file}${where ? ' ' + where : ''}: ${why}`, { path: this.file });
+  fail(where: string, why: string, line?: number): never {
+    throw new NixSealError('EPARSE', `Cannot parse ${this.file}${where ? ' ' + where : ''}: ${why}`, {
+      path: this.file,
+      ...(line !== undefined ? { line } : {}),
+    });
   }
 
   finish(): RefGraph {
@@ -59,8 +64,8 @@ export class RecordCollector {
     const deriver: (string | undefined)[] = [];
     let edgeCount = 0;
     recs.forEach((r, i) => {
-      const p = this.storePath(r.path, storeDir, r.where);
-      if (index.has(p)) this.fail(r.where, `${p} is listed twice`);
+      const p = this.storePath(r.path, storeDir, r);
+      if (index.has(p)) this.fail(r.where, `${p} is listed twice`, r.line);
       index.set(p, i);
       paths.push(p);
       narSize[i] = r.narSize ?? NaN;
@@ -68,7 +73,7 @@ export class RecordCollector {
         try {
           parseHash(r.narHash, 'sha256');
         } catch {
-          this.fail(r.where, `'${r.narHash}' is not a hash Nix accepts`);
+          this.fail(r.where, `'${r.narHash}' is not a hash Nix accepts`, r.line);
         }
       }
       narHash.push(r.narHash);
@@ -82,8 +87,8 @@ export class RecordCollector {
       for (const ref of r.references) {
         const j = index.get(ref);
         if (j === undefined) {
-          this.storePath(ref, storeDir, r.where);
-          this.fail(r.where, `reference ${ref} of ${r.path} is not listed in the file`);
+          this.storePath(ref, storeDir, r);
+          this.fail(r.where, `reference ${ref} of ${r.path} is not listed in the file`, r.line);
         }
         edgeFrom[e] = i;
         edgeTo[e++] = j;
@@ -92,11 +97,9 @@ export class RecordCollector {
     return buildRefGraph({ storeDir, paths, narSize, narHash, deriver, edgeFrom, edgeTo, edgeCount });
   }
 
-  private storePath(p: string, storeDir: string, where: string): StorePath {
-    try {
-      return parseStorePath(p, storeDir);
-    } catch (err) {
-      return this.fail(where, (err as Error).message.replace(/^Cannot use /, ''));
-    }
+  private storePath(p: string, storeDir: string, r: PathRecord): StorePath {
+    const problem = storePathProblem(p, storeDir);
+    if (problem) this.fail(r.where, `'${p}': ${problem.why}`, r.line);
+    return p as StorePath;
   }
 }

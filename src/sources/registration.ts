@@ -23,7 +23,7 @@ export function addRegistration(c: RecordCollector, text: string, withHashes: bo
   let i = 0;
   const line = (what: string, start: number): string => {
     if (i >= lines.length || (i === lines.length - 1 && lines[i] === '')) {
-      c.fail(`${label}line ${i + 1}`, `the record that starts on line ${start} ends before its ${what}`);
+      c.fail(`${label}line ${i + 1}`, `the record that starts on line ${start} ends before its ${what}`, i + 1);
     }
     return lines[i++]!;
   };
@@ -36,15 +36,15 @@ export function addRegistration(c: RecordCollector, text: string, withHashes: bo
     if (withHashes) {
       narHash = line('narHash', start);
       const sizeText = line('narSize', start);
-      if (!/^\d+$/.test(sizeText)) c.fail(`${label}line ${i}`, `narSize '${sizeText}' is not a number`);
+      if (!/^\d+$/.test(sizeText)) c.fail(`${label}line ${i}`, `narSize '${sizeText}' is not a number`, i);
       narSize = Number(sizeText);
     }
     const deriver = line('deriver', start);
     const countText = line('reference count', start);
-    if (!/^\d+$/.test(countText)) c.fail(`${label}line ${i}`, `reference count '${countText}' is not a number`);
+    if (!/^\d+$/.test(countText)) c.fail(`${label}line ${i}`, `reference count '${countText}' is not a number`, i);
     const count = Number(countText);
     const references: string[] = [];
     for (let k = 0; k < count; k++) references.push(line(`reference ${k + 1} of ${count}`, start));
-    c.add({ path: p, narHash, narSize, deriver, references, where });
+    c.add({ path: p, narHash, narSize, deriver, references, where, line: start });
   }
 }

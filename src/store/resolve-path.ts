@@ -37,12 +37,6 @@ export function followLinksToStore(arg: string, storeDir: string): string {
  */
 export function resolveToStorePath(arg: string, storeDir: string): StorePath {
   const p = followLinksToStore(arg, storeDir);
-  try {
-    return toStorePath(p, storeDir);
-  } catch (err) {
-    if (err instanceof NixSealError && p !== path.resolve(arg)) {
-      throw new NixSealError(err.code, `Cannot use '${arg}' (→ ${p}): ${err.message.replace(/^Cannot use '[^']*': /, '')}`, { path: arg });
-    }
-    throw err;
-  }
+  // A resolved argument is named as typed and as resolved: "'./result' (→ /nix/store/…)".
+  return toStorePath(p, storeDir, p !== path.resolve(arg) ? { label: `'${arg}' (→ ${p})`, path: arg } : undefined);
 }

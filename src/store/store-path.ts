@@ -25,15 +25,24 @@ export function storeBaseNameProblem(baseName: string): string | undefined {
   return undefined;
 }
 
+/** How an error names the user's argument: `'./result' (→ /nix/store/…)` when it was resolved. */
+export interface ShownAs {
+  label: string;
+  path: string;
+}
+
 /** Parses a string that must be exactly a store path in `storeDir`. */
-export function parseStorePath(text: string, storeDir: string): StorePath {
-  const dir = path.posix.dirname(text);
-  if (dir !== storeDir) {
-    throw new NixSealError('ENOTINSTORE', `Cannot use '${text}': not in the Nix store ${storeDir}`, { path: text });
-  }
-  const problem = storeBaseNameProblem(path.posix.basename(text));
-  if (problem) throw new NixSealError('EBADSTOREPATH', `Cannot use '${text}': ${problem}`, { path: text });
+export function parseStorePath(text: string, storeDir: string, shown: ShownAs = { label: `'${text}'`, path: text }): StorePath {
+  const problem = storePathProblem(text, storeDir);
+  if (problem) throw new NixSealError(problem.code, `Cannot use ${shown.label}: ${problem.why}`, { path: shown.path });
   return text as StorePath;
+}
+
+/** Why `text` is not exactly a store path in `storeDir`, or undefined when it is one. */
+export function storePathProblem(text: string, storeDir: string): { code: 'ENOTINSTORE' | 'EBADSTOREPATH'; why: string } | undefined {
+  if (path.posix.dirname(text) !== storeDir) return { code: 'ENOTINSTORE', why: `not in the Nix store ${storeDir}` };
+  const why = storeBaseNameProblem(path.posix.basename(text));
+  return why === undefined ? undefined : { code: 'EBADSTOREPATH', why };
 }
 
 /** `<hash>-<name>` of a store path. */
@@ -60,11 +69,11 @@ export function isInStore(p: string, storeDir: string): boolean {
  * The store path that contains `p` (`/nix/store/abc-qemu/bin/qemu` → `/nix/store/abc-qemu`),
  * like Nix's Store::toStorePath.
  */
-export function toStorePath(p: string, storeDir: string): StorePath {
+export function toStorePath(p: string, storeDir: string, shown: ShownAs = { label: `'${p}'`, path: p }): StorePath {
   const normal = path.posix.normalize(p);
   if (!isInStore(normal, storeDir)) {
-    throw new NixSealError('ENOTINSTORE', `Cannot use '${p}': not in the Nix store ${storeDir}`, { path: p });
+    throw new NixSealError('ENOTINSTORE', `Cannot use ${shown.label}: not in the Nix store ${storeDir}`, { path: shown.path });
   }
   const slash = normal.indexOf('/', storeDir.length + 1);
-  return parseStorePath(slash < 0 ? normal : normal.slice(0, slash), storeDir);
+  return parseStorePath(slash < 0 ? normal : normal.slice(0, slash), storeDir, shown);
 }

@@ -4,7 +4,15 @@ import { DEFAULT_STORE_DIR } from './store-path.js';
 
 /** What `--store` names, resolved against the environment the way Nix resolves it. */
 export type StoreSpec =
-  | { kind: 'local'; storeDir: string; realStoreDir: string; stateDir: string; explicit: boolean }
+  | {
+      kind: 'local';
+      storeDir: string;
+      realStoreDir: string;
+      stateDir: string;
+      explicit: boolean;
+      /** Set when a --store named the store but not the state dir: where stateDir came from, in words. */
+      stateAssumed?: string;
+    }
   | { kind: 'daemon'; storeDir: string }
   | { kind: 'registration' | 'export-graph' | 'path-info'; file: string }
   | { kind: 'attrs-json'; file: string; name?: string }
@@ -12,6 +20,10 @@ export type StoreSpec =
   | { kind: 'image'; file: string; storeDir: string };
 
 const DEFAULT_STATE_DIR = '/nix/var/nix';
+
+/** The --store forms, for hints and --help. */
+export const STORE_FORMS =
+  'auto (the local store), local?root=DIR, local?store=S&state=T, daemon, registration:FILE, export-graph:FILE[,FILE…], attrs-json:FILE[#NAME], path-info:FILE or image:FILE (the closure an image embeds)';
 
 /**
  * Parses a --store value. Local stores follow Nix: `NIX_STORE_DIR` / `NIX_STATE_DIR` by default,
@@ -45,10 +57,7 @@ export function parseStoreSpec(text: string | undefined, env: NodeJS.ProcessEnv 
   if (text === 'daemon' || text.startsWith('unix://')) return { kind: 'daemon', storeDir: envStoreDir };
   const local = /^(local|[a-z]*:\/\/|\/[^?]*)?(\?(.*))?$/.exec(text);
   if (!local || (local[1] !== undefined && local[1] !== 'local' && !local[1].startsWith('/'))) {
-    throw usageError(
-      `--store '${text}': unknown store (expected local, local?root=DIR, local?store=S&state=T, daemon, ` +
-        'registration:FILE, export-graph:FILE, attrs-json:FILE[#NAME], path-info:FILE or image:FILE)',
-    );
+    throw usageError(`--store '${text}': unknown store`, `--store takes ${STORE_FORMS}`);
   }
   const params = new URLSearchParams(local[3] ?? '');
   for (const key of params.keys()) {
@@ -64,5 +73,9 @@ export function parseStoreSpec(text: string | undefined, env: NodeJS.ProcessEnv 
   const rootDir = root === undefined ? undefined : abs(root, 'root');
   const stateDir = params.has('state') ? abs(params.get('state')!, 'state') : rootDir ? rootDir + DEFAULT_STATE_DIR : envStateDir;
   const realStoreDir = params.has('real') ? abs(params.get('real')!, 'real') : rootDir ? rootDir + storeDir : storeDir;
+  if (!params.has('state') && rootDir === undefined) {
+    const from = env.NIX_STATE_DIR ? 'NIX_STATE_DIR' : 'the default';
+    return { kind: 'local', storeDir, realStoreDir, stateDir, explicit: true, stateAssumed: `no state= given, so the state dir is ${from} ${stateDir}` };
+  }
   return { kind: 'local', storeDir, realStoreDir, stateDir, explicit: true };
 }

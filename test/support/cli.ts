@@ -16,8 +16,17 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, cwd
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Asserts the shape every user-facing failure must have: one line, no stack trace. */
+/**
+ * Asserts the shape every user-facing failure must have: exit 2, one line `nix-seal: message`,
+ * optionally followed by one `nix-seal: hint: …` line, no stack trace.
+ */
 export function isOneLineError(r: CliRun): boolean {
   const lines = r.stderr.trimEnd().split('\n');
-  return lines.length === 1 && lines[0]!.startsWith('nix-seal: ') && !/\n\s+at /.test(r.stderr);
+  return (
+    r.code === 2 &&
+    (lines.length === 1 || (lines.length === 2 && lines[1]!.startsWith('nix-seal: hint: '))) &&
+    lines[0]!.startsWith('nix-seal: ') &&
+    !lines[0]!.startsWith('nix-seal: hint: ') &&
+    !/\n\s+at /.test(r.stderr)
+  );
 }
