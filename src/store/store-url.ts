@@ -7,7 +7,14 @@ export type StoreSpec =
   | { kind: 'local'; storeDir: string; realStoreDir: string; stateDir: string; explicit: boolean }
   | { kind: 'daemon'; storeDir: string }
   | { kind: 'registration' | 'export-graph' | 'path-info'; file: string }
-  | { kind: 'attrs-json'; file: string; name?: string };
+  | { kind: 'attrs-json'; file: string; name?: string }
+  | { kind: 'binary-cache'; url: string; storeDir: string; httpConnections?: number; netrcFile?: string };
+
+/** Settings of binary cache stores that come from flags rather than the URL (--http-connections, --netrc-file). */
+export interface CacheSettings {
+  httpConnections?: number | undefined;
+  netrcFile?: string | undefined;
+}
 
 const DEFAULT_STATE_DIR = '/nix/var/nix';
 
@@ -16,9 +23,10 @@ const DEFAULT_STATE_DIR = '/nix/var/nix';
  * `local?root=DIR` keeps the logical store dir but puts the store and the state under DIR,
  * `local?store=S&state=T` (and `real=R`) set them one by one. File sources are `KIND:FILE`.
  */
-export function parseStoreSpec(text: string | undefined, env: NodeJS.ProcessEnv = process.env): StoreSpec {
+export function parseStoreSpec(text: string | undefined, env: NodeJS.ProcessEnv = process.env, cache: CacheSettings = {}): StoreSpec {
   const envStoreDir = env.NIX_STORE_DIR || DEFAULT_STORE_DIR;
   const envStateDir = env.NIX_STATE_DIR || DEFAULT_STATE_DIR;
+  if (text !== undefined && /^(file|https?):\/\//.test(text)) return binaryCacheSpec(text, envStoreDir, cache);
   if (text === undefined || text === '' || text === 'auto') {
     return { kind: 'local', storeDir: envStoreDir, realStoreDir: envStoreDir, stateDir: envStateDir, explicit: false };
   }
@@ -43,7 +51,7 @@ export function parseStoreSpec(text: string | undefined, env: NodeJS.ProcessEnv 
   if (!local || (local[1] !== undefined && local[1] !== 'local' && !local[1].startsWith('/'))) {
     throw usageError(
       `--store '${text}': unknown store (expected local, local?root=DIR, local?store=S&state=T, daemon, ` +
-        'registration:FILE, export-graph:FILE, attrs-json:FILE[#NAME] or path-info:FILE)',
+        'registration:FILE, export-graph:FILE, attrs-json:FILE[#NAME], path-info:FILE, file:///DIR, http://… or https://…)',
     );
   }
   const params = new URLSearchParams(local[3] ?? '');
@@ -61,4 +69,30 @@ export function parseStoreSpec(text: string | undefined, env: NodeJS.ProcessEnv 
   const stateDir = params.has('state') ? abs(params.get('state')!, 'state') : rootDir ? rootDir + DEFAULT_STATE_DIR : envStateDir;
   const realStoreDir = params.has('real') ? abs(params.get('real')!, 'real') : rootDir ? rootDir + storeDir : storeDir;
   return { kind: 'local', storeDir, realStoreDir, stateDir, explicit: true };
+}
+
+/**
+ * A binary cache URL: `file:///DIR`, `http(s)://HOST[:PORT][/PREFIX]`. `?store=DIR` names the store
+ * dir the cache must be for (default: NIX_STORE_DIR or /nix/store, as Nix); Nix's other settings
+ * (priority, compression, trusted, …) do not matter to a reader and are ignored.
+ */
+function binaryCacheSpec(text: string, storeDir: string, cache: CacheSettings): StoreSpec {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw usageError(`--store '${text}': not a valid URL`);
+  }
+  if (u.protocol === 'file:' && ((u.host !== '' && u.host !== 'localhost') || u.pathname === '/')) {
+    throw usageError(`--store '${text}': expected file:///DIR (an absolute directory)`);
+  }
+  const dir = u.searchParams.get('store');
+  if (dir !== null && !path.isAbsolute(dir)) throw usageError(`--store '${text}': store '${dir}' must be an absolute path`);
+  return {
+    kind: 'binary-cache',
+    url: text,
+    storeDir: dir === null ? storeDir : path.posix.normalize(dir).replace(/\/+$/, '') || '/',
+    ...(cache.httpConnections !== undefined ? { httpConnections: cache.httpConnections } : {}),
+    ...(cache.netrcFile !== undefined ? { netrcFile: path.resolve(cache.netrcFile) } : {}),
+  };
 }
