@@ -323,3 +323,58 @@ test('HTTP_PROXY is honoured, and NO_PROXY bypasses it', async (t) => {
   assert.equal(bypass.stdout, want);
   assert.equal(proxied, 0, 'NO_PROXY bypasses the proxy');
 });
+
+test('with the local store gone, initrd from the cache equals the local one byte for byte; bad NARs are one-line errors and leave no output', async (t) => {
+  const c = setup(t);
+  if (!c || !requireTools(t, 'nginx', 'zstd', 'xz')) return;
+  const { s } = c;
+  const url = await nginxFor(c);
+  const args = (out: string) => ['initrd', s.launcher, '--seal', '*.iso', '--registration', '/nix-path-registration', '-o', out];
+  const local = path.join(s.env.root, 'initrd-local');
+  const r0 = cli(s, ...args(local));
+  assert.equal(r0.code, 0, r0.stderr);
+  // Broken caches, prepared while the store is still there.
+  const truncated = brokenCopy(c, 'cache-truncated-nar');
+  const narOf = (dir: string, p: string) => path.join(dir, /^URL: (.*)$/m.exec(fs.readFileSync(narinfo(dir, p), 'utf8'))![1]!);
+  const qemuNar = narOf(truncated, s.qemu);
+  fs.truncateSync(qemuNar, Math.floor(fs.statSync(qemuNar).size / 2));
+  const wrongHash = brokenCopy(c, 'cache-wrong-narhash');
+  const hashOf = (dir: string, p: string) => /^NarHash: (.*)$/m.exec(fs.readFileSync(narinfo(dir, p), 'utf8'))![1]!;
+  fs.writeFileSync(narinfo(wrongHash, s.qemu), fs.readFileSync(narinfo(wrongHash, s.qemu), 'utf8').replace(hashOf(wrongHash, s.qemu), hashOf(wrongHash, s.glibc)));
+  const flipped = path.join(s.env.root, 'cache-none-flipped');
+  fs.cpSync(c.none, flipped, { recursive: true });
+  const libfooNar = narOf(flipped, s.libfoo);
+  const bytes = fs.readFileSync(libfooNar);
+  // The first byte of the first file's contents: after the 'contents' token and the u64 length.
+  const at = bytes.indexOf('contents') + 16;
+  assert.ok(at > 16 && bytes.readBigUInt64LE(at - 8) > 0n);
+  bytes[at] = bytes[at]! ^ 1;
+  fs.writeFileSync(libfooNar, bytes);
+
+  const moved = `${s.env.storeDir}.moved`;
+  fs.renameSync(s.env.storeDir, moved);
+  try {
+    for (const store of [url, `file://${c.xz}`, `file://${c.none}`]) {
+      const out = path.join(s.env.root, `initrd-${store.startsWith('http') ? 'http' : path.basename(store)}`);
+      const r = await cliAsync(s, ...args(out), '--store', store);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(fs.readFileSync(out).equals(fs.readFileSync(local)), `initrd from ${store} differs from the local one`);
+    }
+    const bad = async (store: string, re: RegExp) => {
+      const out = path.join(s.env.root, 'initrd-bad');
+      const r = await cliAsync(s, ...args(out), '--store', store);
+      assert.equal(r.code, ERROR_EXIT, r.stderr);
+      assert.ok(isOneLineError(r), r.stderr);
+      assert.match(r.stderr, re);
+      assert.ok(!fs.existsSync(out), 'no output is left');
+      assert.deepEqual(fs.readdirSync(s.env.root).filter((f) => f.startsWith('.initrd-bad')), [], 'no temporary file is left');
+    };
+    await bad(`file://${truncated}`, new RegExp(`Cannot (unpack|decompress) the NAR of ${s.qemu} from file://.*: .*(truncated|Unexpected end of input)`));
+    await bad(`file://${wrongHash}`, new RegExp(`Cannot unpack the NAR of ${s.qemu} from .*: its NarHash is sha256:\\w+, but the narinfo says sha256:`));
+    await bad(`file://${flipped}`, new RegExp(`Cannot unpack the NAR of ${s.libfoo} from .*: its FileHash is sha256:\\w+, but the narinfo says sha256:`));
+  } finally {
+    fs.renameSync(moved, s.env.storeDir);
+  }
+  // The fetched NARs went to a temporary store dir that is gone again.
+  assert.deepEqual(fs.readdirSync(s.env.env.TMPDIR ?? '/tmp').filter((f) => f.startsWith('nix-seal-nars-')), []);
+});

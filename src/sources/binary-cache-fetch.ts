@@ -75,6 +75,8 @@ export function parseNetrc(text: string): { machines: Map<string, NetrcEntry>; f
 export interface CacheClient {
   readonly display: string;
   getText(rel: string): Promise<string | undefined>;
+  /** A file's bytes as a stream (NARs), or undefined when the cache does not have it. */
+  getStream(rel: string): Promise<AsyncIterable<Buffer> | undefined>;
   close(): Promise<void>;
 }
 
@@ -91,6 +93,17 @@ class FileCacheClient implements CacheClient {
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
       throw new NixSealError('EIO', `Cannot read ${this.display}/${rel}: ${(err as Error).message}`, { path: `${this.display}/${rel}`, cause: err });
     }
+  }
+  async getStream(rel: string): Promise<AsyncIterable<Buffer> | undefined> {
+    const file = `${this.dir}/${rel}`;
+    try {
+      await fs.promises.access(file, fs.constants.R_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw new NixSealError('EIO', `Cannot read ${this.display}/${rel}: ${code ?? (err as Error).message}`, { path: `${this.display}/${rel}`, cause: err });
+    }
+    return fs.createReadStream(file, { highWaterMark: 1 << 20 });
   }
   async close(): Promise<void> {}
 }
@@ -149,8 +162,18 @@ class HttpCacheClient implements CacheClient {
     return { undici: this.undici, dispatcher: this.dispatcher };
   }
 
-  /** GETs `rel`; 404/403/410 → undefined (as Nix: "not in the cache"); 5xx and network errors retried with backoff. */
   async getText(rel: string): Promise<string | undefined> {
+    const body = await this.get(rel);
+    return body === undefined ? undefined : await body.text();
+  }
+
+  /** The body streams as it arrives; a failure after the headers is not retried (the bytes are already used). */
+  async getStream(rel: string): Promise<AsyncIterable<Buffer> | undefined> {
+    return await this.get(rel);
+  }
+
+  /** GETs `rel`; 404/403/410 → undefined (as Nix: "not in the cache"); 5xx and network errors retried with backoff. */
+  private async get(rel: string): Promise<import('undici').Dispatcher.ResponseData['body'] | undefined> {
     const { undici, dispatcher } = await this.client();
     const attempts = this.opts.attempts ?? 5;
     let delay = this.opts.retryDelayMs ?? 100;
@@ -163,7 +186,7 @@ class HttpCacheClient implements CacheClient {
           method: 'GET',
           headers: this.auth ? { authorization: this.auth } : {},
         });
-        if (res.statusCode === 200) return await res.body.text();
+        if (res.statusCode === 200) return res.body;
         await res.body.dump();
         if (res.statusCode === 404 || res.statusCode === 410 || res.statusCode === 403) return undefined;
         why = `HTTP ${res.statusCode}`;

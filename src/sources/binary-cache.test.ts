@@ -58,6 +58,9 @@ function memoryCache(n: number, edges: [number, number][], missing: number | und
       const rs = [...refs[i]!].map((r) => pathOf(r).slice(SD.length + 1));
       return `StorePath: ${pathOf(i)}\nURL: nar/x\nNarHash: sha256:${'0'.repeat(52)}\nNarSize: ${i}\nReferences: ${rs.join(' ')}\n`;
     },
+    async getStream() {
+      return undefined;
+    },
     async close() {},
   };
   return { client, refs, stats: () => ({ maxInFlight, requests }) };

@@ -8,7 +8,7 @@ import { NixSealError, type ErrorCode } from '../errors.js';
 import { buildRefGraph, type RefGraph } from '../graph/ref-graph.js';
 import type { NarInfo } from '../store/narinfo.js';
 import type { StorePath } from '../store/store-path.js';
-import { displayUrl, type CacheOptions } from './binary-cache-fetch.js';
+import { displayUrl, openCacheClient, type CacheOptions } from './binary-cache-fetch.js';
 import type { WalkRequest } from './binary-cache-worker.js';
 import type { GraphSource } from './source.js';
 
@@ -114,5 +114,24 @@ export class BinaryCacheSource implements GraphSource {
       edgeTo,
       edgeCount,
     });
+  }
+
+  /**
+   * A directory holding the files of `paths` (by base name), for commands that read bytes: the
+   * local store dir when they are all on disk there, else a temporary one with the missing paths'
+   * NARs fetched from the cache (verified) and the others copied. Removed when the process exits.
+   */
+  async storeDirWith(paths: readonly StorePath[], log?: (msg: string) => void): Promise<string> {
+    // Loaded here: closure commands never need it (start-up time).
+    const { materialize } = await import('./nar-fetch.js');
+    const client = openCacheClient(this.cache);
+    try {
+      return await materialize(client, this.narInfos, paths, this.realStoreDir, {
+        connections: Math.min(this.cache.connections, 8),
+        ...(log ? { log } : {}),
+      });
+    } finally {
+      await client.close();
+    }
   }
 }
