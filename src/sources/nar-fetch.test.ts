@@ -70,7 +70,7 @@ test('hostile or broken NARs: an error with the offset, nothing outside the dest
     [Buffer.concat([dirWith('a'), Buffer.alloc(8)]), /bytes after the end of the archive/],
     [nar('nix-archive-2'), /expected 'nix-archive-1', found 'nix-archive-2' \(at byte 0\)/],
     [nar('nix-archive-1', '(', 'type', 'fifo'), /unknown node type 'fifo' \(at byte 56\)/],
-    [Buffer.concat([tok('nix-archive-1'), Buffer.from([1, 0, 0, 0, 0, 0, 0, 0, 40, 1])]), /non-zero padding \(at byte 33\)/],
+    [Buffer.concat([tok('nix-archive-1'), Buffer.from([1, 0, 0, 0, 0, 0, 0, 0, 40, 1, 0, 0, 0, 0, 0, 0])]), /non-zero padding \(at byte 33\)/],
   ];
   for (const [bytes, re] of cases) {
     const dest = path.join(tmp, `bad-${++n}`);
