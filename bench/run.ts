@@ -5,6 +5,7 @@
  * and rewrites its section of BENCHMARKS.md (between `<!-- NAME-bench:start/end -->`).
  * Exit status 1 when a benchmark fails (wrong output, missing CLI or tool).
  */
+import { binaryCacheBenchmark } from './binary-cache.js';
 import { closureBenchmark } from './closure.js';
 import { initrdBenchmark } from './initrd.js';
 import { narHashBenchmark } from './nar-hash.js';
@@ -12,7 +13,7 @@ import { scanBenchmark } from './scan.js';
 import { suggestBenchmark } from './suggest.js';
 import { BenchSetupError, BENCHMARKS_MD, machineInfo, RESULTS_FILE, saveResults, updateBenchmarksMd, type Benchmark } from './lib.js';
 
-const BENCHMARKS: Benchmark[] = [closureBenchmark, initrdBenchmark, narHashBenchmark, scanBenchmark, suggestBenchmark];
+const BENCHMARKS: Benchmark[] = [closureBenchmark, initrdBenchmark, narHashBenchmark, scanBenchmark, suggestBenchmark, binaryCacheBenchmark];
 
 function usage(): string {
   return [

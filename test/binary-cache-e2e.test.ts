@@ -324,7 +324,7 @@ test('HTTP_PROXY is honoured, and NO_PROXY bypasses it', async (t) => {
   assert.equal(proxied, 0, 'NO_PROXY bypasses the proxy');
 });
 
-test('with the local store gone, initrd from the cache equals the local one byte for byte; bad NARs are one-line errors and leave no output', async (t) => {
+test('with the local store gone, initrd from the cache equals the local one byte for byte and audit gives the same verdicts; bad NARs are one-line errors and leave no output', async (t) => {
   const c = setup(t);
   if (!c || !requireTools(t, 'nginx', 'zstd', 'xz')) return;
   const { s } = c;
@@ -333,6 +333,8 @@ test('with the local store gone, initrd from the cache equals the local one byte
   const local = path.join(s.env.root, 'initrd-local');
   const r0 = cli(s, ...args(local));
   assert.equal(r0.code, 0, r0.stderr);
+  const audit = ['audit', s.launcher, '--seal', '*.iso', '--json'];
+  const auditLocal = json(cli(s, ...audit));
   // Broken caches, prepared while the store is still there.
   const truncated = brokenCopy(c, 'cache-truncated-nar');
   const narOf = (dir: string, p: string) => path.join(dir, /^URL: (.*)$/m.exec(fs.readFileSync(narinfo(dir, p), 'utf8'))![1]!);
@@ -360,6 +362,8 @@ test('with the local store gone, initrd from the cache equals the local one byte
       assert.equal(r.code, 0, r.stderr);
       assert.ok(fs.readFileSync(out).equals(fs.readFileSync(local)), `initrd from ${store} differs from the local one`);
     }
+    // audit reads the seal's bytes: fetched from the cache, the same verdicts and evidence.
+    for (const store of [url, `file://${c.none}`]) assert.deepEqual(json(await cliAsync(s, ...audit, '--store', store)), auditLocal, `audit from ${store}`);
     const bad = async (store: string, re: RegExp) => {
       const out = path.join(s.env.root, 'initrd-bad');
       const r = await cliAsync(s, ...args(out), '--store', store);

@@ -1,5 +1,6 @@
 import type { Analysis } from '../analysis.js';
 import { auditAnalysis, VERDICTS, type AuditResult, type Verdict } from '../seal/audit.js';
+import { withBytesOf } from '../sources/binary-cache.js';
 import { evidenceLine, relativeFile } from './render.js';
 
 export type { AuditResult };
@@ -11,7 +12,9 @@ export interface AuditFlags {
 
 /** `audit`: the verdicts, and the exit code --strict asks for (1 when any verdict is not `contained`). */
 export async function auditCommand(a: Analysis, f: AuditFlags, log?: (m: string) => void): Promise<{ result: AuditResult; exitCode: number }> {
-  const result = await auditAnalysis(a, { maxEvidence: f.evidence, ...(log ? { log } : {}) });
+  // From a binary cache, the seals' NARs are fetched when they are not on disk.
+  const withSeals = await withBytesOf(a, a.closure.seals.map((s) => a.graph.paths[s.seal]!), log);
+  const result = await auditAnalysis(withSeals, { maxEvidence: f.evidence, ...(log ? { log } : {}) });
   const unsafe = result.summary.mentioned + result.summary.unverified + result.summary.missing;
   return { result, exitCode: f.strict && unsafe > 0 ? 1 : 0 };
 }

@@ -10,6 +10,7 @@ import type { NarInfo } from '../store/narinfo.js';
 import type { StorePath } from '../store/store-path.js';
 import { displayUrl, openCacheClient, type CacheOptions } from './binary-cache-fetch.js';
 import type { WalkRequest } from './binary-cache-worker.js';
+import type { Analysis } from '../analysis.js';
 import type { GraphSource } from './source.js';
 
 /** Nix's default for http-connections. */
@@ -134,4 +135,18 @@ export class BinaryCacheSource implements GraphSource {
       await client.close();
     }
   }
+}
+
+/**
+ * `a` itself, or, when its graph came from a binary cache, `a` with the files of `paths` readable
+ * under its source's realStoreDir (fetched from the cache where they are not on disk): for the
+ * commands that read bytes (audit).
+ */
+export async function withBytesOf(a: Analysis, paths: readonly StorePath[], log?: (msg: string) => void): Promise<Analysis> {
+  if (!(a.source instanceof BinaryCacheSource) || paths.length === 0) return a;
+  const dir = await a.source.storeDirWith(paths, log);
+  if (dir === a.source.realStoreDir) return a;
+  // The same source, its files elsewhere.
+  const source: GraphSource = Object.create(a.source, { realStoreDir: { value: dir } });
+  return { ...a, source };
 }
