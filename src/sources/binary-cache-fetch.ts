@@ -149,22 +149,34 @@ class HttpCacheClient implements CacheClient {
     if (!this.undici || !this.dispatcher) {
       this.undici = await import('undici');
       const timeout = this.opts.timeoutMs ?? 60_000;
+      const options = { connections: this.opts.connections, keepAliveTimeout: 30_000, headersTimeout: timeout, bodyTimeout: timeout, connectTimeout: timeout };
       // Node 20's own fetch ignores HTTP(S)_PROXY (Node 24 only with NODE_USE_ENV_PROXY), so the
-      // proxy comes from undici's agent, which reads http_proxy, https_proxy and no_proxy (any case).
-      this.dispatcher = new this.undici.EnvHttpProxyAgent({
-        connections: this.opts.connections,
-        keepAliveTimeout: 30_000,
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-        connectTimeout: timeout,
-      });
+      // proxy comes from undici's agent, which reads http_proxy, https_proxy and no_proxy (any
+      // case). Without those variables a plain agent saves its NO_PROXY check on every request.
+      const env = process.env;
+      const proxied = [env.http_proxy, env.HTTP_PROXY, env.https_proxy, env.HTTPS_PROXY].some((v) => v !== undefined && v !== '');
+      this.dispatcher = proxied ? new this.undici.EnvHttpProxyAgent(options) : new this.undici.Agent(options);
     }
     return { undici: this.undici, dispatcher: this.dispatcher };
   }
 
+  /** A body cut short (reset, timeout between chunks) is fetched again, like a failed request. */
   async getText(rel: string): Promise<string | undefined> {
-    const body = await this.get(rel);
-    return body === undefined ? undefined : await body.text();
+    const attempts = this.opts.attempts ?? 5;
+    let delay = this.opts.retryDelayMs ?? 100;
+    for (let attempt = 1; ; attempt++) {
+      const body = await this.get(rel);
+      if (body === undefined) return undefined;
+      try {
+        return await body.text();
+      } catch (err) {
+        if (attempt >= attempts) {
+          throw new NixSealError('EIO', `Cannot fetch ${this.display}/${rel}: ${networkWhy(err)} (after ${attempts} attempts)`, { path: `${this.display}/${rel}` });
+        }
+      }
+      await sleep(delay * (0.5 + Math.random()));
+      delay *= 2;
+    }
   }
 
   /** The body streams as it arrives; a failure after the headers is not retried (the bytes are already used). */
