@@ -324,7 +324,7 @@ test('HTTP_PROXY is honoured, and NO_PROXY bypasses it', async (t) => {
   assert.equal(proxied, 0, 'NO_PROXY bypasses the proxy');
 });
 
-test('with the local store gone, initrd from the cache equals the local one byte for byte and audit gives the same verdicts; bad NARs are one-line errors and leave no output', async (t) => {
+test('with the local store gone, initrd from the cache equals the local one byte for byte and audit and why --precise give the same answers; bad NARs are one-line errors and leave no output', async (t) => {
   const c = setup(t);
   if (!c || !requireTools(t, 'nginx', 'zstd', 'xz')) return;
   const { s } = c;
@@ -335,6 +335,8 @@ test('with the local store gone, initrd from the cache equals the local one byte
   assert.equal(r0.code, 0, r0.stderr);
   const audit = ['audit', s.launcher, '--seal', '*.iso', '--json'];
   const auditLocal = json(cli(s, ...audit));
+  const precise = ['why', s.launcher, s.bash, '--seal', '*.iso', '--precise', '--json'];
+  const preciseLocal = json(cli(s, ...precise));
   // Broken caches, prepared while the store is still there.
   const truncated = brokenCopy(c, 'cache-truncated-nar');
   const narOf = (dir: string, p: string) => path.join(dir, /^URL: (.*)$/m.exec(fs.readFileSync(narinfo(dir, p), 'utf8'))![1]!);
@@ -364,6 +366,9 @@ test('with the local store gone, initrd from the cache equals the local one byte
     }
     // audit reads the seal's bytes: fetched from the cache, the same verdicts and evidence.
     for (const store of [url, `file://${c.none}`]) assert.deepEqual(json(await cliAsync(s, ...audit, '--store', store)), auditLocal, `audit from ${store}`);
+    // So does why --precise (the referrers' bytes).
+    assert.deepEqual(json(await cliAsync(s, ...precise, '--store', url)), preciseLocal);
+    assert.ok(((preciseLocal as { edges: unknown[] }).edges ?? []).length > 0);
     const bad = async (store: string, re: RegExp) => {
       const out = path.join(s.env.root, 'initrd-bad');
       const r = await cliAsync(s, ...args(out), '--store', store);

@@ -2,6 +2,7 @@ import type { Analysis } from '../analysis.js';
 import { resolveInAnalysis } from '../analysis.js';
 import { allChains, shortestChain } from '../graph/why.js';
 import type { EdgeEvidence } from '../seal/edge-evidence.js';
+import type { StorePath } from '../store/store-path.js';
 
 export interface WhyResult {
   root: string;
@@ -28,7 +29,11 @@ export function chainsOf(r: WhyResult): string[][] {
 /** Adds --precise's evidence to a result: one scan per distinct path with outgoing edges. */
 export async function addPrecision(r: WhyResult, a: Analysis, opts: { maxEvidence?: number } = {}): Promise<WhyResult> {
   const { edgeEvidence } = await import('../seal/edge-evidence.js');
-  const edges = await edgeEvidence(chainsOf(r), a.graph.storeDir, a.source.realStoreDir, opts);
+  // From a binary cache, the bytes of each edge's referrer are fetched when they are not on disk.
+  const { withBytesOf } = await import('../sources/binary-cache.js');
+  const referrers = [...new Set(chainsOf(r).flatMap((c) => c.slice(0, -1)))] as StorePath[];
+  const b = await withBytesOf(a, referrers);
+  const edges = await edgeEvidence(chainsOf(r), b.graph.storeDir, b.source.realStoreDir, opts);
   return { ...r, edges: [...edges.values()] };
 }
 
