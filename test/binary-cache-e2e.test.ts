@@ -326,7 +326,7 @@ test('HTTP_PROXY is honoured, and NO_PROXY bypasses it', async (t) => {
 
 test('with the local store gone, initrd from the cache equals the local one byte for byte and audit and why --precise give the same answers; bad NARs are one-line errors and leave no output', async (t) => {
   const c = setup(t);
-  if (!c || !requireTools(t, 'nginx', 'zstd', 'xz')) return;
+  if (!c || !requireTools(t, 'nginx', 'zstd', 'xz', 'bzip2')) return;
   const { s } = c;
   const url = await nginxFor(c);
   const args = (out: string) => ['initrd', s.launcher, '--seal', '*.iso', '--registration', '/nix-path-registration', '-o', out];
@@ -355,10 +355,16 @@ test('with the local store gone, initrd from the cache equals the local one byte
   bytes[at] = bytes[at]! ^ 1;
   fs.writeFileSync(libfooNar, bytes);
 
+  for (const z of ['zstd', 'bzip2', 'gzip']) {
+    s.env.run('nix', ['--extra-experimental-features', 'nix-command', 'copy', '--to', `file://${s.env.root}/cache-${z}?compression=${z}`, s.launcher]);
+    assert.match(fs.readFileSync(narinfo(path.join(s.env.root, `cache-${z}`), s.qemu), 'utf8'), new RegExp(`^Compression: ${z}$`, 'm'));
+  }
   const moved = `${s.env.storeDir}.moved`;
   fs.renameSync(s.env.storeDir, moved);
   try {
-    for (const store of [url, `file://${c.xz}`, `file://${c.none}`]) {
+    // Nix's other compressions: each NAR decoder, the same bytes.
+    const others = ['zstd', 'bzip2', 'gzip'].map((z) => path.join(s.env.root, `cache-${z}`));
+    for (const store of [url, `file://${c.xz}`, `file://${c.none}`, ...others.map((d) => `file://${d}`)]) {
       const out = path.join(s.env.root, `initrd-${store.startsWith('http') ? 'http' : path.basename(store)}`);
       const r = await cliAsync(s, ...args(out), '--store', store);
       assert.equal(r.code, 0, r.stderr);
