@@ -101,7 +101,7 @@ async function startNginx(dir: string): Promise<{ port: number; child: ChildProc
     [
       process.getuid?.() === 0 ? 'user root;' : '',
       'daemon off;',
-      'worker_processes 1;',
+      'worker_processes auto;', // Debian's default: one worker per core
       `pid ${dir}/nginx.pid;`,
       `error_log ${dir}/error.log;`,
       'events { worker_connections 1024; }',
