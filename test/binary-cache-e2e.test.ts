@@ -70,7 +70,7 @@ async function freePort(): Promise<number> {
 }
 
 /** A real nginx serving `root` on 127.0.0.1, its own config in a temp dir; stopped by its PID. */
-async function startNginx(dir: string, root: string): Promise<{ url: string; pid: number }> {
+async function startNginx(dir: string, root: string, tls?: { cert: string; key: string }): Promise<{ url: string; pid: number }> {
   const port = await freePort();
   fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
   const conf = path.join(dir, 'nginx.conf');
@@ -89,7 +89,9 @@ async function startNginx(dir: string, root: string): Promise<{ url: string; pid
       `  client_body_temp_path ${dir}/tmp/body; proxy_temp_path ${dir}/tmp/proxy; fastcgi_temp_path ${dir}/tmp/fcgi;`,
       `  uwsgi_temp_path ${dir}/tmp/uwsgi; scgi_temp_path ${dir}/tmp/scgi;`,
       '  default_type application/octet-stream;',
-      `  server { listen 127.0.0.1:${port}; root ${root}; }`,
+      tls
+        ? `  server { listen 127.0.0.1:${port} ssl; ssl_certificate ${tls.cert}; ssl_certificate_key ${tls.key}; root ${root}; }`
+        : `  server { listen 127.0.0.1:${port}; root ${root}; }`,
       '}',
       '',
     ].join('\n'),
@@ -103,9 +105,16 @@ async function startNginx(dir: string, root: string): Promise<{ url: string; pid
       // already gone
     }
   });
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     try {
+      if (tls) {
+        await new Promise<void>((res, rej) => net.connect(port, '127.0.0.1', function (this: net.Socket) {
+          this.destroy();
+          res();
+        }).on('error', rej));
+        break;
+      }
       const r = await fetch(`${url}/nix-cache-info`);
       if (r.ok) break;
     } catch {
@@ -392,4 +401,37 @@ test('with the local store gone, initrd from the cache equals the local one byte
   }
   // The fetched NARs went to a temporary store dir that is gone again.
   assert.deepEqual(fs.readdirSync(s.env.env.TMPDIR ?? '/tmp').filter((f) => f.startsWith('nix-seal-nars-')), []);
+});
+
+test('https:// with a certificate the system trusts (NODE_EXTRA_CA_CERTS here), and not without', async (t) => {
+  const c = setup(t);
+  if (!c || !requireTools(t, 'nginx', 'openssl')) return;
+  const { s } = c;
+  const dir = path.join(s.env.root, 'nginx-tls');
+  fs.mkdirSync(dir, { recursive: true });
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  s.env.run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
+  const { url } = await startNginx(dir, c.xz, { cert, key });
+  const run = (env: NodeJS.ProcessEnv) =>
+    new Promise<CliRun>((resolve, reject) => {
+      const ch = spawn(process.execPath, [CLI, 'closure', s.launcher, '--store', url], { env, cwd: s.env.root });
+      let stdout = '';
+      let stderr = '';
+      ch.stdout.on('data', (d) => (stdout += d));
+      ch.stderr.on('data', (d) => (stderr += d));
+      ch.on('error', reject);
+      ch.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
+  const ok = await run({ ...s.env.env, NODE_EXTRA_CA_CERTS: cert });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout, s.env.nixStore(['-qR', s.launcher]));
+  // An untrusted certificate is an error naming the file, not retried.
+  const env = { ...s.env.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const bad = await run(env);
+  assert.equal(bad.code, ERROR_EXIT, bad.stderr);
+  assert.ok(isOneLineError(bad), bad.stderr);
+  assert.match(bad.stderr, /Cannot fetch https:\/\/127\.0\.0\.1:\d+\/nix-cache-info: TLS: \w+/);
+  assert.doesNotMatch(bad.stderr, /attempts/);
 });

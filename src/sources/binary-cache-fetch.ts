@@ -208,6 +208,8 @@ class HttpCacheClient implements CacheClient {
       } catch (err) {
         if (err instanceof NixSealError) throw err;
         why = networkWhy(err);
+        // A certificate problem does not go away on retry.
+        if (tlsProblem(err)) throw new NixSealError('EIO', `Cannot fetch ${shown}: ${why}`, { path: shown });
       }
       if (attempt >= attempts) {
         throw new NixSealError('EIO', `Cannot fetch ${shown}: ${why} (after ${attempts} attempts)`, { path: shown });
@@ -220,6 +222,12 @@ class HttpCacheClient implements CacheClient {
   async close(): Promise<void> {
     await this.dispatcher?.close();
   }
+}
+
+function tlsProblem(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string } };
+  const code = e?.code ?? e?.cause?.code ?? '';
+  return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(code);
 }
 
 /** A network failure in words; never the request's URL (it could carry credentials). */
@@ -240,6 +248,7 @@ function networkWhy(err: unknown): string {
     case 'EAI_AGAIN':
       return 'host not found';
     default:
+      if (code !== undefined && tlsProblem(err)) return `TLS: ${code} (${e?.cause?.message ?? e?.message ?? ''}; a private CA can be added with NODE_EXTRA_CA_CERTS)`;
       return code ?? e?.message ?? String(err);
   }
 }
