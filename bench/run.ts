@@ -6,6 +6,7 @@
  * Exit status 1 when a benchmark fails (wrong output, missing CLI or tool).
  */
 import { auditBenchmark } from './audit.js';
+import { binaryCacheBenchmark } from './binary-cache.js';
 import { closureBenchmark } from './closure.js';
 import { imageSourceBenchmark } from './image-source.js';
 import { initrdBenchmark } from './initrd.js';
@@ -15,7 +16,7 @@ import { scanBenchmark } from './scan.js';
 import { suggestBenchmark } from './suggest.js';
 import { BenchSetupError, BENCHMARKS_MD, machineInfo, RESULTS_FILE, saveResults, updateBenchmarksMd, type Benchmark } from './lib.js';
 
-const BENCHMARKS: Benchmark[] = [closureBenchmark, initrdBenchmark, narHashBenchmark, scanBenchmark, suggestBenchmark, auditBenchmark, imageSourceBenchmark, reportBenchmark];
+const BENCHMARKS: Benchmark[] = [closureBenchmark, initrdBenchmark, narHashBenchmark, scanBenchmark, suggestBenchmark, auditBenchmark, imageSourceBenchmark, reportBenchmark, binaryCacheBenchmark];
 
 function usage(): string {
   return [

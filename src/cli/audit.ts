@@ -1,5 +1,6 @@
 import type { Analysis } from '../analysis.js';
 import { auditAnalysis, isProven, VERDICTS, type AuditProgress, type AuditResult, type Verdict } from '../seal/audit.js';
+import { withBytesOf } from '../sources/binary-cache.js';
 import { evidenceLine, relativeFile } from './render.js';
 
 export type { AuditResult };
@@ -17,7 +18,9 @@ export async function auditCommand(
   log?: (m: string) => void,
   progress?: (p: AuditProgress) => void,
 ): Promise<{ result: AuditResult; exitCode: number }> {
-  const result = await auditAnalysis(a, { maxEvidence: f.evidence, quick: f.quick ?? false, ...(log ? { log } : {}), ...(progress ? { progress } : {}) });
+  // From a binary cache, the seals' NARs are fetched when they are not on disk.
+  const withSeals = await withBytesOf(a, a.closure.seals.map((s) => a.graph.paths[s.seal]!), log);
+  const result = await auditAnalysis(withSeals, { maxEvidence: f.evidence, quick: f.quick ?? false, ...(log ? { log } : {}), ...(progress ? { progress } : {}) });
   const unproven = result.seals.some((s) => s.erased.some((e) => !isProven(e.verdict, result.quick)));
   return { result, exitCode: f.strict && unproven ? 1 : 0 };
 }

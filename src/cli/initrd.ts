@@ -6,6 +6,7 @@ import { writeInitrd, type InitrdResult } from '../emit/initrd.js';
 import { followLinksToStore } from '../store/resolve-path.js';
 import { isInStore } from '../store/store-path.js';
 import { parseStoreSpec } from '../store/store-url.js';
+import { BinaryCacheSource } from '../sources/binary-cache.js';
 import { openSource } from '../sources/open-source.js';
 
 export interface InitrdFlags {
@@ -80,7 +81,11 @@ export async function initrdCommand(
     {
       graph: a.graph,
       kept: a.closure.kept,
-      realStoreDir: a.source.realStoreDir,
+      // From a binary cache, paths not on disk are fetched (NARs verified) into a temporary store dir.
+      realStoreDir:
+        a.source instanceof BinaryCacheSource
+          ? await a.source.storeDirWith(a.graph.paths.filter((_, i) => a.closure.kept[i]), base.log)
+          : a.source.realStoreDir,
       links,
       files,
       prepend: flags.prepend,

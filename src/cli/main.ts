@@ -5,7 +5,7 @@ import { closureLines, closureResult } from './closure.js';
 import { infoResult } from './info.js';
 import type { InitrdFlags } from './initrd.js';
 import { addPrecision, whyResult } from './why.js';
-import { STORE_FORMS } from '../store/store-url.js';
+import { STORE_FORMS, parseStoreSpec } from '../store/store-url.js';
 
 // Commands other than `closure` load their modules when they run: `closure` on a small store is
 // start-up bound (it must keep pace with nix-store -qR's ~70 ms), so it loads only what it uses.
@@ -22,6 +22,8 @@ const positiveInt = (flag: string) => (v: string): number => {
 
 interface CommonFlags {
   store?: string;
+  httpConnections?: number;
+  netrcFile?: string;
   seal: string[];
   sealsFrom: string[];
   sealImages?: boolean;
@@ -35,6 +37,8 @@ interface CommonFlags {
 function withClosureFlags(cmd: Command): Command {
   return cmd
     .option('--store <url>', `where the reference graph comes from: ${STORE_FORMS} (default: auto)`)
+    .addOption(new Option('--http-connections <n>', 'binary caches over HTTP: how many requests in flight at once (default 25, like Nix)').argParser(positiveInt('--http-connections')))
+    .option('--netrc-file <file>', "binary caches over HTTP: credentials from this netrc file (like Nix's netrc-file)")
     .option('--seal <pattern>', "seal a path (contains '/') or every path whose name matches a glob (e.g. '*.iso'); repeatable", collect, [])
     .option('--seals-from <file>', 'read seal patterns from FILE, one a line (# comments); repeatable', collect, [])
     .option('--seal-images', 'also seal every path of the closure whose bytes are a self-contained image (ISO, disk image, squashfs, archive…)')
@@ -64,7 +68,11 @@ function analysisOptions(roots: string[], f: CommonFlags, out: Output): Analysis
     sealsFrom: f.sealsFrom,
     sealImages: f.sealImages ?? false,
     noSeals: f.noSeal,
-    ...(f.store !== undefined ? { store: f.store } : {}),
+    ...(f.httpConnections !== undefined || f.netrcFile !== undefined
+      ? { store: parseStoreSpec(f.store, process.env, { httpConnections: f.httpConnections, netrcFile: f.netrcFile }) }
+      : f.store !== undefined
+        ? { store: f.store }
+        : {}),
     log: f.verbose ? (m) => out.err(`nix-seal: ${m}\n`) : () => {},
   };
 }

@@ -4,7 +4,7 @@ import { allChains, shortestChain } from '../graph/why.js';
 import type { EdgeEvidence } from '../seal/edge-evidence.js';
 import { NixSealError } from '../errors.js';
 import type { PathId } from '../graph/ref-graph.js';
-import { baseNameOf, nameOf } from '../store/store-path.js';
+import { baseNameOf, nameOf, type StorePath } from '../store/store-path.js';
 
 export interface WhyResult {
   root: string;
@@ -32,8 +32,12 @@ export function chainsOf(r: WhyResult): string[][] {
 export async function addPrecision(r: WhyResult, a: Analysis, opts: { maxEvidence?: number } = {}): Promise<WhyResult> {
   const { edgeEvidence } = await import('../seal/edge-evidence.js');
   const chains = chainsOf(r);
-  a.source.materialize?.([...new Set(chains.flatMap((c) => c.slice(0, -1)))]);
-  const edges = await edgeEvidence(chains, a.graph.storeDir, a.source.realStoreDir, opts);
+  const referrers = [...new Set(chains.flatMap((c) => c.slice(0, -1)))] as StorePath[];
+  // From an image, or a binary cache, the bytes of each edge's referrer are put on disk first.
+  a.source.materialize?.(referrers);
+  const { withBytesOf } = await import('../sources/binary-cache.js');
+  const b = await withBytesOf(a, referrers);
+  const edges = await edgeEvidence(chains, b.graph.storeDir, b.source.realStoreDir, opts);
   return { ...r, edges: [...edges.values()] };
 }
 

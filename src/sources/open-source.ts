@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { NixSealError } from '../errors.js';
 import type { StoreSpec } from '../store/store-url.js';
+import { BinaryCacheSource, DEFAULT_HTTP_CONNECTIONS } from './binary-cache.js';
 import { DaemonSource } from './daemon.js';
 import { FileSource } from './file-source.js';
 import { ImageSource } from './image-source.js';
@@ -51,6 +52,12 @@ export function openSource(spec: StoreSpec, log: (msg: string) => void = () => {
       break;
     case 'image':
       source = new ImageSource(spec.file, log, spec.storeDir);
+      break;
+    case 'binary-cache':
+      source = new BinaryCacheSource(
+        { url: spec.url, connections: spec.httpConnections ?? DEFAULT_HTTP_CONNECTIONS, netrcFile: spec.netrcFile },
+        spec.storeDir,
+      );
       break;
     case 'attrs-json':
       source = new FileSource('attrs-json', spec.file, spec.name);

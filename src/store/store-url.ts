@@ -17,22 +17,30 @@ export type StoreSpec =
   | { kind: 'registration' | 'export-graph' | 'path-info'; file: string }
   | { kind: 'attrs-json'; file: string; name?: string }
   /** The closure embedded in an image (or a store path holding images). */
-  | { kind: 'image'; file: string; storeDir: string };
+  | { kind: 'image'; file: string; storeDir: string }
+  | { kind: 'binary-cache'; url: string; storeDir: string; httpConnections?: number; netrcFile?: string };
+
+/** Settings of binary cache stores that come from flags rather than the URL (--http-connections, --netrc-file). */
+export interface CacheSettings {
+  httpConnections?: number | undefined;
+  netrcFile?: string | undefined;
+}
 
 const DEFAULT_STATE_DIR = '/nix/var/nix';
 
 /** The --store forms, for hints and --help. */
 export const STORE_FORMS =
-  'auto (the local store), local?root=DIR, local?store=S&state=T, daemon, registration:FILE, export-graph:FILE[,FILE…], attrs-json:FILE[#NAME], path-info:FILE or image:FILE (the closure an image embeds)';
+  'auto (the local store), local?root=DIR, local?store=S&state=T, daemon, registration:FILE, export-graph:FILE[,FILE…], attrs-json:FILE[#NAME], path-info:FILE, image:FILE (the closure an image embeds), or a binary cache: file:///DIR, http://… or https://…';
 
 /**
  * Parses a --store value. Local stores follow Nix: `NIX_STORE_DIR` / `NIX_STATE_DIR` by default,
  * `local?root=DIR` keeps the logical store dir but puts the store and the state under DIR,
  * `local?store=S&state=T` (and `real=R`) set them one by one. File sources are `KIND:FILE`.
  */
-export function parseStoreSpec(text: string | undefined, env: NodeJS.ProcessEnv = process.env): StoreSpec {
+export function parseStoreSpec(text: string | undefined, env: NodeJS.ProcessEnv = process.env, cache: CacheSettings = {}): StoreSpec {
   const envStoreDir = env.NIX_STORE_DIR || DEFAULT_STORE_DIR;
   const envStateDir = env.NIX_STATE_DIR || DEFAULT_STATE_DIR;
+  if (text !== undefined && /^(file|https?):\/\//.test(text)) return binaryCacheSpec(text, envStoreDir, cache);
   if (text === undefined || text === '' || text === 'auto') {
     return { kind: 'local', storeDir: envStoreDir, realStoreDir: envStoreDir, stateDir: envStateDir, explicit: false };
   }
@@ -78,4 +86,30 @@ export function parseStoreSpec(text: string | undefined, env: NodeJS.ProcessEnv 
     return { kind: 'local', storeDir, realStoreDir, stateDir, explicit: true, stateAssumed: `no state= given, so the state dir is ${from} ${stateDir}` };
   }
   return { kind: 'local', storeDir, realStoreDir, stateDir, explicit: true };
+}
+
+/**
+ * A binary cache URL: `file:///DIR`, `http(s)://HOST[:PORT][/PREFIX]`. `?store=DIR` names the store
+ * dir the cache must be for (default: NIX_STORE_DIR or /nix/store, as Nix); Nix's other settings
+ * (priority, compression, trusted, …) do not matter to a reader and are ignored.
+ */
+function binaryCacheSpec(text: string, storeDir: string, cache: CacheSettings): StoreSpec {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw usageError(`--store '${text}': not a valid URL`);
+  }
+  if (u.protocol === 'file:' && ((u.host !== '' && u.host !== 'localhost') || u.pathname === '/')) {
+    throw usageError(`--store '${text}': expected file:///DIR (an absolute directory)`);
+  }
+  const dir = u.searchParams.get('store');
+  if (dir !== null && !path.isAbsolute(dir)) throw usageError(`--store '${text}': store '${dir}' must be an absolute path`);
+  return {
+    kind: 'binary-cache',
+    url: text,
+    storeDir: dir === null ? storeDir : path.posix.normalize(dir).replace(/\/+$/, '') || '/',
+    ...(cache.httpConnections !== undefined ? { httpConnections: cache.httpConnections } : {}),
+    ...(cache.netrcFile !== undefined ? { netrcFile: path.resolve(cache.netrcFile) } : {}),
+  };
 }
