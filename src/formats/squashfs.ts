@@ -1158,7 +1158,9 @@ function squashfsView(sq: Squashfs, src: ByteSource): ImageView {
 export const squashfsReader: ImageReader = {
   kind: 'squashfs',
   detect(src) {
-    return src.size >= SUPERBLOCK_SIZE && new DataView(src.read(0, 4).slice().buffer).getUint32(0, true) === SQUASHFS_MAGIC;
+    if (src.size < SUPERBLOCK_SIZE) return false;
+    const b = src.read(0, 4);
+    return new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true) === SQUASHFS_MAGIC;
   },
   open(src, name) {
     return squashfsView(openSquashfs(src, name), src);
