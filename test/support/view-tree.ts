@@ -1,0 +1,83 @@
+/**
+ * A NarTree over any ImageView, so tests can hash a tree read from an image (narHashOfTree) and
+ * compare it with `nix-hash` of the directory the image was made from.
+ */
+import { closeSync, mkdirSync, openSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import fc from 'fast-check';
+import type { ImageView, InnerEntry } from '../../src/formats/image.js';
+import type { NarTree, TreeNode } from '../../src/formats/nar.js';
+import { treeArbitraries, writeTree, type Tree } from './random-tree.js';
+
+export function viewTree(view: ImageView): NarTree {
+  const byPath = new Map<string, InnerEntry>();
+  const kids = new Map<string, string[]>();
+  for (const e of view.entries()) {
+    byPath.set(e.path, e);
+    if (e.path === '') continue;
+    const slash = e.path.lastIndexOf('/');
+    const parent = slash < 0 ? '' : e.path.slice(0, slash);
+    const list = kids.get(parent) ?? [];
+    list.push(e.path.slice(slash + 1));
+    kids.set(parent, list);
+  }
+  return {
+    node(path): TreeNode | undefined {
+      const e = byPath.get(path);
+      if (e === undefined) return undefined;
+      const n: TreeNode = { type: e.type, size: e.size };
+      if (e.executable !== undefined) n.executable = e.executable;
+      if (e.target !== undefined) n.target = e.target;
+      return n;
+    },
+    children: (path) => kids.get(path) ?? [],
+    contents: (path) => view.read(byPath.get(path)!),
+  };
+}
+
+/**
+ * The tree the file-system readers' real-tool tests put in images: random files and links from a
+ * seeded random-tree sample, plus what trips readers: symlinks short (inline) and long (a data
+ * block), executables, empty files, a large file with holes, deep directories, 255-byte names and
+ * a directory with 150 entries (an htree on ext4). `opts` leaves out what a format cannot hold.
+ */
+export function writeSampleTree(dir: string, opts: { symlinks?: boolean; longNames?: boolean; seed?: number } = {}): void {
+  const symlinks = opts.symlinks ?? true;
+  const sample = fc.sample(treeArbitraries(3000).dir, { seed: opts.seed ?? 42, numRuns: 1 })[0]!;
+  const strip = (t: Tree): Tree =>
+    t.kind === 'dir' ? { kind: 'dir', entries: Object.fromEntries(Object.entries(t.entries).filter(([, c]) => symlinks || c.kind !== 'link').map(([n, c]) => [n, strip(c)])) } : t;
+  mkdirSync(dirname(dir), { recursive: true });
+  writeTree(dir, strip(sample));
+  writeFileSync(join(dir, 'empty'), '');
+  writeFileSync(join(dir, 'run.sh'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
+  let x = 12345;
+  const noise = (n: number): Buffer => {
+    const b = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      b[i] = x >>> 24;
+    }
+    return b;
+  };
+  // 3 MiB with data at the start, the middle and the end, holes between.
+  const big = join(dir, 'big.bin');
+  writeFileSync(big, noise(70_000));
+  const fd = openSync(big, 'r+');
+  writeSync(fd, noise(5000), 0, 5000, 1_500_000);
+  // More islands than an inode holds extents (4): ext4 needs an extent tree of depth 1.
+  for (let i = 0; i < 8; i++) writeSync(fd, noise(100), 0, 100, 1_600_000 + i * 100_000);
+  writeSync(fd, noise(3000), 0, 3000, 3 * 1024 * 1024 - 3000);
+  closeSync(fd);
+  let deep = join(dir, 'deep');
+  for (let i = 0; i < 12; i++) deep = join(deep, `d${i}`);
+  mkdirSync(deep, { recursive: true });
+  writeFileSync(join(deep, 'leaf.txt'), 'bottom\n');
+  const many = join(dir, 'many');
+  mkdirSync(many);
+  for (let i = 0; i < 150; i++) writeFileSync(join(many, `entry-number-${i}`), `${i}\n`);
+  if (opts.longNames ?? true) writeFileSync(join(dir, 'L'.repeat(200) + '-long-name-' + 'x'.repeat(44)), 'long\n');
+  if (symlinks) {
+    symlinkSync('run.sh', join(dir, 'short-link'));
+    symlinkSync('/nix/store/' + 'a'.repeat(32) + '-some-package-with-a-long-name-1.0/bin/program', join(dir, 'long-link'));
+  }
+}
