@@ -41,11 +41,21 @@ export function viewTree(view: ImageView): NarTree {
  * block), executables, empty files, a large file with holes, deep directories, 255-byte names and
  * a directory with 150 entries (an htree on ext4). `opts` leaves out what a format cannot hold.
  */
-export function writeSampleTree(dir: string, opts: { symlinks?: boolean; longNames?: boolean; seed?: number } = {}): void {
-  const symlinks = opts.symlinks ?? true;
+export function writeSampleTree(dir: string, opts: { symlinks?: boolean; longNames?: boolean; seed?: number; fat?: boolean } = {}): void {
+  // FAT: no symlinks, names unique without case, no trailing dots or spaces (VFAT drops them).
+  const symlinks = !opts.fat && (opts.symlinks ?? true);
+  const fatOk = (names: Set<string>, n: string): boolean => {
+    if (!opts.fat) return true;
+    const k = n.toLowerCase();
+    if (names.has(k) || /[. ]$/.test(n) || n.startsWith(' ')) return false;
+    names.add(k);
+    return true;
+  };
   const sample = fc.sample(treeArbitraries(3000).dir, { seed: opts.seed ?? 42, numRuns: 1 })[0]!;
   const strip = (t: Tree): Tree =>
-    t.kind === 'dir' ? { kind: 'dir', entries: Object.fromEntries(Object.entries(t.entries).filter(([, c]) => symlinks || c.kind !== 'link').map(([n, c]) => [n, strip(c)])) } : t;
+    t.kind === 'dir'
+      ? ((seen) => ({ kind: 'dir', entries: Object.fromEntries(Object.entries(t.entries).filter(([n, c]) => (symlinks || c.kind !== 'link') && fatOk(seen, n)).map(([n, c]) => [n, strip(c)])) }))(new Set<string>())
+      : t;
   mkdirSync(dirname(dir), { recursive: true });
   writeTree(dir, strip(sample));
   writeFileSync(join(dir, 'empty'), '');
