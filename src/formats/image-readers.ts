@@ -5,12 +5,13 @@
  */
 import type { ByteSource } from './byte-source.js';
 import type { ImageReader, ImageView } from './image.js';
+import { erofsReader } from './erofs.js';
 import { ext4Reader } from './ext4.js';
 import { fatReader } from './fat.js';
 import { iso9660Reader } from './iso9660.js';
 import { squashfsReader } from './squashfs.js';
 
-export const IMAGE_READERS: readonly ImageReader[] = [squashfsReader, iso9660Reader, ext4Reader, fatReader];
+export const IMAGE_READERS: readonly ImageReader[] = [squashfsReader, iso9660Reader, ext4Reader, erofsReader, fatReader];
 
 /** The reader whose detection accepts `src`, if any. */
 export function readerFor(src: ByteSource): ImageReader | undefined {

@@ -41,7 +41,7 @@ export function viewTree(view: ImageView): NarTree {
  * block), executables, empty files, a large file with holes, deep directories, 255-byte names and
  * a directory with 150 entries (an htree on ext4). `opts` leaves out what a format cannot hold.
  */
-export function writeSampleTree(dir: string, opts: { symlinks?: boolean; longNames?: boolean; seed?: number; fat?: boolean } = {}): void {
+export function writeSampleTree(dir: string, opts: { symlinks?: boolean; longNames?: boolean; longNameLength?: number; seed?: number; fat?: boolean } = {}): void {
   // FAT: no symlinks, names unique without case, no trailing dots or spaces (VFAT drops them).
   const symlinks = !opts.fat && (opts.symlinks ?? true);
   const fatOk = (names: Set<string>, n: string): boolean => {
@@ -85,7 +85,8 @@ export function writeSampleTree(dir: string, opts: { symlinks?: boolean; longNam
   const many = join(dir, 'many');
   mkdirSync(many);
   for (let i = 0; i < 150; i++) writeFileSync(join(many, `entry-number-${i}`), `${i}\n`);
-  if (opts.longNames ?? true) writeFileSync(join(dir, 'L'.repeat(200) + '-long-name-' + 'x'.repeat(44)), 'long\n');
+  const longLen = opts.longNameLength ?? 255;
+  if (opts.longNames ?? true) writeFileSync(join(dir, 'L'.repeat(longLen - 55) + '-long-name-' + 'x'.repeat(44)), 'long\n');
   if (symlinks) {
     symlinkSync('run.sh', join(dir, 'short-link'));
     symlinkSync('/nix/store/' + 'a'.repeat(32) + '-some-package-with-a-long-name-1.0/bin/program', join(dir, 'long-link'));
