@@ -9,7 +9,7 @@ import { NixSealError } from '../errors.js';
 import { requireTools } from '../../test/support/tools.js';
 import { viewTree, writeSampleTree } from '../../test/support/view-tree.js';
 import { bytesSource } from './byte-source.js';
-import { EROFS_SUPERBLOCK_OFFSET, SB, erofsReader } from './erofs.js';
+import { EROFS_SUPERBLOCK_OFFSET, SB, erofsReader, openErofs } from './erofs.js';
 import { readWhole, type ImageView } from './image.js';
 import { readerFor } from './image-readers.js';
 import { narHashOfTree } from './nar.js';
@@ -46,7 +46,15 @@ function listView(view: ImageView): Map<string, string> {
   return out;
 }
 
-for (const args of [[], ['--chunksize=4096'], ['-E', 'noinline_data']]) {
+// What each variant exercises: [inode size, data layout] pairs that must occur (0 plain, 2 inline, 4 chunks).
+const VARIANTS: { args: string[]; has: string[] }[] = [
+  { args: [], has: ['64/2', '64/0'] }, // extended inodes (mtimes differ from the build time)
+  { args: ['-T0'], has: ['32/2', '32/0'] }, // one timestamp: compact inodes
+  { args: ['--chunksize=4096'], has: ['64/4'] },
+  { args: ['-E', 'noinline_data'], has: ['64/0'] },
+];
+
+for (const { args, has } of VARIANTS) {
   test(`reads an image made by mkfs.erofs ${args.join(' ')}: listing equals fsck.erofs --extract, NAR hash equals nix-hash`, (t) => {
     if (!requireTools(t, 'mkfs.erofs', 'fsck.erofs', 'nix-hash')) return;
     const dir = tempDir(t);
@@ -54,6 +62,9 @@ for (const args of [[], ['--chunksize=4096'], ['-E', 'noinline_data']]) {
     writeSampleTree(join(tree, 't'), SAMPLE);
     const { img, bytes } = mkerofs(dir, tree, ...args);
     assert.equal(readerFor(bytesSource(bytes)), erofsReader);
+    const fs = openErofs(bytesSource(bytes), 'e.img');
+    const kinds = new Set(fs.entries().map((e) => { const i = fs.inode(e.nid, 0); return `${i.inodeSize}/${i.layout}`; }));
+    for (const k of has) assert.ok(kinds.has(k), `${k} in ${[...kinds].join(' ')}`);
     const view = erofsReader.open(bytesSource(bytes), 'e.img');
     const out = join(dir, 'out');
     execFileSync('fsck.erofs', [`--extract=${out}`, img], { stdio: 'ignore' });
