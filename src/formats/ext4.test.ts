@@ -134,6 +134,14 @@ for (const v of VARIANTS) {
     assert.equal(view.locate(100).what, 'ext4 boot area');
     const fs = new Ext4(bytesSource(bytes), 'fs.img');
     assert.match(view.locate(fs.sb.blockSize * (fs.sb.firstDataBlock + 1)).what, /group descriptors/);
+    // debugfs bmap gives the physical block of a logical one: t/many's first directory block,
+    // the journal's first block, run.sh's inode (debugfs imap).
+    const dbg = (req: string): string => execFileSync('debugfs', ['-R', req, img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const bs = fs.sb.blockSize;
+    if (!v.args.includes('inline_data')) assert.deepEqual(view.locate(Number(dbg('bmap /t/many 0').trim()) * bs + 5), { path: 't/many', what: 'ext4 directory block of t/many' });
+    if (v.cmd !== 'mkfs.ext2') assert.equal(view.locate(Number(dbg('bmap <8> 0').trim()) * bs).what, 'ext4 journal');
+    const imap = /located at block (\d+), offset 0x([0-9a-f]+)/.exec(dbg('imap /t/run.sh'))!;
+    assert.deepEqual(view.locate(Number(imap[1]) * bs + parseInt(imap[2]!, 16) + 3), { path: 't/run.sh', what: 'ext4 inode of t/run.sh' });
   });
 }
 

@@ -68,6 +68,8 @@ const FLAG_INLINE_DATA = 0x10000000;
 const EXTENT_MAGIC = 0xf30a;
 const XATTR_MAGIC = 0xea020000;
 const ROOT_INO = 2;
+/** Marks a directory block not read yet. */
+const EMPTY = new Uint8Array(0);
 
 export interface Ext4Limits {
   /** Entries the walk lists at most. */
@@ -141,6 +143,7 @@ export class Ext4 {
   private readonly limits: Ext4Limits;
   private walked: Ext4Entry[] | undefined;
   private readonly byPath = new Map<string, Ext4Entry>();
+  private byIno: Map<number, Ext4Entry> | undefined;
   /** Physical runs owned by files/dirs/metadata, sorted by start, built on first locate(). */
   private owners: { start: number; length: number; path: string; ino: number; logical: number; what: 'data' | 'dir' | 'meta' }[] | undefined;
 
@@ -477,14 +480,15 @@ export class Ext4 {
       blocks = [{ bytes: ib.subarray(4), offset: dir.offset + INODE.block + 4 }];
       if (d.bytes.length > 60) blocks.push({ bytes: d.bytes.subarray(60), offset: dir.offset + 128 });
     } else {
+      // Blocks are read one at a time, when the walk gets there.
       blocks = [];
       for (const r of d.runs) {
         if (r.unwritten) continue;
-        for (let i = 0; i < r.length; i++) blocks.push({ bytes: new Uint8Array(0), offset: (r.physical + i) * bs });
+        for (let i = 0; i < r.length; i++) blocks.push({ bytes: EMPTY, offset: (r.physical + i) * bs });
       }
     }
     for (const blk of blocks) {
-      const bytes = blk.bytes.length > 0 || d.kind === 'inline' ? blk.bytes : this.blocks(blk.offset / bs, 1, blk.offset);
+      const bytes = blk.bytes === EMPTY ? this.blocks(blk.offset / bs, 1, blk.offset) : blk.bytes;
       let o = 0;
       while (o + 8 <= bytes.length) {
         const inum = u32(bytes, o);
@@ -536,7 +540,8 @@ export class Ext4 {
       const tableBlocks = Math.ceil((sb.inodesPerGroup * sb.inodeSize) / bs);
       if (block >= gr.inodeTable && block < gr.inodeTable + tableBlocks) {
         const ino = i * sb.inodesPerGroup + Math.floor((offset - gr.inodeTable * bs) / sb.inodeSize) + 1;
-        const e = this.entries().find((x) => x.ino === ino);
+        this.byIno ??= new Map(this.entries().map((x) => [x.ino, x]));
+        const e = this.byIno.get(ino);
         return e === undefined ? { what: `ext4 inode table (inode ${ino})` } : { path: e.path, what: `ext4 inode of ${e.path || '/'}` };
       }
     }
