@@ -90,25 +90,31 @@ for (const { args, has } of VARIANTS) {
   });
 }
 
-test('mkfs.erofs -zlz4: the listing is read; reading a compressed file names the algorithm (EFORMAT)', (t) => {
-  if (!requireTools(t, 'mkfs.erofs', 'fsck.erofs')) return;
-  const dir = tempDir(t);
-  const tree = join(dir, 'tree');
-  writeSampleTree(join(tree, 't'), { ...SAMPLE, seed: 11 });
-  for (const alg of ['lz4', 'lz4hc']) {
-    const { img, bytes } = mkerofs(dir, tree, `-z${alg}`);
+// Compressed images: compact (default) and full (legacy-compress) lcluster indexes, big pclusters (-C).
+for (const args of [['-zlz4'], ['-zlz4hc'], ['-zlz4', '-E', 'legacy-compress'], ['-zlz4hc', '-C', '16384']]) {
+  test(`reads an image made by mkfs.erofs ${args.join(' ')}: listing equals fsck.erofs --extract, NAR hash equals nix-hash`, (t) => {
+    if (!requireTools(t, 'mkfs.erofs', 'fsck.erofs', 'nix-hash')) return;
+    const dir = tempDir(t);
+    const tree = join(dir, 'tree');
+    writeSampleTree(join(tree, 't'), { ...SAMPLE, seed: 11 });
+    const { img, bytes } = mkerofs(dir, tree, ...args);
+    const fs = openErofs(bytesSource(bytes), 'z.img');
+    const layouts = new Set(fs.entries().map((e) => fs.inode(e.nid, 0).layout));
+    assert.ok(layouts.has(args.includes('legacy-compress') ? 1 : 3), [...layouts].join());
     const view = erofsReader.open(bytesSource(bytes), 'z.img');
-    const out = join(dir, `out-${alg}`);
+    const out = join(dir, 'out');
     execFileSync('fsck.erofs', [`--extract=${out}`, img], { stdio: 'ignore' });
     assert.deepEqual(listView(view), listDisk(out));
+    const expected = 'sha256:' + execFileSync('nix-hash', ['--type', 'sha256', '--base32', join(tree, 't')], { encoding: 'utf8' }).trim();
+    assert.equal(narHashOfTree(viewTree(view), 't', 'z.img:t').narHash, expected);
     const big = [...view.entries()].find((e) => e.path === 't/big.bin')!;
-    assert.throws(
-      () => readWhole(view, big),
-      (e: unknown) => e instanceof NixSealError && e.code === 'EFORMAT' && /is compressed with lz4, which nix-seal cannot decode at offset \d+$/.test(e.message),
-    );
     assert.equal(view.fileSource(big), undefined);
-  }
-});
+    const marker = readFileSync(join(tree, 't/big.bin')).subarray(1_500_100, 1_500_132);
+    const at = bytes.indexOf(marker);
+    // The noise does not compress: lz4 stores it as literals, so the bytes are in the image.
+    if (at > 0) assert.deepEqual(view.locate(at), { path: 't/big.bin', what: 'compressed data of t/big.bin' });
+  });
+}
 
 test('near misses: no magic, a bad block size, a truncated image', (t) => {
   if (!requireTools(t, 'mkfs.erofs')) return;
@@ -123,6 +129,23 @@ test('near misses: no magic, a bad block size, a truncated image', (t) => {
   bad[EROFS_SUPERBLOCK_OFFSET + SB.blkszbits] = 20;
   assert.equal(erofsReader.detect(bytesSource(bad)), false);
   assert.throws(() => erofsReader.open(bytesSource(bad), 'b.img'), (e: unknown) => e instanceof NixSealError && e.code === 'EFORMAT' && e.details.offset === EROFS_SUPERBLOCK_OFFSET + SB.blkszbits);
+  // An algorithm nix-seal cannot decode (the header's nibble set to lzma): the image opens and
+  // lists; reading the file is EFORMAT naming the algorithm.
+  const z = mkerofs(dir, tree, '-zlz4').bytes;
+  const zfs = openErofs(bytesSource(z), 'z.img');
+  const big = zfs.entry('t/big.bin')!;
+  const ino = zfs.inode(big.nid, 0);
+  assert.equal(ino.layout, 3, 'big.bin is compressed with compact indexes');
+  const hdr = Math.ceil((ino.offset + ino.inodeSize + ino.xattrSize) / 8) * 8;
+  assert.equal(z.readUInt16LE(hdr + 4) & 1, 1, 'and 2-byte compact packs');
+  const lzma = Buffer.from(z);
+  lzma[hdr + 6] = 0x11;
+  const lv = erofsReader.open(bytesSource(lzma), 'l.img');
+  const lbig = [...lv.entries()].find((e) => e.path === 't/big.bin')!;
+  assert.throws(
+    () => readWhole(lv, lbig),
+    (e: unknown) => e instanceof NixSealError && e.code === 'EFORMAT' && /is compressed with lzma, which nix-seal cannot decode at offset \d+$/.test(e.message),
+  );
   // Cut in the middle: some data or metadata is past the end.
   assert.throws(
     () => {
@@ -138,7 +161,7 @@ test('property: mutated EROFS images fail only with NixSealError and never hang'
   const dir = tempDir(t);
   const tree = join(dir, 'tree');
   writeSampleTree(join(tree, 't'), { ...SAMPLE, seed: 13 });
-  for (const args of [[], ['--chunksize=4096']]) {
+  for (const args of [[], ['--chunksize=4096'], ['-zlz4hc', '-C', '16384']]) {
     const { bytes } = mkerofs(dir, tree, ...args);
     const bs = 512;
     const hot: number[] = [];

@@ -5,12 +5,14 @@
  *
  * Read: the superblock, compact (32-byte) and extended (64-byte) inodes, the flat plain, flat
  * inline (tail packed after the inode) and chunk-based layouts (holes as zeros), directories,
- * symlinks. Compressed files (lz4, lzma, deflate, zstd) are listed, and reading one is an EFORMAT
- * error naming the algorithm: decoding EROFS's pclusters (fixed-output LZ4 blocks with 0-padding,
- * compact lcluster indexes) is not written yet.
+ * symlinks; compressed files with full or compact (2- and 4-byte) lcluster indexes and big
+ * pclusters, decoded when lz4 (lz4-napi, through decompress.ts) or stored. Other algorithms (lzma,
+ * deflate, zstd), tail packing, fragments and interlaced pclusters are EFORMAT errors naming what
+ * is missing, raised when the file is read (the image still opens and lists).
  */
 import { NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
+import { decompress } from './decompress.js';
 import type { ImageReader, ImageView, InnerEntry, InnerOwner } from './image.js';
 
 export const EROFS_SUPERBLOCK_OFFSET = 1024;
@@ -31,6 +33,23 @@ const LAYOUT = { flatPlain: 0, compressedFull: 1, flatInline: 2, compressedCompa
 const ALGORITHMS = ['lz4', 'lzma', 'deflate', 'zstd'];
 const CHUNK_FORMAT_INDEXES = 0x20;
 const NULL_ADDR = 0xffffffff;
+const INCOMPAT_ZERO_PADDING = 0x1;
+/** The longest decompressed extent decoded (mkfs.erofs writes far shorter ones). */
+const MAX_EXTENT = 256 << 20;
+/** z_erofs_map_header h_advise bits. */
+const Z_ADVISE = { compacted2B: 0x1, bigPcluster1: 0x2, bigPcluster2: 0x4, inlinePcluster: 0x8, interlaced: 0x10, fragment: 0x20 } as const;
+/** lcluster types. */
+const LTYPE = { plain: 0, head1: 1, nonhead: 2, head2: 3 } as const;
+
+/** An extent of a compressed file: `length` bytes from `fileOffset`, decoded from the pcluster at `offset`. */
+interface ZExtent {
+  fileOffset: number;
+  length: number;
+  offset: number;
+  compressedLength: number;
+  /** Index into ALGORITHMS, or -1 for a stored (uncompressed) pcluster. */
+  alg: number;
+}
 
 export interface ErofsLimits {
   maxEntries: number;
@@ -136,12 +155,7 @@ export class Erofs {
     const bs = this.blockSize;
     const size = ino.size;
     const end = ino.offset + ino.inodeSize + ino.xattrSize;
-    if (ino.layout === LAYOUT.compressedFull || ino.layout === LAYOUT.compressedCompact) {
-      const h = Math.ceil(end / 8) * 8;
-      this.check(h, 8, ino.offset, `inode ${ino.nid}'s compression header`);
-      const alg = this.src.read(h, 8)[6]! & 0xf;
-      throw this.fail(`inode ${ino.nid} is compressed with ${ALGORITHMS[alg] ?? `algorithm ${alg}`}, which nix-seal cannot decode`, h);
-    }
+    if (ino.layout === LAYOUT.compressedFull || ino.layout === LAYOUT.compressedCompact) throw new RangeError('pieces() of a compressed inode');
     if (size === 0) return [];
     if (ino.layout === LAYOUT.flatPlain || ino.layout === LAYOUT.flatInline) {
       const inline = ino.layout === LAYOUT.flatInline;
@@ -184,7 +198,164 @@ export class Erofs {
     return out;
   }
 
+  /**
+   * A compressed inode's extents from its lcluster indexes (full or compact), in file order.
+   * Supported: lz4 and stored (PLAIN) pclusters, big pclusters; tail packing, fragments and
+   * interlaced pclusters are EFORMAT errors (the algorithm is checked per extent, when decoded).
+   */
+  zextents(ino: ErofsInode): ZExtent[] {
+    const bs = this.blockSize;
+    const end = ino.offset + ino.inodeSize + ino.xattrSize;
+    const h = Math.ceil(end / 8) * 8;
+    this.check(h, 8, ino.offset, `inode ${ino.nid}'s compression header`);
+    const hdr = this.src.read(h, 8);
+    const advise = u16(hdr, 4);
+    const algs = [hdr[6]! & 0xf, hdr[6]! >> 4];
+    const lbits = Math.log2(bs) + (hdr[7]! & 7);
+    if (advise & (Z_ADVISE.inlinePcluster | Z_ADVISE.fragment)) throw this.fail(`inode ${ino.nid} uses tail packing or fragments, which nix-seal cannot decode`, h);
+    if (advise & Z_ADVISE.interlaced) throw this.fail(`inode ${ino.nid} uses interlaced pclusters, which nix-seal cannot decode`, h);
+    const lsize = 2 ** lbits;
+    const total = Math.ceil(ino.size / lsize);
+    const big = (advise & Z_ADVISE.bigPcluster1) !== 0;
+    const lobits = Math.max(lbits, 12);
+    const CBLKCNT = 1 << 11;
+    type L = { type: number; lo: number; pblk: number };
+    const lcs: L[] = [];
+    if (ino.layout === LAYOUT.compressedFull) {
+      // Full indexes follow the 8-byte map header and 8 bytes of padding (the legacy 16-byte header).
+      const base = h + 16;
+      this.check(base, total * 8, h, `inode ${ino.nid}'s lcluster indexes`);
+      const t = this.src.read(base, total * 8);
+      for (let i = 0; i < total; i++) {
+        const type = u16(t, i * 8) & 3;
+        lcs.push(type === LTYPE.nonhead ? { type, lo: u16(t, i * 8 + 4), pblk: 0 } : { type, lo: u16(t, i * 8 + 2), pblk: u32(t, i * 8 + 4) });
+      }
+    } else {
+      // Compact indexes (the kernel's compacted_load_cluster_from_disk / unpack_compacted_index):
+      // 4-byte packs up to a 32-byte boundary, then 2-byte packs of 16 (when advised), then 4-byte.
+      const ebase = h + 8;
+      let initial4 = (32 - (ebase % 32)) / 4;
+      if (initial4 === 8) initial4 = 0;
+      initial4 = Math.min(initial4, total);
+      const twoB = advise & Z_ADVISE.compacted2B && initial4 < total ? Math.floor((total - initial4) / 16) * 16 : 0;
+      const tail4 = total - initial4 - twoB;
+      const bytes = initial4 * 4 + twoB * 2 + tail4 * 4;
+      // Packs are whole: round the read up to the last pack's end.
+      const readLen = Math.ceil(bytes / 8) * 8 + 8;
+      const avail = Math.min(readLen, this.src.size - ebase);
+      this.check(ebase, bytes, h, `inode ${ino.nid}'s lcluster indexes`);
+      const t = Buffer.concat([this.src.read(ebase, avail), new Uint8Array(readLen + 8 - avail)]);
+      const decodeAt = (pack: number, encodebits: number, i: number): { lo: number; type: number } => {
+        const pos = encodebits * i;
+        const v = u32(t, pack + (pos >> 3)) >>> (pos & 7);
+        return { lo: v & ((1 << lobits) - 1), type: (v >>> lobits) & 3 };
+      };
+      const unpack = (pos: number, shift: number): L => {
+        const vcnt = shift === 2 ? 2 : 16;
+        if ((shift === 2 && lbits > 14) || (shift === 1 && lbits > 12)) throw this.fail(`inode ${ino.nid}'s compact indexes do not fit its cluster size`, h);
+        const packBytes = vcnt << shift;
+        const encodebits = ((packBytes - 4) * 8) / vcnt;
+        // Packs are aligned to their size relative to ebase's pack grid (absolute offsets).
+        const within = (ebase + pos) % packBytes;
+        const pack = pos - within;
+        let i = within >> shift;
+        let { lo, type } = decodeAt(pack, encodebits, i);
+        if (type === LTYPE.nonhead) {
+          if (lo & CBLKCNT) return { type, lo: lo | 0, pblk: -1 };
+          if (i + 1 !== vcnt) return { type, lo, pblk: 0 };
+          const prev = decodeAt(pack, encodebits, i - 1);
+          lo = prev.type !== LTYPE.nonhead ? 0 : prev.lo & CBLKCNT ? 1 : prev.lo;
+          return { type, lo: lo + 1, pblk: 0 };
+        }
+        let nblk = 0;
+        if (!big) {
+          nblk = 1;
+          while (i > 0) {
+            --i;
+            const d = decodeAt(pack, encodebits, i);
+            if (d.type === LTYPE.nonhead) i -= d.lo;
+            if (i >= 0) ++nblk;
+          }
+        } else {
+          while (i > 0) {
+            --i;
+            const d = decodeAt(pack, encodebits, i);
+            if (d.type === LTYPE.nonhead) {
+              if (d.lo & CBLKCNT) {
+                --i;
+                nblk += d.lo & ~CBLKCNT;
+                continue;
+              }
+              if (d.lo <= 1) throw this.fail(`inode ${ino.nid} has a corrupt compact index`, ebase + pos);
+              i -= d.lo - 2;
+              continue;
+            }
+            ++nblk;
+          }
+        }
+        return { type, lo, pblk: u32(t, pack + packBytes - 4) + nblk };
+      };
+      for (let lcn = 0; lcn < total; lcn++) {
+        let pos: number;
+        let shift: number;
+        if (lcn < initial4) [pos, shift] = [lcn * 4, 2];
+        else if (lcn - initial4 < twoB) [pos, shift] = [initial4 * 4 + (lcn - initial4) * 2, 1];
+        else [pos, shift] = [initial4 * 4 + twoB * 2 + (lcn - initial4 - twoB) * 4, 2];
+        lcs.push(unpack(pos, shift));
+      }
+    }
+    // Heads start extents at (lcn << lbits) + clusterofs; an extent runs to the next head.
+    const heads: ZExtent[] = [];
+    for (let i = 0; i < lcs.length; i++) {
+      const l = lcs[i]!;
+      if (l.type === LTYPE.nonhead) continue;
+      if (l.lo >= lsize) throw this.fail(`inode ${ino.nid}'s lcluster ${i} has clusterofs ${l.lo}`, h);
+      const next = lcs[i + 1];
+      const blocks = big && next !== undefined && next.type === LTYPE.nonhead && next.lo & CBLKCNT ? next.lo & ~CBLKCNT : 1;
+      const alg = l.type === LTYPE.plain ? -1 : algs[l.type === LTYPE.head1 ? 0 : 1]!;
+      heads.push({ fileOffset: i * lsize + l.lo, length: 0, offset: l.pblk * bs, compressedLength: blocks * bs, alg });
+    }
+    if (heads.length === 0 || heads[0]!.fileOffset !== 0) throw this.fail(`inode ${ino.nid}'s first lcluster is not a head`, h);
+    for (let i = 0; i < heads.length; i++) {
+      const x = heads[i]!;
+      const endOff = i + 1 < heads.length ? heads[i + 1]!.fileOffset : ino.size;
+      if (endOff <= x.fileOffset && !(i + 1 === heads.length && endOff === x.fileOffset)) throw this.fail(`inode ${ino.nid}'s extents are out of order`, h);
+      x.length = Math.min(endOff, ino.size) - x.fileOffset;
+      this.check(x.offset, x.compressedLength, h, `inode ${ino.nid}'s pcluster`);
+    }
+    return heads.filter((x) => x.length > 0);
+  }
+
+  private decodeExtent(ino: ErofsInode, x: ZExtent): Uint8Array {
+    const raw = this.src.read(x.offset, x.compressedLength);
+    if (x.alg === -1) {
+      if (x.length > raw.length) throw this.fail(`inode ${ino.nid}'s stored pcluster is shorter than its extent`, x.offset);
+      return raw.subarray(0, x.length);
+    }
+    if (x.alg !== 0) throw this.fail(`inode ${ino.nid} is compressed with ${ALGORITHMS[x.alg] ?? `algorithm ${x.alg}`}, which nix-seal cannot decode`, x.offset);
+    // lz4 with 0-padding: the compressed stream ends the pcluster, zeros before it.
+    let start = 0;
+    if (this.incompat & INCOMPAT_ZERO_PADDING) while (start < raw.length && raw[start] === 0) start++;
+    // LZ4 expands at most 255×: a longer extent is corrupt (and would be a large allocation).
+    if (x.length > x.compressedLength * 255 || x.length > MAX_EXTENT) throw this.fail(`inode ${ino.nid}'s extent of ${x.length} bytes cannot come from a ${x.compressedLength}-byte pcluster`, x.offset);
+    let out: Uint8Array;
+    try {
+      // Without 0-padding (mkfs.erofs -E legacy-compress) a pcluster may decode a little past its
+      // extent (the kernel decodes partially): the prefix is taken.
+      out = decompress('lz4', raw.subarray(start), x.length + x.compressedLength);
+    } catch (err) {
+      if (err instanceof NixSealError) throw this.fail(`inode ${ino.nid}'s lz4 pcluster does not decode (${err.message})`, x.offset);
+      throw err;
+    }
+    if (out.length < x.length) throw this.fail(`inode ${ino.nid}'s lz4 pcluster decodes to ${out.length} bytes, not ${x.length}`, x.offset);
+    return out.subarray(0, x.length);
+  }
+
   *readInode(ino: ErofsInode): Generator<Uint8Array> {
+    if (ino.layout === LAYOUT.compressedFull || ino.layout === LAYOUT.compressedCompact) {
+      for (const x of this.zextents(ino)) yield this.decodeExtent(ino, x);
+      return;
+    }
     const CHUNK = 1 << 20;
     for (const p of this.pieces(ino)) {
       for (let o = 0; o < p.length; o += CHUNK) {
@@ -301,7 +472,10 @@ export class Erofs {
       for (const e of this.entries()) {
         const ino = this.inode(e.nid, EROFS_SUPERBLOCK_OFFSET);
         runs.push({ start: ino.offset, length: ino.inodeSize + ino.xattrSize, path: e.path, fileOffset: -1, dir: e.type === 'dir' });
-        if (ino.layout === LAYOUT.compressedFull || ino.layout === LAYOUT.compressedCompact) continue;
+        if (ino.layout === LAYOUT.compressedFull || ino.layout === LAYOUT.compressedCompact) {
+          for (const x of this.zextents(ino)) runs.push({ start: x.offset, length: x.compressedLength, path: e.path, fileOffset: -2, dir: false });
+          continue;
+        }
         for (const p of this.pieces(ino)) if (p.offset >= 0) runs.push({ start: p.offset, length: p.length, path: e.path, fileOffset: p.fileOffset, dir: e.type === 'dir' });
       }
       runs.sort((a, b) => a.start - b.start || b.length - a.length);
@@ -319,6 +493,7 @@ export class Erofs {
     for (let i = lo - 1; i >= 0 && i >= lo - 4; i--) {
       const r = runs[i]!;
       if (offset >= r.start + r.length) continue;
+      if (r.fileOffset === -2) return { path: r.path, what: `compressed data of ${r.path}` };
       if (r.fileOffset < 0) return { path: r.path, what: `EROFS inode of ${r.path || '/'}` };
       if (r.dir) return { path: r.path, what: `EROFS directory ${r.path || '/'}` };
       return { path: r.path, what: `data of ${r.path}`, offsetInFile: r.fileOffset + (offset - r.start) };
