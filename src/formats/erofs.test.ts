@@ -91,7 +91,7 @@ for (const { args, has } of VARIANTS) {
 }
 
 // Compressed images: compact (default) and full (legacy-compress) lcluster indexes, big pclusters (-C).
-for (const args of [['-zlz4'], ['-zlz4hc'], ['-zlz4', '-E', 'legacy-compress'], ['-zlz4hc', '-C', '16384']]) {
+for (const args of [['-zlz4'], ['-zlz4hc'], ['-zlz4', '-E', 'legacy-compress'], ['-zlz4hc', '-C', '16384'], ['-zlz4hc', '-E', 'ztailpacking'], ['-zlz4', '-E', 'legacy-compress,ztailpacking']]) {
   test(`reads an image made by mkfs.erofs ${args.join(' ')}: listing equals fsck.erofs --extract, NAR hash equals nix-hash`, (t) => {
     if (!requireTools(t, 'mkfs.erofs', 'fsck.erofs', 'nix-hash')) return;
     const dir = tempDir(t);
@@ -100,7 +100,17 @@ for (const args of [['-zlz4'], ['-zlz4hc'], ['-zlz4', '-E', 'legacy-compress'], 
     const { img, bytes } = mkerofs(dir, tree, ...args);
     const fs = openErofs(bytesSource(bytes), 'z.img');
     const layouts = new Set(fs.entries().map((e) => fs.inode(e.nid, 0).layout));
-    assert.ok(layouts.has(args.includes('legacy-compress') ? 1 : 3), [...layouts].join());
+    const legacy = args.some((a) => a.includes('legacy-compress'));
+    assert.ok(layouts.has(legacy ? 1 : 3), [...layouts].join());
+    if (args.some((a) => a.includes('ztailpacking'))) {
+      // Some compressed inode's map header advises an inline (tail-packed) pcluster.
+      const advised = fs.entries().some((e) => {
+        const i = fs.inode(e.nid, 0);
+        if (i.layout !== 1 && i.layout !== 3) return false;
+        return (bytes.readUInt16LE(Math.ceil((i.offset + i.inodeSize + i.xattrSize) / 8) * 8 + 4) & 0x8) !== 0;
+      });
+      assert.ok(advised, 'a tail-packed inode');
+    }
     const view = erofsReader.open(bytesSource(bytes), 'z.img');
     const out = join(dir, 'out');
     execFileSync('fsck.erofs', [`--extract=${out}`, img], { stdio: 'ignore' });
@@ -161,7 +171,7 @@ test('property: mutated EROFS images fail only with NixSealError and never hang'
   const dir = tempDir(t);
   const tree = join(dir, 'tree');
   writeSampleTree(join(tree, 't'), { ...SAMPLE, seed: 13 });
-  for (const args of [[], ['--chunksize=4096'], ['-zlz4hc', '-C', '16384']]) {
+  for (const args of [[], ['--chunksize=4096'], ['-zlz4hc', '-C', '16384', '-E', 'ztailpacking']]) {
     const { bytes } = mkerofs(dir, tree, ...args);
     const bs = 512;
     const hot: number[] = [];

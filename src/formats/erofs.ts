@@ -6,9 +6,9 @@
  * Read: the superblock, compact (32-byte) and extended (64-byte) inodes, the flat plain, flat
  * inline (tail packed after the inode) and chunk-based layouts (holes as zeros), directories,
  * symlinks; compressed files with full or compact (2- and 4-byte) lcluster indexes and big
- * pclusters, decoded when lz4 (lz4-napi, through decompress.ts) or stored. Other algorithms (lzma,
- * deflate, zstd), tail packing, fragments and interlaced pclusters are EFORMAT errors naming what
- * is missing, raised when the file is read (the image still opens and lists).
+ * pclusters and tail packing, decoded when lz4 (lz4-napi, through decompress.ts) or stored. Other
+ * algorithms (lzma, deflate, zstd), fragments and interlaced pclusters are EFORMAT errors naming
+ * what is missing, raised when the file is read (the image still opens and lists).
  */
 import { NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
@@ -49,6 +49,8 @@ interface ZExtent {
   compressedLength: number;
   /** Index into ALGORITHMS, or -1 for a stored (uncompressed) pcluster. */
   alg: number;
+  /** The head lcluster. */
+  lcn?: number;
 }
 
 export interface ErofsLimits {
@@ -200,7 +202,7 @@ export class Erofs {
 
   /**
    * A compressed inode's extents from its lcluster indexes (full or compact), in file order.
-   * Supported: lz4 and stored (PLAIN) pclusters, big pclusters; tail packing, fragments and
+   * Supported: lz4 and stored (PLAIN) pclusters, big pclusters, tail packing; fragments and
    * interlaced pclusters are EFORMAT errors (the algorithm is checked per extent, when decoded).
    */
   zextents(ino: ErofsInode): ZExtent[] {
@@ -212,7 +214,7 @@ export class Erofs {
     const advise = u16(hdr, 4);
     const algs = [hdr[6]! & 0xf, hdr[6]! >> 4];
     const lbits = Math.log2(bs) + (hdr[7]! & 7);
-    if (advise & (Z_ADVISE.inlinePcluster | Z_ADVISE.fragment)) throw this.fail(`inode ${ino.nid} uses tail packing or fragments, which nix-seal cannot decode`, h);
+    if (advise & Z_ADVISE.fragment) throw this.fail(`inode ${ino.nid} uses fragments, which nix-seal cannot decode`, h);
     if (advise & Z_ADVISE.interlaced) throw this.fail(`inode ${ino.nid} uses interlaced pclusters, which nix-seal cannot decode`, h);
     const lsize = 2 ** lbits;
     const total = Math.ceil(ino.size / lsize);
@@ -221,6 +223,8 @@ export class Erofs {
     const CBLKCNT = 1 << 11;
     type L = { type: number; lo: number; pblk: number };
     const lcs: L[] = [];
+    /** Image offset just past each lcluster's index pack (the kernel's nextpackoff). */
+    const packEnd: number[] = [];
     if (ino.layout === LAYOUT.compressedFull) {
       // Full indexes follow the 8-byte map header and 8 bytes of padding (the legacy 16-byte header).
       const base = h + 16;
@@ -229,6 +233,7 @@ export class Erofs {
       for (let i = 0; i < total; i++) {
         const type = u16(t, i * 8) & 3;
         lcs.push(type === LTYPE.nonhead ? { type, lo: u16(t, i * 8 + 4), pblk: 0 } : { type, lo: u16(t, i * 8 + 2), pblk: u32(t, i * 8 + 4) });
+        packEnd.push(base + (i + 1) * 8);
       }
     } else {
       // Compact indexes (the kernel's compacted_load_cluster_from_disk / unpack_compacted_index):
@@ -302,6 +307,8 @@ export class Erofs {
         else if (lcn - initial4 < twoB) [pos, shift] = [initial4 * 4 + (lcn - initial4) * 2, 1];
         else [pos, shift] = [initial4 * 4 + twoB * 2 + (lcn - initial4 - twoB) * 4, 2];
         lcs.push(unpack(pos, shift));
+        const packBytes = shift === 2 ? 8 : 32;
+        packEnd.push(Math.floor((ebase + pos) / packBytes) * packBytes + packBytes);
       }
     }
     // Heads start extents at (lcn << lbits) + clusterofs; an extent runs to the next head.
@@ -313,7 +320,15 @@ export class Erofs {
       const next = lcs[i + 1];
       const blocks = big && next !== undefined && next.type === LTYPE.nonhead && next.lo & CBLKCNT ? next.lo & ~CBLKCNT : 1;
       const alg = l.type === LTYPE.plain ? -1 : algs[l.type === LTYPE.head1 ? 0 : 1]!;
-      heads.push({ fileOffset: i * lsize + l.lo, length: 0, offset: l.pblk * bs, compressedLength: blocks * bs, alg });
+      heads.push({ fileOffset: i * lsize + l.lo, length: 0, offset: l.pblk * bs, compressedLength: blocks * bs, alg, lcn: i });
+    }
+    // Tail packing: the last extent's pcluster is inline, right after its head's index pack.
+    const last = heads[heads.length - 1];
+    if (advise & Z_ADVISE.inlinePcluster && last !== undefined) {
+      const idataSize = u16(hdr, 2);
+      last.offset = packEnd[last.lcn!]!;
+      last.compressedLength = idataSize;
+      if (idataSize === 0 || Math.floor(last.offset / bs) !== Math.floor((last.offset + idataSize - 1) / bs)) throw this.fail(`inode ${ino.nid}'s inline pcluster (${idataSize} bytes) crosses a block boundary`, last.offset);
     }
     if (heads.length === 0 || heads[0]!.fileOffset !== 0) throw this.fail(`inode ${ino.nid}'s first lcluster is not a head`, h);
     for (let i = 0; i < heads.length; i++) {
