@@ -62,6 +62,7 @@ const VARIANTS: { label: string; cmd: string; args: string[]; fsck?: boolean }[]
   { label: 'mkfs.ext4 -O inline_data', cmd: 'mkfs.ext4', args: ['-O', 'inline_data', '-I', '512'] },
   { label: 'mkfs.ext4 then e2fsck -D (htree directories)', cmd: 'mkfs.ext4', args: ['-O', 'dir_index'], fsck: true },
   { label: 'mkfs.ext4 -b 1024 -O ^flex_bg (many groups, deep extent trees)', cmd: 'mkfs.ext4', args: ['-b', '1024', '-O', '^flex_bg'] },
+  { label: 'mkfs.ext4 -b 1024 -O meta_bg (group descriptors spread over meta groups)', cmd: 'mkfs.ext4', args: ['-b', '1024', '-g', '1024', '-O', 'meta_bg,^resize_inode,64bit'] },
 ];
 
 for (const v of VARIANTS) {
@@ -134,6 +135,14 @@ for (const v of VARIANTS) {
     assert.equal(view.locate(100).what, 'ext4 boot area');
     const fs = new Ext4(bytesSource(bytes), 'fs.img');
     assert.match(view.locate(fs.sb.blockSize * (fs.sb.firstDataBlock + 1)).what, /group descriptors/);
+    if (v.args.join(' ').includes('meta_bg')) {
+      // dumpe2fs names where each group's descriptors are: the reader found them there (it read the tree).
+      const d = execFileSync('dumpe2fs', [img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      const gd = [...d.matchAll(/Group descriptor at (\d+)/g)].map((m) => Number(m[1]));
+      // 24 groups of 1024 blocks, 16 64-byte descriptors a block: the second block is in group 16.
+      assert.ok(gd.includes(16 * 1024 + 1), gd.join());
+      for (const x of gd) assert.match(view.locate(x * fs.sb.blockSize + 7).what, /group descriptors/, String(x));
+    }
     // debugfs bmap gives the physical block of a logical one: t/many's first directory block,
     // the journal's first block, run.sh's inode (debugfs imap).
     const dbg = (req: string): string => execFileSync('debugfs', ['-R', req, img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
@@ -162,7 +171,7 @@ test('an ext4 image stored in a file of an ext4 image opens through fileSource (
   assert.equal(narHashOfTree(viewTree(nested), 't', 'n').narHash, narHashOfTree(viewTree(direct), 't', 'd').narHash);
 });
 
-test('near misses: not ext4, truncated, bad block size, meta_bg — EFORMAT with the offset', (t) => {
+test('near misses: not ext4, truncated, bad block size, bigalloc — EFORMAT with the offset', (t) => {
   if (!requireTools(t, 'mkfs.ext4')) return;
   const dir = tempDir(t);
   const tree = join(dir, 'tree');
@@ -182,9 +191,9 @@ test('near misses: not ext4, truncated, bad block size, meta_bg — EFORMAT with
   const bad = Buffer.from(bytes);
   bad.writeUInt32LE(9, EXT4_SUPERBLOCK_OFFSET + SB.logBlockSize);
   expect(bad, /block size/, EXT4_SUPERBLOCK_OFFSET + SB.logBlockSize);
-  const meta = Buffer.from(bytes);
-  meta.writeUInt32LE(meta.readUInt32LE(EXT4_SUPERBLOCK_OFFSET + SB.featureIncompat) | 0x10, EXT4_SUPERBLOCK_OFFSET + SB.featureIncompat);
-  expect(meta, /meta_bg/);
+  const bigalloc = Buffer.from(bytes);
+  bigalloc.writeUInt32LE(bigalloc.readUInt32LE(EXT4_SUPERBLOCK_OFFSET + SB.featureRoCompat) | 0x200, EXT4_SUPERBLOCK_OFFSET + SB.featureRoCompat);
+  expect(bigalloc, /bigalloc/, EXT4_SUPERBLOCK_OFFSET + SB.featureRoCompat);
   // Cut inside big.bin's data: reading it fails at the cut.
   const cut = bytes.indexOf(Buffer.from('bottom\n')) - 1;
   assert.ok(cut > 0);

@@ -9,7 +9,8 @@
  * depth, ext2/3 block maps (single, double, triple indirect), inline data (i_block and the
  * system.data xattr), fast and slow symlinks, linear and htree directories (read linearly: an
  * htree's index blocks look like empty dirents), sparse files (holes and unwritten extents read as
- * zeros). Refused at open: meta_bg, bigalloc, encryption (names and data would be wrong).
+ * zeros), meta_bg descriptor placement. Refused at open: bigalloc, encryption (names and data
+ * would be wrong).
  */
 import { NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
@@ -35,6 +36,7 @@ export const SB = {
   reservedGdtBlocks: 0xce,
   journalInum: 0xe0,
   descSize: 0xfe,
+  firstMetaBg: 0x104,
   blocksCountHi: 0x150,
 } as const;
 
@@ -144,6 +146,8 @@ export class Ext4 {
   private walked: Ext4Entry[] | undefined;
   private readonly byPath = new Map<string, Ext4Entry>();
   private byIno: Map<number, Ext4Entry> | undefined;
+  /** Where the group descriptor blocks are (primary copies). */
+  private readonly gdtBlocks = new Set<number>();
   /** Physical runs owned by files/dirs/metadata, sorted by start, built on first locate(). */
   private owners: { start: number; length: number; path: string; ino: number; logical: number; what: 'data' | 'dir' | 'meta' }[] | undefined;
 
@@ -179,7 +183,6 @@ export class Ext4 {
     const groups = Math.ceil((blocksCount - firstDataBlock) / blocksPerGroup);
     if (inodesCount > groups * inodesPerGroup || inodesCount < ROOT_INO) throw this.fail(`inode count ${inodesCount} does not fit ${groups} groups`, at(SB.inodesCount));
     if (incompat & INCOMPAT.journalDev) throw this.fail('it is an external journal device, not a file system', at(SB.featureIncompat));
-    if (incompat & INCOMPAT.metaBg) throw this.fail('the meta_bg feature is not supported', at(SB.featureIncompat));
     if (incompat & INCOMPAT.encrypt) throw this.fail('the file system is encrypted', at(SB.featureIncompat));
     if (roCompat & RO_COMPAT_BIGALLOC) throw this.fail('the bigalloc feature is not supported', at(SB.featureRoCompat));
     this.sb = {
@@ -198,12 +201,29 @@ export class Ext4 {
       reservedGdtBlocks: u16(b, SB.reservedGdtBlocks),
       journalInum: u32(b, SB.journalInum),
     };
-    // The image may be shorter than the file system says (a truncated copy): blocks beyond are
-    // refused when used, not here (mkfs may leave the tail unwritten in a sparse file).
-    const gdtOffset = (firstDataBlock + 1) * blockSize;
-    const gdtBytes = groups * descSize;
-    if (gdtOffset + gdtBytes > src.size) throw this.fail(`the group descriptors (${groups} × ${descSize} bytes) run past the end of the image`, gdtOffset);
-    const gdt = src.read(gdtOffset, gdtBytes);
+    // Group descriptor blocks follow the superblock; with meta_bg, those from s_first_meta_bg on
+    // are in the first block of each meta group (after its superblock copy), as the kernel's
+    // descriptor_loc() finds them.
+    const perBlock = blockSize / descSize;
+    const gdtCount = Math.ceil(groups / perBlock);
+    const firstMetaBg = incompat & INCOMPAT.metaBg ? u32(b, SB.firstMetaBg) : Infinity;
+    const parts: Uint8Array[] = [];
+    for (let nr = 0; nr < gdtCount; nr++) {
+      let block: number;
+      if (nr < firstMetaBg) block = firstDataBlock + nr + 1;
+      else {
+        const bg = perBlock * nr;
+        let hasSuper = this.hasSuper(bg, roCompat) ? 1 : 0;
+        if (blockSize === 1024 && nr === 0 && firstDataBlock === 0) hasSuper++;
+        block = bg * blocksPerGroup + firstDataBlock + hasSuper;
+        // Backups: the meta group's second and last groups (located, not read).
+        for (const g of [bg + 1, bg + perBlock - 1]) if (g < groups) this.gdtBlocks.add(g * blocksPerGroup + firstDataBlock + (this.hasSuper(g, roCompat) ? 1 : 0));
+      }
+      this.gdtBlocks.add(block);
+      if ((block + 1) * blockSize > src.size || block >= blocksCount) throw this.fail(`group descriptor block ${nr} (block ${block}) is past the end of the image`, at(SB.featureIncompat));
+      parts.push(src.read(block * blockSize, blockSize));
+    }
+    const gdt = Buffer.concat(parts);
     for (let g = 0; g < groups; g++) {
       const o = g * descSize;
       const hi = (f: number): number => (descSize >= 64 ? u32(gdt, o + f) * 2 ** 32 : 0);
@@ -506,8 +526,8 @@ export class Ext4 {
   }
 
   /** Which group holds a superblock copy (sparse_super: 0, 1 and powers of 3, 5, 7). */
-  private hasSuper(g: number): boolean {
-    if (!(this.sb.roCompat & RO_COMPAT_SPARSE_SUPER) || g <= 1) return true;
+  private hasSuper(g: number, roCompat = this.sb.roCompat): boolean {
+    if (!(roCompat & RO_COMPAT_SPARSE_SUPER) || g <= 1) return true;
     for (const p of [3, 5, 7]) {
       let x = p;
       while (x < g) x *= p;
@@ -527,6 +547,7 @@ export class Ext4 {
     if (block >= sb.blocksCount) return { what: 'beyond the ext4 file system' };
     const g = Math.floor((block - sb.firstDataBlock) / sb.blocksPerGroup);
     const gStart = g * sb.blocksPerGroup + sb.firstDataBlock;
+    if (this.gdtBlocks.has(block)) return { what: 'ext4 group descriptors' };
     if (this.hasSuper(g)) {
       const gdtBlocks = Math.ceil((sb.groups * sb.descSize) / bs);
       if (block === gStart) return { what: g === 0 ? 'ext4 superblock' : `ext4 backup superblock (group ${g})` };
