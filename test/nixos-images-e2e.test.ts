@@ -96,7 +96,8 @@ in [ toplevel bash glibc kernel
   '')
   (image "sd-image-broken" ''
     chmod -R u+w root/nix/store; rm -r root/nix/store/*-bash-5.2/bin
-    \${sdImage}; mv disk.img $out/nixos-sd-image.img
+    \${sdImage}
+    mv disk.img $out/nixos-sd-image.img
   '')
   (image "fat-only" ''
     \${fat}

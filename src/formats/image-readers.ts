@@ -7,18 +7,26 @@ import type { ByteSource } from './byte-source.js';
 import { compressedStreamReader } from './compressed-stream.js';
 import { cpioReader } from './cpio.js';
 import type { ImageReader, ImageView } from './image.js';
+import { erofsReader } from './erofs.js';
+import { ext4Reader } from './ext4.js';
+import { fatReader } from './fat.js';
 import { iso9660Reader } from './iso9660.js';
 import { partitionTableReader } from './partitions.js';
 import { qcow2Reader } from './qcow2.js';
 import { squashfsReader } from './squashfs.js';
 import { tarReader } from './tar.js';
 
-// Strong structure first (magic plus checked fields), the weakest magic (gzip's 3 bytes) last.
+// Strong structure first (magic plus checked fields), the weakest magic (gzip's 3 bytes) last. A
+// hybrid ISO is read as the ISO, a partitioned disk as its partitions (FAT's detection wants a BPB,
+// which an MBR lacks).
 export const IMAGE_READERS: readonly ImageReader[] = [
   squashfsReader,
   iso9660Reader,
   qcow2Reader,
   partitionTableReader,
+  ext4Reader,
+  erofsReader,
+  fatReader,
   tarReader,
   cpioReader,
   compressedStreamReader,

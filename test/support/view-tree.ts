@@ -5,9 +5,10 @@
 import type { ImageView, InnerEntry } from '../../src/formats/image.js';
 import type { NarTree, TreeNode } from '../../src/formats/nar.js';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { treeArbitraries, writeTree, type Tree } from './random-tree.js';
 import type { TestContext } from 'node:test';
 import fc from 'fast-check';
 import { NixSealError } from '../../src/errors.js';
@@ -109,4 +110,62 @@ export function hostileProperties(reader: ImageReader, base: Uint8Array, numRuns
   );
   const step = Math.max(1, Math.floor(base.length / maxCuts));
   for (let n = 0; n < base.length; n += step) cleanly(reader, base.subarray(0, n));
+}
+
+/**
+ * The tree the file-system readers' real-tool tests put in images: random files and links from a
+ * seeded random-tree sample, plus what trips readers: symlinks short (inline) and long (a data
+ * block), executables, empty files, a large file with holes, deep directories, 255-byte names and
+ * a directory with 150 entries (an htree on ext4). `opts` leaves out what a format cannot hold.
+ */
+export function writeSampleTree(dir: string, opts: { symlinks?: boolean; longNames?: boolean; longNameLength?: number; seed?: number; fat?: boolean } = {}): void {
+  // FAT: no symlinks, names unique without case, no trailing dots or spaces (VFAT drops them).
+  const symlinks = !opts.fat && (opts.symlinks ?? true);
+  const fatOk = (names: Set<string>, n: string): boolean => {
+    if (!opts.fat) return true;
+    const k = n.toLowerCase();
+    if (names.has(k) || /[. ]$/.test(n) || n.startsWith(' ')) return false;
+    names.add(k);
+    return true;
+  };
+  const sample = fc.sample(treeArbitraries(3000).dir, { seed: opts.seed ?? 42, numRuns: 1 })[0]!;
+  const strip = (t: Tree): Tree =>
+    t.kind === 'dir'
+      ? ((seen) => ({ kind: 'dir', entries: Object.fromEntries(Object.entries(t.entries).filter(([n, c]) => (symlinks || c.kind !== 'link') && fatOk(seen, n)).map(([n, c]) => [n, strip(c)])) }))(new Set<string>())
+      : t;
+  mkdirSync(dirname(dir), { recursive: true });
+  writeTree(dir, strip(sample));
+  writeFileSync(join(dir, 'empty'), '');
+  writeFileSync(join(dir, 'run.sh'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
+  let x = 12345;
+  const noise = (n: number): Buffer => {
+    const b = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      b[i] = x >>> 24;
+    }
+    return b;
+  };
+  // 3 MiB with data at the start, the middle and the end, holes between.
+  const big = join(dir, 'big.bin');
+  writeFileSync(big, noise(70_000));
+  const fd = openSync(big, 'r+');
+  writeSync(fd, noise(5000), 0, 5000, 1_500_000);
+  // More islands than an inode holds extents (4): ext4 needs an extent tree of depth 1.
+  for (let i = 0; i < 8; i++) writeSync(fd, noise(100), 0, 100, 1_600_000 + i * 100_000);
+  writeSync(fd, noise(3000), 0, 3000, 3 * 1024 * 1024 - 3000);
+  closeSync(fd);
+  let deep = join(dir, 'deep');
+  for (let i = 0; i < 12; i++) deep = join(deep, `d${i}`);
+  mkdirSync(deep, { recursive: true });
+  writeFileSync(join(deep, 'leaf.txt'), 'bottom\n');
+  const many = join(dir, 'many');
+  mkdirSync(many);
+  for (let i = 0; i < 150; i++) writeFileSync(join(many, `entry-number-${i}`), `${i}\n`);
+  const longLen = opts.longNameLength ?? 255;
+  if (opts.longNames ?? true) writeFileSync(join(dir, 'L'.repeat(longLen - 55) + '-long-name-' + 'x'.repeat(44)), 'long\n');
+  if (symlinks) {
+    symlinkSync('run.sh', join(dir, 'short-link'));
+    symlinkSync('/nix/store/' + 'a'.repeat(32) + '-some-package-with-a-long-name-1.0/bin/program', join(dir, 'long-link'));
+  }
 }
