@@ -953,7 +953,10 @@ export class Squashfs {
       // it (several, when mksquashfs shared a duplicate tail: the first of those). In a compressed
       // block a raw offset says nothing about which tail, so no file is named.
       delete o.path;
-      if (!best.compressed) {
+      if (best.compressed) {
+        // Compressed: only a block that holds one file's tail (once or duplicated) can be named.
+        if (new Set(best.tails.map((x) => x.path)).size === 1) o.path = best.tails[0]!.path;
+      } else {
         const at = offset - best.start;
         const t = best.tails.find((x) => at >= x.start && at < x.start + x.size);
         if (t !== undefined) {
