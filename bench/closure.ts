@@ -5,9 +5,14 @@
  *
  * For each root: first one run of each under GNU time, whose outputs must be identical line for
  * line (same paths, same order) — a difference fails the benchmark loudly — and which give the
- * peak RSS; then hyperfine (1 warm-up, a few timed runs) of the two.
+ * peak RSS; then hyperfine (1 warm-up, a few timed runs) of the two. The small closure is mostly
+ * Node's start-up, so `node -e 0` is timed beside it and the target is on what nix-seal adds to
+ * that; on Node ≥ 22.1 also nix-seal with Node's compile cache (NODE_COMPILE_CACHE), for the notes.
+ *
+ * Runs on the Node that runs it (process.execPath): `node dist/bench/run.js closure` for Node 20,
+ * `.cache/node24/bin/node dist/bench/run.js closure` for Node 24; each Node has its own section.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureDb, nixEnv, NIX_ARGS, readDbInfo, type RootInfo } from './gen-db.js';
 import {
@@ -15,6 +20,7 @@ import {
   BenchSetupError,
   fmtInt,
   fmtMB,
+  fmtSeconds,
   fmtTime,
   hyperfine,
   mark,
@@ -31,12 +37,16 @@ import {
 export const CLI = process.env.BENCH_CLI || join(REPO_ROOT, 'bin', 'nix-seal.js');
 
 type Size = 'small' | 'medium' | 'large';
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
+const [nodeMajor, nodeMinor] = process.versions.node.split('.').map(Number) as [number, number];
+/** module.enableCompileCache / NODE_COMPILE_CACHE: Node ≥ 22.1. */
+const hasCompileCache = nodeMajor > 22 || (nodeMajor === 22 && nodeMinor >= 1);
 const SIZES: Size[] = ['small', 'medium', 'large'];
 const DEFAULT_RUNS: Record<Size, number> = { small: 10, medium: 5, large: 3 };
 
 /** Targets: speedup = nix-store time / nix-seal time. */
 export const TARGETS = {
-  small: { maxSlowdown: 1.5 }, // nix-seal / nix-store ≤ 1.5
+  small: { maxSlowdown: 1.5 }, // (nix-seal − node -e 0) / nix-store ≤ 1.5
   medium: { minSpeedup: 10 },
   large: { minSpeedup: 20 },
   largePeakRssBytes: 300e6,
@@ -51,6 +61,13 @@ interface SizeResult {
   nixSeal?: HyperfineStats;
   /** nix-store mean / nix-seal mean. */
   speedup?: number;
+  /** Small closure: `node -e 0`, and nix-seal with NODE_COMPILE_CACHE (Node ≥ 22.1). */
+  nodeBaseline?: HyperfineStats;
+  nixSealCompileCache?: HyperfineStats;
+  /** Small closure: (nix-seal − node -e 0) / nix-store. */
+  addedRatio?: number;
+  /** Mean CPU seconds (user + system) per run, by command name: steadier than wall-clock on a busy machine. */
+  cpu?: Record<string, number>;
   targetMet?: boolean;
   peakRssKb: { nixStore: number; nixSeal: number };
 }
@@ -77,6 +94,12 @@ export function diffListings(nix: string[], seal: string[]): string | undefined 
     }
   }
   return lines.join('\n');
+}
+
+/** user + system CPU seconds (means) per command, from hyperfine's JSON export. */
+function cpuSeconds(file: string): Record<string, number> {
+  const json = JSON.parse(readFileSync(file, 'utf8')) as { results: { command: string; user?: number; system?: number }[] };
+  return Object.fromEntries(json.results.map((x) => [x.command, (x.user ?? NaN) + (x.system ?? NaN)]));
 }
 
 function loud(log: (s: string) => void, title: string, body: string): void {
@@ -145,56 +168,94 @@ async function runClosure(opts: BenchOptions): Promise<BenchResult> {
       log(`closure/${size}: outputs identical (${fmtInt(nixOut.length)} lines)`);
     }
     const runs = opts.runs ?? DEFAULT_RUNS[size];
-    const [nixT, sealT] = await hyperfine(
+    const extra: { name: string; argv: string[] }[] = [];
+    if (size === 'small') {
+      extra.push({ name: 'node -e 0', argv: [process.execPath, '-e', '0'] });
+      if (hasCompileCache) {
+        extra.push({ name: 'nix-seal closure, NODE_COMPILE_CACHE (small)', argv: ['env', `NODE_COMPILE_CACHE=${join(BENCH_DIR, 'node-compile-cache')}`, ...sealArgv(root.path)] });
+      }
+    }
+    const hfJson = join(BENCH_DIR, `hyperfine-closure-${size}-node${NODE_MAJOR}.json`);
+    const [nixT, sealT, baseT, cacheT] = await hyperfine(
       [
         { name: `nix-store -qR (${size})`, argv: nixArgv(root.path) },
         { name: `nix-seal closure (${size})`, argv: sealArgv(root.path) },
+        ...extra,
       ],
-      { warmup: 1, runs, env, exportJson: join(BENCH_DIR, `hyperfine-closure-${size}.json`) },
+      { warmup: 1, runs, env, exportJson: hfJson },
     );
+    r.cpu = cpuSeconds(hfJson);
     if (!nixT || !sealT) throw new Error('hyperfine returned fewer results than commands');
     r.nixStore = nixT;
     r.nixSeal = sealT;
     r.speedup = nixT.mean / sealT.mean;
-    r.targetMet =
-      size === 'small'
-        ? sealT.mean / nixT.mean <= TARGETS.small.maxSlowdown
-        : r.speedup >= (size === 'medium' ? TARGETS.medium.minSpeedup : TARGETS.large.minSpeedup);
+    if (size === 'small') {
+      if (!baseT) throw new Error('hyperfine returned no node -e 0 result');
+      r.nodeBaseline = baseT;
+      if (cacheT) r.nixSealCompileCache = cacheT;
+      r.addedRatio = (sealT.mean - baseT.mean) / nixT.mean;
+      r.targetMet = r.addedRatio <= TARGETS.small.maxSlowdown;
+    } else {
+      r.targetMet = r.speedup >= (size === 'medium' ? TARGETS.medium.minSpeedup : TARGETS.large.minSpeedup);
+    }
   }
 
   const large = results.large;
   const memTargetMet = large.peakRssKb.nixSeal * 1024 < TARGETS.largePeakRssBytes;
   const targetText = (size: Size): string =>
-    size === 'small' ? `nix-seal/nix ≤ ${TARGETS.small.maxSlowdown}` : `≥ ${size === 'medium' ? TARGETS.medium.minSpeedup : TARGETS.large.minSpeedup}×`;
+    size === 'small' ? `(nix-seal − node)/nix ≤ ${TARGETS.small.maxSlowdown}` : `≥ ${size === 'medium' ? TARGETS.medium.minSpeedup : TARGETS.large.minSpeedup}×`;
+  /** CPU seconds of nix-store and nix-seal, and their ratio (small: what nix-seal adds to node -e 0, over nix-store). */
+  const cpuCell = (size: Size): string => {
+    const c = results[size].cpu;
+    const nix = c?.[`nix-store -qR (${size})`];
+    const seal = c?.[`nix-seal closure (${size})`];
+    if (nix === undefined || seal === undefined) return 'n/a';
+    const base = c?.['node -e 0'];
+    const ratio = size === 'small' && base !== undefined ? `(nix-seal − node)/nix ${((seal - base) / nix).toFixed(2)}` : `${(nix / seal).toFixed(1)}×`;
+    return `${fmtSeconds(nix)} / ${fmtSeconds(seal)} (${ratio})`;
+  };
   const rows = SIZES.map((size) => {
     const r = results[size];
     const speed =
       r.speedup === undefined
         ? 'n/a'
         : size === 'small'
-          ? `${r.speedup.toFixed(2)}× (nix-seal/nix ${(1 / r.speedup).toFixed(2)})`
+          ? `${r.speedup.toFixed(2)}× ((nix-seal − node)/nix **${r.addedRatio?.toFixed(2)}**)`
           : `**${r.speedup.toFixed(1)}×**`;
     const target = r.targetMet === undefined ? `${targetText(size)} ❌` : `${targetText(size)} ${mark(r.targetMet)}`;
     return (
       `| ${size} | ${fmtInt(r.closureSize)} | ${r.nixStore ? fmtTime(r.nixStore) : 'n/a'} | ${r.nixSeal ? fmtTime(r.nixSeal) : 'n/a'} | ` +
-      `${speed} | ${target} | ${fmtMB(r.peakRssKb.nixSeal)} / ${fmtMB(r.peakRssKb.nixStore)} | ${r.outputsMatch ? 'identical ✅' : '**DIFFERENT** ❌'} |`
+      `${speed} | ${target} | ${cpuCell(size)} | ${fmtMB(r.peakRssKb.nixSeal)} / ${fmtMB(r.peakRssKb.nixStore)} | ${r.outputsMatch ? 'identical ✅' : '**DIFFERENT** ❌'} |`
     );
   });
   const info = db;
   const allTargets = SIZES.every((s) => results[s].targetMet === true) && memTargetMet;
   const md = [
-    '## Closure: `nix-seal closure` vs `nix-store -qR`',
+    `## Closure: \`nix-seal closure\` vs \`nix-store -qR\` (Node ${NODE_MAJOR})`,
+    '',
+    `Run: \`${NODE_MAJOR === 20 ? 'node' : `.cache/node${NODE_MAJOR}/bin/node`} dist/bench/run.js closure\` (Node ${process.versions.node}; \`npm run bench\` runs it on the machine's Node).`,
     '',
     `Database: ${fmtInt(info.paths)} paths, ${fmtInt(info.references)} references, db.sqlite ${(info.dbBytes / 1e6).toFixed(0)} MB ` +
       `(\`nix-store --load-db\` took ${info.loadDbSeconds.toFixed(0)} s, once). Commands: \`nix-store -qR ROOT\` and ` +
       `\`node bin/nix-seal.js closure ROOT --store 'local?store=…&state=…'\`. ` +
       `Timed runs: ${SIZES.map((s) => `${s} ${results[s].nixStore?.runs ?? '–'}`).join(', ')}, after 1 warm-up.`,
     '',
-    '| closure | paths | nix-store -qR | nix-seal closure | speedup | target | peak RSS nix-seal / nix-store | output |',
-    '|---|--:|--:|--:|--:|---|--:|---|',
+    '| closure | paths | nix-store -qR | nix-seal closure | speedup | target | CPU nix-store / nix-seal (ratio) | peak RSS nix-seal / nix-store | output |',
+    '|---|--:|--:|--:|--:|---|--:|--:|---|',
     ...rows,
     '',
     `Peak memory of nix-seal on the large closure: ${fmtMB(large.peakRssKb.nixSeal)} (target < ${TARGETS.largePeakRssBytes / 1e6} MB) ${mark(memTargetMet)}.`,
+    '',
+    ...(results.small.nodeBaseline
+      ? [
+          `Small closure, start-up: \`node -e 0\` ${fmtTime(results.small.nodeBaseline)} (CPU ${fmtSeconds(results.small.cpu?.['node -e 0'] ?? NaN)}); nix-seal adds ` +
+            `${fmtSeconds(results.small.nixSeal!.mean - results.small.nodeBaseline.mean)} to it, nix-store -qR takes ${fmtTime(results.small.nixStore!)}` +
+            (results.small.nixSealCompileCache
+              ? `; with Node's compile cache (NODE_COMPILE_CACHE, warm) nix-seal takes ${fmtTime(results.small.nixSealCompileCache)}, CPU ` +
+                `${fmtSeconds(results.small.cpu?.['nix-seal closure, NODE_COMPILE_CACHE (small)'] ?? NaN)} (without: ${fmtTime(results.small.nixSeal!)}, CPU ${fmtSeconds(results.small.cpu?.['nix-seal closure (small)'] ?? NaN)}).`
+              : '.'),
+        ]
+      : []),
     '',
     failures.length
       ? `**BENCHMARK FAILED**: ${failures.join('; ')}.`
@@ -226,8 +287,10 @@ async function runClosure(opts: BenchOptions): Promise<BenchResult> {
   };
 }
 
-export const closureBenchmark: Benchmark = {
+export const closureBenchmark: Benchmark & { sectionKey(): string } = {
   name: 'closure',
+  /** Each Node its own section of BENCHMARKS.md and .bench/results.json (Node 20 keeps the old one). */
+  sectionKey: () => (NODE_MAJOR === 20 ? 'closure' : `closure-node${NODE_MAJOR}`),
   description: 'nix-seal closure vs nix-store -qR on 250 / 45k / 190k-path closures',
   run: runClosure,
 };

@@ -74,7 +74,7 @@ export function analyze(opts: AnalysisOptions): Analysis {
     warnings.push(...unmarkSeals(graph, full, seals, exceptions));
   }
   if (opts.sealImages && detected.length === 0) warnings.push({ code: 'WNOIMAGE', message: '--seal-images found no image with references in the closure' });
-  return { source, graph, roots, seals, closure: sealedClosure(graph, roots, seals), warnings, detected };
+  return { source, graph, roots, seals, closure: sealedClosure(graph, roots, seals, full), warnings, detected };
 }
 
 /** Resolves one more path (a `why` target) against an analysis' store. */

@@ -2,9 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { analyze, type AnalysisOptions } from '../analysis.js';
 import { ERROR_EXIT_CODE, NixSealError, type ErrorJson, type Warning } from '../errors.js';
 import { closureLines, closureResult } from './closure.js';
-import { infoResult } from './info.js';
 import type { InitrdFlags } from './initrd.js';
-import { addPrecision, whyResult } from './why.js';
 import { STORE_FORMS, parseStoreSpec } from '../store/store-url.js';
 
 // Commands other than `closure` load their modules when they run: `closure` on a small store is
@@ -137,6 +135,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .action(async (roots: string[], f: CommonFlags & { all?: boolean }) => {
       const a = analyze(analysisOptions(roots, f, out));
       warn(out, a.warnings);
+      const { infoResult } = await import('./info.js');
       const r = infoResult(a);
       out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderInfo(r, { all: f.all ?? false }));
     });
@@ -155,6 +154,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .action(async (root: string, target: string, f: CommonFlags & { all?: boolean; limit: number; precise?: boolean; evidence: number }) => {
       const a = analyze(analysisOptions([root], f, out));
       warn(out, a.warnings);
+      const { addPrecision, whyResult } = await import('./why.js');
       let r = whyResult(a, target, f.all ? { limit: f.limit } : undefined);
       if (f.precise) r = await addPrecision(r, a, { maxEvidence: f.evidence });
       out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderWhy(r));

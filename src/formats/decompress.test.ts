@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { NixSealError } from '../errors.js';
 import { requireTools } from '../../test/support/tools.js';
-import { DecompressError, crc32, decompress, isSupported, unBcj, type CompressionKind } from './decompress.js';
+import { DecompressError, crc32, decompress, isSupported, unBcj, zstdDecoder, type CompressionKind } from './decompress.js';
 
 /** A raw LZ4 block: lz4-napi's size-prefixed block without its 4-byte prefix. */
 const lz4Block = (input: Uint8Array): Buffer => (createRequire(import.meta.url)('lz4-napi') as { compressSync(b: Uint8Array): Buffer }).compressSync(input).subarray(4);
@@ -45,6 +45,23 @@ test('zstd: round trip, cap, frames without a size, several frames', (t) => {
   assert.throws(() => decompress('zstd', noSize, 1 << 20), /does not declare its content size/);
   assert.throws(() => decompress('zstd', Buffer.concat([z, z]), 1 << 20), /data after the frame/);
   assert.throws(() => decompress('zstd', z.subarray(0, z.length - 3), 8192), (e: unknown) => e instanceof DecompressError);
+  // A frame that declares less than its blocks hold: never more output than declared. libzstd
+  // refuses it; fzstd stops writing at the declared size (it cannot tell).
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+  assert.equal(zstdDecoder, major > 22 || (major === 22 && minor >= 15) ? 'node:zlib' : 'fzstd');
+  const big = compressWith('zstd', ['-q', '-c', '-19', `--stream-size=${text.length}`], text);
+  const liar = Buffer.from(big);
+  const fhd = liar[4]!;
+  const fcsPos = 5 + ((fhd >> 5) & 1 ? 0 : 1) + [0, 1, 2, 4][fhd & 3]!;
+  const fcsBytes = (fhd >> 6) === 0 ? 1 : 1 << (fhd >> 6);
+  assert.equal(fcsBytes, 2, 'zstd wrote a 2-byte content size');
+  liar.writeUInt16LE(liar.readUInt16LE(fcsPos) - 100, fcsPos);
+  const declared = text.length - 100;
+  if (zstdDecoder === 'node:zlib') {
+    assert.throws(() => decompress('zstd', liar, 8192), (e: unknown) => e instanceof DecompressError && /more than the 6900 bytes it declares/.test(e.message));
+  } else {
+    assert.deepEqual(Buffer.from(decompress('zstd', liar, 8192)), text.subarray(0, declared));
+  }
 });
 
 test('xz: round trip, cap, BCJ filters (as mksquashfs -Xbcj writes them)', (t) => {

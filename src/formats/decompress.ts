@@ -8,10 +8,12 @@
  * output is bounded before the library runs:
  *
  * - gzip: zlib streams (RFC 1950), node:zlib with `maxOutputLength`.
- * - zstd: one zstd frame, fzstd (pure JavaScript). fzstd sizes its output from the frame header and
- *   does not report how much it wrote into a caller's buffer, so the frame must declare its content
- *   size (mksquashfs' frames always do), that size must be within the limit, and the frame's blocks
- *   are walked to check there is exactly one frame and nothing after it.
+ * - zstd: one zstd frame, node:zlib's zstd (libzstd) with `maxOutputLength` on Node ≥ 22.15, else
+ *   fzstd (pure JavaScript). fzstd sizes its output from the frame header and does not report how
+ *   much it wrote into a caller's buffer, so the frame must declare its content size (mksquashfs'
+ *   frames always do), that size must be within the limit, and the frame's blocks are walked to
+ *   check there is exactly one frame and nothing after it. Both decoders get the same checks, so
+ *   an image is accepted or refused alike on every Node; libzstd is also capped at that size.
  * - xz: one .xz stream (as liblzma's lzma_stream_buffer_encode writes it), @napi-rs/lzma (lzma-rs,
  *   Rust). The LZMA2 chunk headers carry their unpacked sizes; their sum is checked first. Blocks
  *   may have BCJ filters before LZMA2 (mksquashfs -Xbcj x86|arm|armthumb|powerpc|sparc; NixOS ISOs
@@ -30,7 +32,7 @@
  * caller that adds where the block was.
  */
 import { createRequire } from 'node:module';
-import { inflateSync } from 'node:zlib';
+import * as zlib from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
 import { NixSealError } from '../errors.js';
 import { crc32 } from './crc32.js';
@@ -150,7 +152,7 @@ const failed = (kind: CompressionKind, err: unknown): DecompressError =>
 function gunzip(input: Uint8Array, maxOutput: number): Uint8Array {
   try {
     // maxOutputLength 0 is refused by zlib; an empty result is never valid for squashfs anyway.
-    return inflateSync(input, { maxOutputLength: Math.max(1, maxOutput) });
+    return zlib.inflateSync(input, { maxOutputLength: Math.max(1, maxOutput) });
   } catch (err) {
     if ((err as NodeJS.ErrnoException)?.code === 'ERR_BUFFER_TOO_LARGE') throw bomb('gzip', maxOutput);
     throw failed('gzip', err);
@@ -229,13 +231,25 @@ function zstdFrameSize(input: Uint8Array, maxOutput: number): number {
   return size;
 }
 
+/** node:zlib's zstd decoder (Node ≥ 22.15); @types/node 20 does not know it. */
+const nodeZstd = (zlib as unknown as { zstdDecompressSync?: (input: Uint8Array, opts: { maxOutputLength: number }) => Buffer }).zstdDecompressSync;
+
+/** Which zstd decoder this Node uses (for tests). */
+export const zstdDecoder: 'node:zlib' | 'fzstd' = typeof nodeZstd === 'function' ? 'node:zlib' : 'fzstd';
+
 function unzstd(input: Uint8Array, maxOutput: number): Uint8Array {
   const size = zstdFrameSize(input, maxOutput);
   let out: Uint8Array;
   try {
-    // Without a buffer fzstd allocates exactly the declared content size (a single frame).
-    out = zstdDecompress(input);
+    // libzstd stops at the declared size; without a buffer fzstd allocates exactly that size.
+    out = nodeZstd ? nodeZstd(input, { maxOutputLength: size }) : zstdDecompress(input);
   } catch (err) {
+    // libzstd: more output than maxOutputLength, or (single-segment frames, sized from the header)
+    // a frame whose blocks hold more than it declares.
+    const code = (err as NodeJS.ErrnoException)?.code;
+    if (code === 'ERR_BUFFER_TOO_LARGE' || code === 'ZSTD_error_dstSize_tooSmall') {
+      throw new DecompressError('zstd', `frame decompresses to more than the ${size} bytes it declares`);
+    }
     throw failed('zstd', err);
   }
   if (out.length !== size) throw new DecompressError('zstd', `frame decompressed to ${out.length} bytes, not the ${size} it declares`);

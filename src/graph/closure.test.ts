@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { StorePath } from '../store/store-path.js';
-import { reach, sealedClosure, topoOrder } from './closure.js';
+import { reach, Scratch, sealedClosure, topoOrder } from './closure.js';
 import { buildRefGraph, idOf, referencesOf, type RefGraph } from './ref-graph.js';
 import { allChains, shortestChain } from './why.js';
 
@@ -168,5 +168,24 @@ test('why-chains are shortest, follow references, and respect seals', () => {
         assert.equal(new Set(all.map((c) => c.join())).size, all.length, 'chains are distinct');
       }
     }),
+  );
+});
+
+test('one Scratch shared by walks of different graphs, and a given full closure, change no result', () => {
+  const scratch = new Scratch();
+  fc.assert(
+    fc.property(fc.array(dagArb, { minLength: 2, maxLength: 4 }), (dags) => {
+      for (const { n, edges, roots, seals } of dags) {
+        const { g, id } = makeGraph(n, edges);
+        const r = roots.map(id);
+        const s = maskOf(g, seals.map(id));
+        const fresh = sealedClosure(g, r, s);
+        const shared = sealedClosure(g, r, s, reach(g, r, undefined, scratch), scratch);
+        assert.deepEqual(shared, fresh);
+        assert.deepEqual(topoOrder(g, fresh.kept, scratch), topoOrder(g, fresh.kept));
+        assert.deepEqual(reach(g, r, s, scratch), reach(g, r, s));
+      }
+    }),
+    { seed: 16, numRuns: 200 },
   );
 });

@@ -6,13 +6,18 @@ export type PathMask = Uint8Array;
 
 /*
  * Fresh memory is what these walks mostly cost on a 190k-path graph (a first-touched page costs
- * 10–30 µs on the benchmark VM): their stacks are one scratch array reused across calls (the
- * walks are synchronous and never nested), and nothing is allocated for seals that are not there.
+ * 10–30 µs on the benchmark VM): a caller doing several walks passes one Scratch through them, so
+ * their stacks are one array touched once; nothing is allocated for seals that are not there.
  */
-let scratch = new Uint32Array(0);
-function scratchStack(n: number, times = 1): Uint32Array {
-  if (scratch.length < n * times) scratch = new Uint32Array(n * times);
-  return scratch;
+
+/** Stack space for the walks, reusable across calls (passed explicitly: no shared module state). */
+export class Scratch {
+  private buf = new Uint32Array(0);
+  /** A Uint32Array of at least `n` elements; its contents are garbage. */
+  stack(n: number): Uint32Array {
+    if (this.buf.length < n) this.buf = new Uint32Array(n);
+    return this.buf;
+  }
 }
 
 /**
@@ -20,10 +25,10 @@ function scratchStack(n: number, times = 1): Uint32Array {
  * kept but its own references are not followed: they stay in only if something unsealed also
  * reaches them. Without seals this is exactly `nix-store -qR`'s set.
  */
-export function reach(g: RefGraph, roots: Iterable<PathId>, seals?: PathMask): PathMask {
+export function reach(g: RefGraph, roots: Iterable<PathId>, seals?: PathMask, scratch = new Scratch()): PathMask {
   const n = g.paths.length;
   const mark = new Uint8Array(n);
-  const stack = scratchStack(n);
+  const stack = scratch.stack(n);
   let sp = 0;
   for (const r of roots) {
     if (!mark[r]) {
@@ -65,8 +70,8 @@ export function maskNarSize(g: RefGraph, mask: PathMask): number {
  * references in byte-wise order and skipping those outside the set, emitting each path after its
  * references. Ids are already in byte-wise order, so an iterative DFS over ids reproduces it.
  */
-export function topoOrder(g: RefGraph, mask: PathMask): PathId[] {
-  const ids = topoOrderIds(g, mask);
+export function topoOrder(g: RefGraph, mask: PathMask, scratch?: Scratch): PathId[] {
+  const ids = topoOrderIds(g, mask, scratch);
   // One exact-size array (Array.from would grow one through an iterator).
   const out = new Array<PathId>(ids.length);
   for (let i = 0; i < ids.length; i++) out[i] = ids[i]!;
@@ -74,12 +79,12 @@ export function topoOrder(g: RefGraph, mask: PathMask): PathId[] {
 }
 
 /** topoOrder as a typed array. */
-export function topoOrderIds(g: RefGraph, mask: PathMask): Uint32Array {
+export function topoOrderIds(g: RefGraph, mask: PathMask, scratch = new Scratch()): Uint32Array {
   const n = g.paths.length;
   const state = new Uint8Array(n); // 0 new, 1 on stack, 2 done
   const out = new Uint32Array(maskCount(mask));
   let count = 0;
-  const stack = scratchStack(n, 2);
+  const stack = scratch.stack(2 * n);
   const stackNode = stack.subarray(0, n);
   const stackPos = stack.subarray(n, 2 * n);
   const { refStart, refs } = g;
@@ -146,23 +151,24 @@ export interface SealedClosure {
  * Computes the full and the sealed closure and attributes every erased path (in the full closure,
  * not in the sealed one) to the reached seal(s) through which it is reachable. A walk from a
  * seal only crosses erased paths: a kept path's references are kept unless it is itself a seal,
- * and then what lies behind it is that seal's to account for.
+ * and then what lies behind it is that seal's to account for. `full`: the roots' full closure when
+ * the caller has it already (`reach(g, roots)`), so that it is not walked twice.
  */
-export function sealedClosure(g: RefGraph, roots: PathId[], seals: PathMask): SealedClosure {
-  const full = reach(g, roots);
+export function sealedClosure(g: RefGraph, roots: PathId[], seals: PathMask, full?: PathMask, scratch = new Scratch()): SealedClosure {
+  full ??= reach(g, roots, undefined, scratch);
   const n = g.paths.length;
   let anySeal = false;
   for (let i = 0; i < n && !anySeal; i++) anySeal = !!seals[i] && !!full[i];
   // Without a reached seal the sealed closure is the full one: no second walk, nothing to attribute.
   if (!anySeal) return { roots, full, kept: full.slice(), seals: [] };
-  const kept = reach(g, roots, seals);
+  const kept = reach(g, roots, seals, scratch);
   const reachedSeals: PathId[] = [];
   for (let i = 0; i < n; i++) if (seals[i] && kept[i]) reachedSeals.push(i);
 
   const erasedBy: PathId[][] = [];
   const hits = new Uint16Array(n); // how many seals reach each erased path (saturating)
   const seen = new Uint32Array(n); // walk stamp: seal index + 1
-  const stack = new Uint32Array(n);
+  const stack = scratch.stack(n);
   const { refStart, refs } = g;
   reachedSeals.forEach((s, si) => {
     const stamp = si + 1;

@@ -1,15 +1,30 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import type BetterSqlite3 from 'better-sqlite3';
+import { NixSealError } from '../errors.js';
 import { buildRefGraph, byteOrder, type RefGraph } from '../graph/ref-graph.js';
 import type { StorePath } from '../store/store-path.js';
 import { EdgeTable, LocalDbSource, type LocalDbTuning } from './local-db.js';
+import { sqliteDriverName } from './sqlite-driver.js';
 
-const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+/** A writable connection, through the same driver nix-seal reads with on this Node (fixtures only). */
+interface WritableDb {
+  exec(sql: string): unknown;
+  prepare(sql: string): { run(...params: unknown[]): unknown };
+  close(): unknown;
+}
+function openWritable(file: string): WritableDb {
+  if (sqliteDriverName() === 'node:sqlite') {
+    const { DatabaseSync } = process.getBuiltinModule('node:sqlite') as unknown as { DatabaseSync: new (f: string) => WritableDb };
+    return new DatabaseSync(file);
+  }
+  const Database = createRequire(import.meta.url)('better-sqlite3') as new (f: string) => WritableDb;
+  return new Database(file);
+}
+
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
@@ -70,16 +85,16 @@ function makeDb(seed: number, n: number, firstId: number, storeDir = '/nix/store
     if (rand() < 0.1) r.add(i);
     f.refs.push([...r]);
   }
-  const db = new Database(join(dir, 'db.sqlite'));
+  const db = openWritable(join(dir, 'db.sqlite'));
   db.exec(SCHEMA);
   const insPath = db.prepare('INSERT INTO ValidPaths (id, path, hash, registrationTime, deriver, narSize) VALUES (?, ?, ?, 1, ?, ?)');
   const insRef = db.prepare('INSERT INTO Refs (referrer, reference) VALUES (?, ?)');
-  db.transaction(() => {
-    // Registered in a shuffled order, as rowids of Refs need not follow referrers.
-    const order = f.paths.map((_, i) => i).sort(() => rand() - 0.5);
-    for (const i of order) insPath.run(f.ids[i], f.paths[i], f.hash[i], f.deriver[i], f.size[i]);
-    for (const i of order) for (const j of f.refs[i]!) insRef.run(f.ids[i], f.ids[j]);
-  })();
+  db.exec('BEGIN');
+  // Registered in a shuffled order, as rowids of Refs need not follow referrers.
+  const order = f.paths.map((_, i) => i).sort(() => rand() - 0.5);
+  for (const i of order) insPath.run(f.ids[i], f.paths[i], f.hash[i], f.deriver[i], f.size[i]);
+  for (const i of order) for (const j of f.refs[i]!) insRef.run(f.ids[i], f.ids[j]);
+  db.exec('COMMIT');
   db.close();
   return f;
 }
@@ -196,4 +211,67 @@ test('byteOrder sorts like string comparison: packed keys, ties, and paths it ca
     const want = paths.map((_, i) => i).sort((a, b) => (paths[a]! < paths[b]! ? -1 : paths[a]! > paths[b]! ? 1 : 0));
     assert.deepEqual([...byteOrder(paths, '/nix/store/')], want);
   }
+});
+
+test('the SQLite driver is node:sqlite from Node 22.13 (built in, unflagged), better-sqlite3 on Node 20', () => {
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+  const want = major > 22 || (major === 22 && minor >= 13) ? 'node:sqlite' : major === 20 ? 'better-sqlite3' : undefined;
+  if (want) assert.equal(sqliteDriverName(), want);
+  const f = makeDb(6, 5, 1);
+  const src = new LocalDbSource({ storeDir: f.storeDir, realStoreDir: f.storeDir, stateDir: f.dir }, join(f.dir, 'db.sqlite'));
+  assert.match(src.description, new RegExp(`\\(read-only, ${sqliteDriverName()}\\)$`));
+  src.close();
+});
+
+/** Asserts an EDB NixSealError naming the database, with `why` after the colon. */
+function assertEdb(fn: () => unknown, dbPath: string, why: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof NixSealError, `not a NixSealError: ${String(e)}`);
+    assert.equal(e.code, 'EDB');
+    assert.equal(e.message.split(': ')[0], `Cannot read Nix database ${dbPath}`);
+    assert.match(e.message, why);
+    assert.doesNotMatch(e.message, /\n/);
+    return true;
+  });
+}
+
+test('a missing, corrupt, foreign or locked database is an EDB error that says which, on either driver', () => {
+  const loc = (dir: string) => ({ storeDir: '/nix/store', realStoreDir: '/nix/store', stateDir: dir });
+  const dir = mkdtempSync(join(tmpdir(), 'nix-seal-localdb-bad-'));
+  dirs.push(dir);
+  const missing = join(dir, 'missing.sqlite');
+  assertEdb(() => new LocalDbSource(loc(dir), missing), missing, /: no such file \(is this a Nix store\? see --store\)$/);
+
+  const garbage = join(dir, 'garbage.sqlite');
+  writeFileSync(garbage, Buffer.alloc(8192, 'not a database '));
+  assertEdb(() => new LocalDbSource(loc(dir), garbage), garbage, /: the file is not a SQLite database$/);
+
+  // A valid header over pages of garbage.
+  const f = makeDb(7, 30, 1);
+  const good = join(f.dir, 'db.sqlite');
+  const corrupt = join(dir, 'corrupt.sqlite');
+  const bytes = readFileSync(good);
+  bytes.fill(0xa5, 100);
+  writeFileSync(corrupt, bytes);
+  assertEdb(() => new LocalDbSource(loc(dir), corrupt).loadClosure([f.paths[0]! as StorePath]), corrupt, /: the database is corrupt$/);
+
+  const foreign = join(dir, 'foreign.sqlite');
+  const w = openWritable(foreign);
+  w.exec('CREATE TABLE t (x)');
+  w.close();
+  assertEdb(() => new LocalDbSource(loc(dir), foreign), foreign, /: not a Nix database \(no such table: ValidPaths\)$/);
+
+  // A writer holding an exclusive lock (rollback journal): readers wait busyTimeoutMs, then fail.
+  const locker = openWritable(good);
+  locker.exec('BEGIN EXCLUSIVE');
+  try {
+    assertEdb(() => new LocalDbSource(loc(f.dir), good, { busyTimeoutMs: 50 }), good, /: the database is locked$/);
+  } finally {
+    locker.exec('ROLLBACK');
+    locker.close();
+  }
+  // Once released, it reads.
+  const src = new LocalDbSource(loc(f.dir), good);
+  assert.equal(src.loadClosure([f.paths[0]! as StorePath]).paths.length, 1);
+  src.close();
 });

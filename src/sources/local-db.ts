@@ -12,7 +12,7 @@ type Db = SqliteDb;
  * the first touch of a fresh 4 kB page costs 10–40 µs and a pread() of one 4 kB page about 5 µs:
  * memory touched is time there, and most of what follows is about touching little.
  *
- * - Rows cross into JavaScript aggregated (group_concat): better-sqlite3 costs about a microsecond
+ * - Rows cross into JavaScript aggregated (group_concat): the drivers cost about a microsecond
  *   per row read, and a recursive CTE pays for SQLite's UNION bookkeeping (260 ms just to count the
  *   medium closure's 45k paths; the walk below reads them and their edges in less).
  * - An edge is one integer, (referrer << bits) | reference: one aggregate step per row and no string
@@ -73,20 +73,24 @@ function describeDbError(err: unknown): string {
     case 'SQLITE_BUSY':
     case 'SQLITE_LOCKED':
       return 'the database is locked';
+    case 'ENODRIVER':
+      return e.message ?? 'no SQLite driver';
     case 'SQLITE_ERROR':
       return e.message ?? 'SQLite error';
     default:
+      // Extended codes (SQLITE_BUSY_RECOVERY, SQLITE_CORRUPT_VTAB…) as their primary code.
+      if (e.code && /^SQLITE_[A-Z]+_/.test(e.code)) return describeDbError({ ...e, code: e.code.replace(/^(SQLITE_[A-Z]+)_.*/, '$1') });
       return e.message ?? String(err);
   }
 }
 
 /**
  * Opens the database read-only. A WAL database in a directory this user cannot write (no -shm to
- * create) cannot be opened this way; Nix itself then opens it as `file:…?immutable=1`, but this
- * build of better-sqlite3 does not take URIs, so such a store is reported (and the default store
+ * create) cannot be opened this way; Nix itself then opens it as `file:…?immutable=1`, but the
+ * drivers are given file names, not URIs, so such a store is reported (and the default store
  * falls back to the nix command, see open-source.ts).
  */
-function openReadOnly(dbPath: string, stateAssumed?: string): { db: Db; mode: string } {
+function openReadOnly(dbPath: string, busyTimeoutMs: number, stateAssumed?: string): { db: Db; mode: string } {
   // `reason` is the system or SQLite code: open-source.ts decides its fallback on it.
   const fail = (why: string, reason: string | undefined, cause?: unknown, hint?: string): never => {
     throw new NixSealError('EDB', `Cannot read Nix database ${dbPath}: ${why}`, {
@@ -119,7 +123,7 @@ function openReadOnly(dbPath: string, stateAssumed?: string): { db: Db; mode: st
     return db;
   };
   try {
-    return { db: probe(openSqliteReadOnly(dbPath, 5000)), mode: 'read-only' };
+    return { db: probe(openSqliteReadOnly(dbPath, busyTimeoutMs)), mode: 'read-only' };
   } catch (err) {
     if (err instanceof NixSealError) throw err;
     const code = (err as { code?: string }).code;
@@ -431,6 +435,8 @@ export interface LocalDbTuning {
   walkBatch?: number;
   /** Ids per query of the node rows. */
   nodeBatch?: number;
+  /** How long to wait for a locked database (default 5000 ms). */
+  busyTimeoutMs?: number;
 }
 
 /**
@@ -453,9 +459,9 @@ export class LocalDbSource implements GraphSource {
   ) {
     this.storeDir = loc.storeDir;
     this.realStoreDir = loc.realStoreDir;
-    const opened = openReadOnly(this.dbPath, loc.stateAssumed);
+    const opened = openReadOnly(this.dbPath, tuning.busyTimeoutMs ?? 5000, loc.stateAssumed);
     this.db = opened.db;
-    this.description = `database ${this.dbPath} (${opened.mode})`;
+    this.description = `database ${this.dbPath} (${opened.mode}, ${opened.db.driver})`;
   }
 
   loadClosure(roots: readonly StorePath[], opts: LoadOptions = {}): RefGraph {
@@ -474,14 +480,14 @@ export class LocalDbSource implements GraphSource {
 
   private load(roots: readonly StorePath[], hashes: boolean): RefGraph {
     const db = this.db;
-    const rootRows = db.prepare(ROOT_IDS_SQL).raw().all(JSON.stringify(roots)) as [number, string][];
+    const rootRows = db.prepare(ROOT_IDS_SQL).all(JSON.stringify(roots)) as [number, string][];
     if (rootRows.length < new Set(roots).size) {
       const found = new Set(rootRows.map((r) => r[1]));
       for (const r of roots) {
         if (!found.has(r)) throw new NixSealError('EINVALIDPATH', `Cannot use ${r}: path is not valid in ${this.description}`, { path: r });
       }
     }
-    const [maxIdOrNull, maxRefRowid] = db.prepare(META_SQL).raw().get() as [number | null, number | null];
+    const [maxIdOrNull, maxRefRowid] = db.prepare(META_SQL).get() as [number | null, number | null];
     const maxId = maxIdOrNull ?? 0;
     // Refs rowids only grow, so the largest bounds the number of edges from above.
     const totalEdges = maxRefRowid ?? 0;
@@ -502,7 +508,7 @@ export class LocalDbSource implements GraphSource {
    * its next level.
    */
   private walk(rootIds: number[], maxId: number, totalEdges: number, bits: number, canGiveUp: boolean, list: IdList): Members | undefined {
-    const edgesOf = this.db.prepare(EDGES_OF_SQL(bits)).pluck();
+    const edgesOf = this.db.prepare(EDGES_OF_SQL(bits));
     const batchSize = this.tuning.walkBatch ?? WALK_BATCH_IDS;
     const w = new Walk(maxId);
     for (const id of rootIds) if (w.number.get(id) < 0) w.add(id);
@@ -521,7 +527,7 @@ export class LocalDbSource implements GraphSource {
       frontier.set(w.ids.subarray(levelStart, levelEnd));
       frontier.sort();
       for (let i = 0; i < width; i += batchSize) {
-        batch.read(edgesOf.get(list.json(frontier, i, Math.min(i + batchSize, width))) as string | null, bits);
+        batch.read(edgesOf.get(list.json(frontier, i, Math.min(i + batchSize, width)))![0] as string | null, bits);
         w.absorb(batch);
       }
       lookups += width;
@@ -539,10 +545,10 @@ export class LocalDbSource implements GraphSource {
   private scan(rootIds: number[], maxId: number, totalEdges: number, bits: number): Members {
     const all = new EdgeTable(maxId + 1, totalEdges + 1);
     const batch = new EdgeBatch();
-    const edgesIn = this.db.prepare(EDGES_IN_SQL(bits)).pluck();
+    const edgesIn = this.db.prepare(EDGES_IN_SQL(bits));
     const step = Math.max(1, Math.floor(((this.tuning.scanBatch ?? SCAN_BATCH_EDGES) * (maxId + 1)) / Math.max(1, totalEdges)));
     for (let lo = 0; lo <= maxId; lo += step) {
-      batch.read(edgesIn.get(lo, lo + step) as string | null, bits);
+      batch.read(edgesIn.get(lo, lo + step)![0] as string | null, bits);
       all.reserve(0, batch.n);
       for (let e = 0; e < batch.n; e++) all.add(batch.from[e]!, batch.to[e]!);
       all.endBatch();
@@ -556,7 +562,7 @@ export class LocalDbSource implements GraphSource {
   private sqlRows({ m, ids }: Members, hashes: boolean, list: IdList): NodeRows {
     const rows = new NodeRows(m, hashes);
     const byDbId = ids.slice(0, m).sort();
-    const nodesOf = this.db.prepare(NODES_OF_SQL(hashes)).raw();
+    const nodesOf = this.db.prepare(NODES_OF_SQL(hashes));
     const batchSize = this.tuning.nodeBatch ?? NODE_BATCH_IDS;
     for (let i = 0; i < m; i += batchSize) {
       const [paths, meta] = nodesOf.get(list.json(byDbId, i, Math.min(i + batchSize, m))) as [string | null, string | null];
