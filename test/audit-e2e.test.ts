@@ -4,9 +4,10 @@
  *
  * - an ISO whose boot config mentions the system and its kernel without containing them:
  *   those two are `mentioned`, what they need (bash, glibc) is `missing`, via them;
- * - an ext4 image (mkfs.ext4 -d) holding nix/store/<basename> copies: nix-seal cannot look
- *   inside ext4, so every erased path is `unverified`, with the occurrences in the raw bytes;
- * - the same ext4 image as a directory output (`disk/nixos.img` + nix-support/): the same.
+ * - a VMDK (qemu-img) of an ext4 holding nix/store/<basename> copies: nix-seal cannot look
+ *   inside VMDK, so every erased path is `unverified`, with the occurrences in the raw bytes;
+ * - the same VMDK as a directory output (`disk/nixos.vmdk` + nix-support/): the same;
+ * - an ISO holding that VMDK: the hashes sit in a nested image nix-seal cannot read: `unverified`.
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -22,9 +23,9 @@ interface Scenario {
   kernel: string;
   toplevel: string;
   mentionIso: string;
-  ext4: string;
+  vmdk: string;
   diskDir: string;
-  isoWithExt4: string;
+  isoWithVmdk: string;
 }
 
 const EXPR = `
@@ -56,25 +57,30 @@ let
     printf 'menuentry "NixOS" {\\n  linux %s/bzImage init=%s/init\\n}\\n' \${kernel} \${toplevel} > tree/boot/grub/grub.cfg
     xorriso -as mkisofs -R -J -o $out tree
   '';
-  ext4 = mk "nixos-test.ext4" { exportReferencesGraph = [ "closure" toplevel ]; } (copyClosure + ''
-    truncate -s 8M $out
-    mkfs.ext4 -q -F -d tree $out
+  # VMDK (qemu-img's monolithic sparse) of an ext4 holding the closure: a format nix-seal does
+  # not read, whose grains keep the bytes (and so the hashes) as they are.
+  vmdk = mk "nixos-test.vmdk" { exportReferencesGraph = [ "closure" toplevel ]; } (copyClosure + ''
+    truncate -s 8M disk.raw
+    mkfs.ext4 -q -F -d tree disk.raw
+    qemu-img convert -q -f raw -O vmdk disk.raw $out
   '');
   diskDir = mk "nixos-disk-image" { exportReferencesGraph = [ "closure" toplevel ]; } (copyClosure + ''
     mkdir -p $out/disk $out/nix-support
-    truncate -s 8M $out/disk/nixos.img
-    mkfs.ext4 -q -F -d tree $out/disk/nixos.img
-    echo "file disk-image $out/disk/nixos.img" > $out/nix-support/hydra-build-products
+    truncate -s 8M disk.raw
+    mkfs.ext4 -q -F -d tree disk.raw
+    qemu-img convert -q -f raw -O vmdk disk.raw $out/disk/nixos.vmdk
+    echo "file disk-image $out/disk/nixos.vmdk" > $out/nix-support/hydra-build-products
   '');
-  # An ISO holding an ext4 disk image that holds the closure: the hashes are in the ISO's bytes
-  # (inside disk.img), and only the ext4 could prove the paths are in there.
-  isoWithExt4 = mk "iso-with-ext4.iso" { exportReferencesGraph = [ "closure" toplevel ]; } (copyClosure + ''
+  # An ISO holding a VMDK disk image that holds the closure: the hashes are in the ISO's bytes
+  # (inside disk.vmdk), and only reading the VMDK could prove the paths are in there.
+  isoWithVmdk = mk "iso-with-vmdk.iso" { exportReferencesGraph = [ "closure" toplevel ]; } (copyClosure + ''
     mkdir -p iso
-    truncate -s 8M iso/disk.img
-    mkfs.ext4 -q -F -d tree iso/disk.img
+    truncate -s 8M disk.raw
+    mkfs.ext4 -q -F -d tree disk.raw
+    qemu-img convert -q -f raw -O vmdk disk.raw iso/disk.vmdk
     xorriso -as mkisofs -quiet -R -o $out iso
   '');
-in { inherit glibc bash kernel toplevel mentionIso ext4 diskDir isoWithExt4; }
+in { inherit glibc bash kernel toplevel mentionIso vmdk diskDir isoWithVmdk; }
 `;
 
 let built: Scenario | undefined;
@@ -82,7 +88,7 @@ let env: NixEnv | undefined;
 after(() => env?.cleanup());
 
 function scenario(t: import('node:test').TestContext): Scenario | undefined {
-  if (!requireTools(t, 'nix-build', 'nix-store', 'xorriso', 'mkfs.ext4')) return undefined;
+  if (!requireTools(t, 'nix-build', 'nix-store', 'xorriso', 'mkfs.ext4', 'qemu-img')) return undefined;
   if (built) return built;
   env = makeNixEnv('nix-seal-audit-');
   const outs = env.build(EXPR);
@@ -98,9 +104,9 @@ function scenario(t: import('node:test').TestContext): Scenario | undefined {
     kernel: by('linux-6.1'),
     toplevel: by('nixos-system-test'),
     mentionIso: by('mention-only.iso'),
-    ext4: by('nixos-test.ext4'),
+    vmdk: by('nixos-test.vmdk'),
     diskDir: by('nixos-disk-image'),
-    isoWithExt4: by('iso-with-ext4.iso'),
+    isoWithVmdk: by('iso-with-vmdk.iso'),
   };
   return built;
 }
@@ -125,7 +131,8 @@ test('the references Nix recorded are what the tests rely on', (t) => {
   const refs = (p: string): string[] => s.env.nixStore(['-q', '--references', p]).split('\n').filter(Boolean).sort();
   assert.deepEqual(refs(s.mentionIso), [s.kernel, s.toplevel].sort());
   const closure = [s.glibc, s.bash, s.kernel, s.toplevel];
-  assert.deepEqual(refs(s.ext4), closure.sort());
+  // qemu-img's VMDK descriptor names the file it was written to: a self reference.
+  assert.deepEqual(refs(s.vmdk), [...closure, s.vmdk].sort());
   // nix-support/hydra-build-products names the output itself: a self reference, as in nixpkgs.
   assert.deepEqual(refs(s.diskDir), [...closure, s.diskDir].sort());
 });
@@ -155,33 +162,33 @@ test('a mention-only ISO: the system and kernel are "mentioned" (in boot/grub/gr
   assert.match(text.stdout, /not in the image and not mentioned by it; erased because \S+-bash-5\.2 refers to it/);
 });
 
-test('an ext4 image (single file, and as a directory output): every erased path "unverified", with the raw occurrences', (t) => {
+test('a VMDK image (single file, and as a directory output): every erased path "unverified", with the raw occurrences', (t) => {
   const s = scenario(t);
   if (!s) return;
   for (const [seal, file] of [
-    [s.ext4, s.ext4],
-    [s.diskDir, `${s.diskDir}/disk/nixos.img`],
+    [s.vmdk, s.vmdk],
+    [s.diskDir, `${s.diskDir}/disk/nixos.vmdk`],
   ] as const) {
     const { code, json } = audit(s, seal, '--strict');
     assert.equal(code, 1);
     const seal0 = json.seals[0]!;
     assert.equal(seal0.images.length, 1, JSON.stringify(seal0.images));
     assert.equal(seal0.images[0]!.nature, 'opaque');
-    assert.match(seal0.images[0]!.description, /ext4/);
+    assert.match(seal0.images[0]!.description, /vmdk/);
     assert.deepEqual(json.summary, { verified: 0, contained: 0, differs: 0, mentioned: 0, unverified: 4, missing: 0 });
-    // mkfs.ext4 -d stores the directory names in plain bytes: each path's hash is found there.
+    // mkfs.ext4 -d stores the directory names in plain bytes, kept in the VMDK's grains.
     for (const e of seal0.erased) {
       assert.ok(e.hits > 0, e.path);
       assert.equal(e.evidence[0]!.file, file);
-      assert.match(e.evidence[0]!.what, /ext4 image .*cannot look inside/);
+      assert.match(e.evidence[0]!.what, /vmdk image .*cannot look inside/);
     }
   }
 });
 
-test('an ISO holding an ext4 image: the hashes sit inside the ext4, so every erased path is "unverified", not "mentioned"', (t) => {
+test('an ISO holding a VMDK image: the hashes sit inside the VMDK, so every erased path is "unverified", not "mentioned"', (t) => {
   const s = scenario(t);
   if (!s) return;
-  const { code, json } = audit(s, s.isoWithExt4, '--strict');
+  const { code, json } = audit(s, s.isoWithVmdk, '--strict');
   assert.equal(code, 1);
   const seal0 = json.seals[0]!;
   assert.deepEqual(seal0.images.map((i) => i.nature), ['image']);
@@ -189,8 +196,8 @@ test('an ISO holding an ext4 image: the hashes sit inside the ext4, so every era
   for (const e of seal0.erased) {
     assert.ok(e.hits > 0, e.path);
     const ev = e.evidence[0]!;
-    assert.equal(ev.file, `${s.isoWithExt4} » disk.img`);
-    assert.deepEqual(ev.inside, ['disk.img']);
-    assert.match(ev.what, /^data of disk\.img, ext4 image nix-seal cannot look inside \(ext4 superblock at 1024/);
+    assert.equal(ev.file, `${s.isoWithVmdk} » disk.vmdk`);
+    assert.deepEqual(ev.inside, ['disk.vmdk']);
+    assert.match(ev.what, /^data of disk\.vmdk, vmdk image nix-seal cannot look inside \(/);
   }
 });

@@ -69,7 +69,7 @@ let
   gptDisk = ''
     \${fat}; \${ext4}
     truncate -s 40M disk.img
-    sgdisk -q -n 1:2048:+8M -t 1:ef00 -n 2:18432:0 -t 2:8300 disk.img >/dev/null
+    sgdisk -o -n 1:2048:+8M -t 1:ef00 -n 2:18432:0 -t 2:8300 disk.img >/dev/null
     dd if=fat.img of=disk.img bs=512 seek=2048 conv=notrunc status=none
     dd if=ext4.img of=disk.img bs=512 seek=18432 conv=notrunc status=none
   '';
@@ -85,7 +85,7 @@ in [ toplevel bash glibc kernel
     mksquashfs store store.squashfs -all-root -noappend -quiet -no-progress -comp zstd
     size=$(( ($(stat -c %s store.squashfs) / 512) + 1 ))
     truncate -s $(( (2048 + size + 2048) * 512 )) disk.img
-    sgdisk -q -n 1:2048:+$size -t 1:8300 disk.img >/dev/null
+    sgdisk -o -n 1:2048:+$size -t 1:8300 disk.img >/dev/null
     dd if=store.squashfs of=disk.img bs=512 seek=2048 conv=notrunc status=none
     mv disk.img $out/repart.raw
   '')
