@@ -226,11 +226,11 @@ test('report: written atomically; a missing -o or an unwritable target is a one-
   assert.equal(noOut.code, 2);
   assert.ok(isOneLineError(noOut), noOut.stderr);
   const bad = runCli(['report', reg.root, '--store', store, '-o', join(dir, 'missing', 'r.html')]);
-  assert.equal(bad.code, 1);
+  assert.equal(bad.code, 2);
   assert.ok(isOneLineError(bad), bad.stderr);
   assert.match(bad.stderr, /^nix-seal: Cannot write .*missing\/r\.html: directory .* does not exist/);
   const isDir = runCli(['report', reg.root, '--store', store, '-o', dir]);
-  assert.equal(isDir.code, 1);
+  assert.equal(isDir.code, 2);
   assert.match(isDir.stderr, /it is a directory/);
   assert.deepEqual(readdirSync(dir).sort(), ['g.reg', 'r.html']);
 });

@@ -81,7 +81,9 @@ export async function initrdCommand(
     {
       graph: a.graph,
       kept: a.closure.kept,
-      // From a binary cache, paths not on disk are fetched (NARs verified) into a temporary store dir.
+      // From a binary cache, paths not on disk are fetched (NARs verified) into a temporary store
+      // dir; the directories above the store take their modes from where the store would be.
+      modesFrom: a.source.materialize !== undefined || a.source instanceof BinaryCacheSource ? a.source.storeDir : a.source.realStoreDir,
       realStoreDir:
         a.source instanceof BinaryCacheSource
           ? await a.source.storeDirWith(a.graph.paths.filter((_, i) => a.closure.kept[i]), base.log)

@@ -20,6 +20,11 @@ export interface InitrdSpec {
   kept: PathMask;
   /** Where the store's files really are (differs from the store dir for `local?root=`). */
   realStoreDir: string;
+  /**
+   * Where the store dir whose modes the directories above the store take is (default
+   * `realStoreDir`): the logical store dir when `realStoreDir` is a temporary copy.
+   */
+  modesFrom?: string;
   /** Symlinks to add: image path (absolute) → target. `/init` → the --init path. */
   links: { dest: string; target: string }[];
   /** Extra files: image path (absolute) → contents (the registration). */
@@ -92,7 +97,8 @@ function parents(name: string): string[] {
 /**
  * The modes `cp -p --parents` gives the directories above the store paths: those of the store dir
  * and its ancestors on disk (for `local?root=DIR` the real ones under DIR), by depth from the
- * store dir; 0755 where one cannot be read.
+ * store dir; 0755 where one cannot be read (the store is not on this machine: the paths came from
+ * a binary cache or an image; 0755 is what a single-user Nix gives its store dir).
  */
 function storeDirModes(storeDir: string, realStoreDir: string): Map<string, number> {
   const modes = new Map<string, number>();
@@ -151,7 +157,7 @@ export function planInitrd(spec: InitrdSpec): Entry[] {
   for (const d of MAKE_INITRD_DIRS) add({ kind: 'dir', name: d, mode: 0o755 }, `/${d}`);
   // Directories above everything: the store dir and its parents with their modes on disk, a
   // link's parents 0755.
-  const storeModes = storeDirModes(g.storeDir, spec.realStoreDir);
+  const storeModes = storeDirModes(g.storeDir, spec.modesFrom ?? spec.realStoreDir);
   for (const e of [...entries]) for (const d of parents(e.name)) add({ kind: 'dir', name: d, mode: storeModes.get(d) ?? 0o755 }, `/${d}`);
   const keyed = entries.map((e) => ({ e, k: Buffer.from(e.name) }));
   keyed.sort((a, b) => Buffer.compare(a.k, b.k));
