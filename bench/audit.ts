@@ -2,14 +2,16 @@
  * audit benchmark: `nix-seal audit` of a NixOS-like ISO (a zstd nix-store.squashfs holding the
  * closure, plus nix-path-registration), verifying every erased path by the NAR hash of its copy,
  * against what a user would do by hand on the same image in the same run: `unsquashfs -d` of the
- * squashfs, then `nix-hash` of every extracted store path. Also `audit --quick` (no hashing).
+ * squashfs, then `nix-hash` of every extracted store path. Also `audit --quick` (no hashing), and
+ * the same store in a raw ext4 disk image (`mkfs.ext4 -d`, twice the contents' size) audited
+ * against `debugfs -R 'rdump /nix/store'` + `nix-hash` (issue 11's target).
  *
  * The fixture is generated once (deterministic PRNG) under `.bench/audit-v1/` and reused while its
  * `fixture.json` matches: ~400 packages of ~2.5 MiB (a script naming its dependencies, a
  * half-compressible library, ten small docs that end up in fragment blocks), 1 GiB in all
  * (NIX_SEAL_BENCH_AUDIT_MIB changes it); the squashfs is `mksquashfs … -comp zstd -b 1M` as
  * NixOS's make-squashfs.nix lays it out; the ISO (xorriso -R -J) is a store path whose
- * registration (narHashes from `nix-hash`) refers to every package. nix-seal reads it with
+ * registration (narHashes from `nix-hash`) refers to every package, as does the ext4 image's. nix-seal reads it with
  * `--store registration:FILE`.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
@@ -35,6 +37,8 @@ interface Fixture {
   iso: string;
   squashfs: string;
   registration: string;
+  /** A raw ext4 file system (2× the contents) holding nix/store/<paths>, as a store path. */
+  ext4: string;
   packages: number;
   contentBytes: number;
 }
@@ -48,7 +52,7 @@ function hashPart(rand: () => number): string {
 async function ensureFixture(mib: number, log: (s: string) => void): Promise<Fixture> {
   if (existsSync(FIXTURE_FILE)) {
     const f = JSON.parse(readFileSync(FIXTURE_FILE, 'utf8')) as Fixture;
-    if (f.version === 1 && f.mib === mib && existsSync(f.iso) && existsSync(f.squashfs) && existsSync(f.registration)) return f;
+    if (f.version === 2 && f.mib === mib && existsSync(f.iso) && existsSync(f.squashfs) && existsSync(f.ext4) && existsSync(f.registration)) return f;
   }
   rmSync(AUDIT_DIR, { recursive: true, force: true });
   const storeDir = join(AUDIT_DIR, 'store');
@@ -103,14 +107,22 @@ async function ensureFixture(mib: number, log: (s: string) => void): Promise<Fix
   const x = await runCommand('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-o', iso, join(work, 'tree')], process.env);
   if (x.code !== 0) throw new Error(`xorriso failed: ${x.stderr}`);
   renameSync(join(work, 'tree', 'nix-store.squashfs'), squashfs);
-  const isoHash = (await runCommand('nix-hash', ['--type', 'sha256', '--base32', iso], process.env)).stdout.trim();
+  // The same store in a raw ext4 image twice its size (mkfs.ext4 -d), as make-disk-image lays it out.
+  log('audit: mkfs.ext4 -d (the disk image)');
+  mkdirSync(join(work, 'root', 'nix', 'store'), { recursive: true });
+  for (const p of paths) renameSync(p, join(work, 'root', 'nix', 'store', p.slice(storeDir.length + 1)));
+  const ext4 = join(storeDir, `${hashPart(rand)}-nixos-bench-disk.img`);
+  const mk = await runCommand('mkfs.ext4', ['-q', '-F', '-d', join(work, 'root'), ext4, `${Math.ceil((2 * contentBytes) / MIB) + 64}M`], process.env);
+  for (const p of paths) renameSync(join(work, 'root', 'nix', 'store', p.slice(storeDir.length + 1)), p);
+  if (mk.code !== 0) throw new Error(`mkfs.ext4 failed: ${mk.stderr}`);
+  const hashOf = async (f: string): Promise<string> => (await runCommand('nix-hash', ['--type', 'sha256', '--base32', f], process.env)).stdout.trim();
   const registration = join(AUDIT_DIR, 'registration');
   const fd = openSync(registration, 'w');
   writeSync(fd, records.join(''));
-  writeSync(fd, `${iso}\nsha256:${isoHash}\n${await narSizeOf(iso)}\n\n${paths.length}\n${paths.map((p) => p + '\n').join('')}`);
+  for (const img of [iso, ext4]) writeSync(fd, `${img}\nsha256:${await hashOf(img)}\n${await narSizeOf(img)}\n\n${paths.length}\n${paths.map((p) => p + '\n').join('')}`);
   closeSync(fd);
   rmSync(work, { recursive: true, force: true });
-  const f: Fixture = { version: 1, mib, storeDir, iso, squashfs, registration, packages: paths.length, contentBytes };
+  const f: Fixture = { version: 2, mib, storeDir, iso, squashfs, registration, ext4, packages: paths.length, contentBytes };
   writeFileSync(FIXTURE_FILE, JSON.stringify(f, null, 2));
   return f;
 }
@@ -126,6 +138,8 @@ async function run(opts: BenchOptions): Promise<BenchResult> {
   const auditArgv = [process.execPath, CLI, 'audit', fx.iso, '--seal', fx.iso, '--store', store, '--strict'];
   const out = join(AUDIT_DIR, 'unsquashed');
   const manualArgv = ['sh', '-c', `rm -rf "$1" && unsquashfs -q -n -d "$1" "$2" && nix-hash --type sha256 --base32 "$1"/* > /dev/null`, 'sh', out, fx.squashfs];
+  const ext4Argv = [process.execPath, CLI, 'audit', fx.ext4, '--seal', fx.ext4, '--store', store, '--strict'];
+  const debugfsArgv = ['sh', '-c', `rm -rf "$1" && mkdir "$1" && debugfs -R "rdump /nix/store $1" "$2" 2>/dev/null && nix-hash --type sha256 --base32 "$1"/store/* > /dev/null`, 'sh', out, fx.ext4];
 
   const failures: string[] = [];
   log('audit: checking the verdicts (one run)');
@@ -135,19 +149,28 @@ async function run(opts: BenchOptions): Promise<BenchResult> {
     const j = JSON.parse(check.stdout) as { summary: Record<string, number> };
     if (j.summary.verified !== fx.packages) failures.push(`verified ${j.summary.verified} of ${fx.packages}`);
   }
+  const checkExt4 = await runCommand(ext4Argv[0]!, [...ext4Argv.slice(1), '--json'], env);
+  if (checkExt4.code !== 0) failures.push(`audit --strict of the ext4 image exited ${checkExt4.code}: ${checkExt4.stderr.trim().split('\n')[0] ?? ''}`);
+  else {
+    const j = JSON.parse(checkExt4.stdout) as { summary: Record<string, number> };
+    if (j.summary.verified !== fx.packages) failures.push(`ext4: verified ${j.summary.verified} of ${fx.packages}`);
+  }
   const runs = opts.runs ?? DEFAULT_RUNS;
   const stats = await hyperfine(
     [
       { name: 'nix-seal audit', argv: auditArgv },
       { name: 'unsquashfs -d + nix-hash', argv: manualArgv },
       { name: 'nix-seal audit --quick', argv: [...auditArgv, '--quick'] },
+      { name: 'nix-seal audit (ext4 disk image)', argv: ext4Argv },
+      { name: 'debugfs rdump + nix-hash', argv: debugfsArgv },
     ],
     { warmup: 1, runs, env, exportJson: join(AUDIT_DIR, 'hyperfine.json') },
   );
   rmSync(out, { recursive: true, force: true });
-  const [audit, manual, quick] = stats as [typeof stats[0], typeof stats[0], typeof stats[0]];
+  const [audit, manual, quick, ext4Audit, debugfs] = stats as [typeof stats[0], typeof stats[0], typeof stats[0], typeof stats[0], typeof stats[0]];
   const ratio = audit!.median / manual!.median;
-  const ok = failures.length === 0 && ratio <= TARGET_RATIO;
+  const ext4Ratio = ext4Audit!.median / debugfs!.median;
+  const ok = failures.length === 0 && ratio <= TARGET_RATIO && ext4Ratio <= TARGET_RATIO;
   const isoBytes = statSync(fx.iso).size;
   const markdown = [
     `Command: \`npm run bench -- audit\` (\`node dist/bench/run.js audit\`), ${runs} timed runs after 1 warm-up, load ${loadavg()[0]!.toFixed(1)}.`,
@@ -159,14 +182,18 @@ async function run(opts: BenchOptions): Promise<BenchResult> {
     `| unsquashfs -d + nix-hash of every path | ${fmtTime(manual!)} | |`,
     `| nix-seal audit --quick | ${fmtTime(quick!)} | |`,
     `| ratio audit / (unsquashfs + nix-hash) | ${ratio.toFixed(2)} | target ≤ ${TARGET_RATIO} ${mark(ratio <= TARGET_RATIO)} |`,
+    `| nix-seal audit of the ext4 disk image (${(statSync(fx.ext4).size / MIB).toFixed(0)} MiB, every path verified) | ${fmtTime(ext4Audit!)} | |`,
+    `| debugfs rdump /nix/store + nix-hash of every path | ${fmtTime(debugfs!)} | |`,
+    `| ratio audit / (debugfs rdump + nix-hash) | ${ext4Ratio.toFixed(2)} | target ≤ ${TARGET_RATIO} ${mark(ext4Ratio <= TARGET_RATIO)} |`,
     ...(failures.length > 0 ? ['', `Failures: ${failures.join('; ')}`] : []),
   ].join('\n');
   if (ratio > TARGET_RATIO) failures.push(`audit / manual = ${ratio.toFixed(2)} > ${TARGET_RATIO}`);
-  return { ok, failures, markdown, data: { fixture: fx, audit, manual, quick, ratio } };
+  if (ext4Ratio > TARGET_RATIO) failures.push(`ext4 audit / debugfs = ${ext4Ratio.toFixed(2)} > ${TARGET_RATIO}`);
+  return { ok, failures, markdown, data: { fixture: fx, audit, manual, quick, ratio, ext4Audit, debugfs, ext4Ratio } };
 }
 
 export const auditBenchmark: Benchmark = {
   name: 'audit',
-  description: 'audit of a 1 GiB NixOS-like ISO (zstd squashfs) with verification vs unsquashfs -d + nix-hash',
+  description: 'audit of a 1 GiB NixOS-like ISO (zstd squashfs) and of a raw ext4 disk image with verification vs unsquashfs -d / debugfs rdump + nix-hash',
   run,
 };
