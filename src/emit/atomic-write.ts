@@ -4,6 +4,7 @@
  * renamed over the target. On any error every temporary file is removed and no target is touched.
  */
 import { randomBytes } from 'node:crypto';
+import * as fsSync from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { describeSystemError, NixSealError } from '../errors.js';
@@ -136,4 +137,57 @@ export async function ensureOutputDir(dir: string): Promise<boolean> {
     if ((err as NodeJS.ErrnoException)?.code === 'EEXIST') return false; // created concurrently
     throw new NixSealError('EIO', `Cannot write ${dir}: ${describeSystemError(err)}`, { path: dir, cause: err });
   }
+}
+
+/**
+ * A file written in pieces (a stream) that appears whole or not at all: `fd` is a temporary file
+ * beside the target; `commit()` flushes it to disk, closes it and renames it over the target
+ * (returning its size), `abort()` closes and removes it. The one temp-then-rename writer for
+ * streamed outputs (the initrd), as writeFilesAtomic is for outputs held in memory.
+ */
+export interface AtomicOutput {
+  readonly fd: number;
+  commit(): number;
+  abort(): void;
+}
+
+export function openAtomicOutput(target: string, mode = 0o644): AtomicOutput {
+  const tmp = tempNameFor(target);
+  let fd: number;
+  try {
+    fd = fsSync.openSync(tmp, 'wx', mode);
+  } catch (err) {
+    throw writeError(target, err);
+  }
+  let open = true;
+  const close = (): void => {
+    if (!open) return;
+    open = false;
+    try {
+      fsSync.closeSync(fd);
+    } catch {
+      // Already closed by a failed stream: nothing left to release.
+    }
+  };
+  return {
+    fd,
+    commit() {
+      try {
+        // Flushed before the rename: after a crash the target is the old file or the whole new one.
+        fsSync.fsyncSync(fd);
+        const size = fsSync.fstatSync(fd).size;
+        close();
+        fsSync.renameSync(tmp, target);
+        return size;
+      } catch (err) {
+        close();
+        fsSync.rmSync(tmp, { force: true });
+        throw writeError(target, err);
+      }
+    },
+    abort() {
+      close();
+      fsSync.rmSync(tmp, { force: true });
+    },
+  };
 }

@@ -8,6 +8,7 @@ import type { RefGraph } from '../graph/ref-graph.js';
 import type { PathMask } from '../graph/closure.js';
 import { baseNameOf } from '../store/store-path.js';
 import { startCompressor, type CompressorChoice } from './compress.js';
+import { openAtomicOutput } from './atomic-write.js';
 
 /** One thing in the image, named without the leading '/' ("nix/store/…-qemu/bin/qemu"). */
 type Entry =
@@ -200,14 +201,9 @@ export async function writeInitrd(spec: InitrdSpec, output: string): Promise<Ini
   const entries = planInitrd(spec);
   const subdirs = subdirCounts(entries);
   const contentBytes = entries.reduce((a, e) => a + (e.kind === 'file' ? e.size : 0), 0);
-  const tmp = path.join(dir, `.${path.basename(output)}.${process.pid}.tmp`);
-  let fd: number;
-  try {
-    fd = fs.openSync(tmp, 'wx', 0o644);
-  } catch (err) {
-    return fail(output, err, 'write');
-  }
-  const out = fs.createWriteStream('', { fd, highWaterMark: 1 << 20 });
+  const target = openAtomicOutput(output);
+  // The stream leaves the descriptor open: commit() flushes and closes it before the rename.
+  const out = fs.createWriteStream('', { fd: target.fd, autoClose: false, highWaterMark: 1 << 20 });
   const stage = startCompressor(spec.compressor);
   const writer = new CpioNewcWriter();
   try {
@@ -258,8 +254,7 @@ export async function writeInitrd(spec: InitrdSpec, output: string): Promise<Ini
         e instanceof NixSealError ? (e.code === 'ECOMPRESS' ? 1 : e.reason === 'closed' ? 2 : 0) : 3;
       throw errors.sort((a, b) => rank(a) - rank(b))[0];
     }
-    const outputBytes = fs.statSync(tmp).size;
-    fs.renameSync(tmp, output);
+    const outputBytes = target.commit();
     return {
       output,
       entries: entries.length,
@@ -272,7 +267,7 @@ export async function writeInitrd(spec: InitrdSpec, output: string): Promise<Ini
     stage.kill();
     writer.readable.destroy();
     out.destroy();
-    fs.rmSync(tmp, { force: true });
+    target.abort();
     if (madeDir) fs.rmSync(dir, { recursive: true, force: true });
     throw err;
   }
