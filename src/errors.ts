@@ -104,6 +104,12 @@ export function parseError(file: string, line: number, why: string): NixSealErro
   return new NixSealError('EPARSE', `Cannot parse ${file} line ${line}: ${why}`, { path: file, line });
 }
 
+/** The `code` of a caught error (a Node system error's ENOENT, EACCES…), if it has a string one. */
+export function errnoCode(err: unknown): string | undefined {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
 /** Node's system errors (ENOENT, EACCES, …) rendered the way a user reads them. */
 export function describeSystemError(err: unknown): string {
   const e = err as NodeJS.ErrnoException;

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as fsSync from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { describeSystemError, NixSealError } from '../errors.js';
+import { describeSystemError, errnoCode, NixSealError } from '../errors.js';
 
 export interface FileToWrite {
   path: string;
@@ -16,7 +16,7 @@ export interface FileToWrite {
 
 function writeError(target: string, err: unknown): NixSealError {
   if (err instanceof NixSealError) return err;
-  const code = (err as NodeJS.ErrnoException)?.code;
+  const code = errnoCode(err);
   const dir = path.dirname(target);
   const why = code === 'ENOENT' ? `directory ${dir} does not exist` : code === 'ENOTDIR' ? `${dir} is not a directory` : describeSystemError(err);
   return new NixSealError('EIO', `Cannot write ${target}: ${why}`, { path: target, cause: err });
@@ -33,7 +33,7 @@ async function checkTarget(target: string): Promise<void> {
   try {
     st = await fs.lstat(target);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException)?.code === 'ENOENT') return; // a new file: the usual case
+    if (errnoCode(err) === 'ENOENT') return; // a new file: the usual case
     throw writeError(target, err);
   }
   if (st.isDirectory()) throw new NixSealError('EIO', `Cannot write ${target}: it is a directory`, { path: target });
@@ -92,7 +92,7 @@ async function statOrUndefined(p: string): Promise<import('node:fs').Stats | und
   try {
     return await fs.stat(p);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException)?.code === 'ENOENT') return undefined;
+    if (errnoCode(err) === 'ENOENT') return undefined;
     throw writeError(p, err);
   }
 }
@@ -134,7 +134,7 @@ export async function ensureOutputDir(dir: string): Promise<boolean> {
     await fs.mkdir(dir, { mode: 0o777 });
     return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException)?.code === 'EEXIST') return false; // created concurrently
+    if (errnoCode(err) === 'EEXIST') return false; // created concurrently
     throw new NixSealError('EIO', `Cannot write ${dir}: ${describeSystemError(err)}`, { path: dir, cause: err });
   }
 }

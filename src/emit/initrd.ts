@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
-import { describeSystemError, NixSealError, usageError } from '../errors.js';
+import { describeSystemError, errnoCode, NixSealError, usageError } from '../errors.js';
 import { CpioNewcWriter } from '../formats/cpio-newc.js';
 import type { RefGraph } from '../graph/ref-graph.js';
 import type { PathMask } from '../graph/closure.js';
@@ -230,7 +230,7 @@ export async function writeInitrd(spec: InitrdSpec, output: string): Promise<Ini
             stream.destroy();
             // The output closing is a consequence of another stage's failure: keep it as is, ranked below.
             if (err instanceof NixSealError && (err.code !== 'EIO' || err.reason === 'closed')) throw err;
-            if ((err as NodeJS.ErrnoException).code) fail(src, err);
+            if (errnoCode(err)) fail(src, err);
             throw new NixSealError('EIO', `Cannot read ${src}: ${(err as Error).message}`, { path: src, cause: err });
           }
           done += e.size;

@@ -34,7 +34,7 @@
 import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
-import { NixSealError } from '../errors.js';
+import { errnoCode, NixSealError } from '../errors.js';
 import { crc32 } from './crc32.js';
 import { Lzo1xError, lzo1xDecompress } from './lzo1x.js';
 
@@ -154,7 +154,7 @@ function gunzip(input: Uint8Array, maxOutput: number): Uint8Array {
     // maxOutputLength 0 is refused by zlib; an empty result is never valid for squashfs anyway.
     return zlib.inflateSync(input, { maxOutputLength: Math.max(1, maxOutput) });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException)?.code === 'ERR_BUFFER_TOO_LARGE') throw bomb('gzip', maxOutput);
+    if (errnoCode(err) === 'ERR_BUFFER_TOO_LARGE') throw bomb('gzip', maxOutput);
     throw failed('gzip', err);
   }
 }
@@ -246,7 +246,7 @@ function unzstd(input: Uint8Array, maxOutput: number): Uint8Array {
   } catch (err) {
     // libzstd: more output than maxOutputLength, or (single-segment frames, sized from the header)
     // a frame whose blocks hold more than it declares.
-    const code = (err as NodeJS.ErrnoException)?.code;
+    const code = errnoCode(err);
     if (code === 'ERR_BUFFER_TOO_LARGE' || code === 'ZSTD_error_dstSize_tooSmall') {
       throw new DecompressError('zstd', `frame decompresses to more than the ${size} bytes it declares`);
     }

@@ -17,7 +17,7 @@
  */
 import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, constants as fsConstants, type Dirent } from 'node:fs';
 import path from 'node:path';
-import { NixSealError, describeSystemError } from '../errors.js';
+import { describeSystemError, errnoCode, NixSealError } from '../errors.js';
 import { crc32 } from '../formats/crc32.js';
 import { FdSource, type ByteSource } from '../formats/byte-source.js';
 
@@ -225,7 +225,7 @@ function checkSymlink(root: string, link: string, imageFiles: Set<string>): stri
     try {
       st = lstatSync(fsTarget);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return `${link} is a dangling symlink`;
+      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return `${link} is a dangling symlink`;
       throw new NixSealError('EIO', `Cannot sniff ${fsTarget}: ${describeSystemError(err)}`, { path: fsTarget, cause: err });
     }
     if (st.isDirectory()) return undefined;

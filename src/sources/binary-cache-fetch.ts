@@ -4,7 +4,7 @@
  * HTTP(S)_PROXY/NO_PROXY) and the breadth-first walk of narinfos that keeps N lookups in flight.
  */
 import * as fs from 'node:fs';
-import { NixSealError } from '../errors.js';
+import { errnoCode, NixSealError } from '../errors.js';
 import { parseCacheInfo, parseNarInfo, type NarInfo } from '../store/narinfo.js';
 import { baseNameOf, hashPartOf, type StorePath } from '../store/store-path.js';
 
@@ -89,7 +89,7 @@ class FileCacheClient implements CacheClient {
     try {
       return await fs.promises.readFile(`${this.dir}/${rel}`, 'utf8');
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
+      const code = errnoCode(err);
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
       throw new NixSealError('EIO', `Cannot read ${this.display}/${rel}: ${(err as Error).message}`, { path: `${this.display}/${rel}`, cause: err });
     }
@@ -99,7 +99,7 @@ class FileCacheClient implements CacheClient {
     try {
       await fs.promises.access(file, fs.constants.R_OK);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
+      const code = errnoCode(err);
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
       throw new NixSealError('EIO', `Cannot read ${this.display}/${rel}: ${code ?? (err as Error).message}`, { path: `${this.display}/${rel}`, cause: err });
     }
@@ -127,7 +127,7 @@ class HttpCacheClient implements CacheClient {
       try {
         text = fs.readFileSync(opts.netrcFile, 'utf8');
       } catch (err) {
-        throw new NixSealError('EIO', `Cannot read netrc file ${opts.netrcFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
+        throw new NixSealError('EIO', `Cannot read netrc file ${opts.netrcFile}: ${errnoCode(err) ?? (err as Error).message}`, {
           path: opts.netrcFile,
           cause: err,
         });

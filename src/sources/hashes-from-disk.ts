@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describeSystemError, NixSealError } from '../errors.js';
+import { describeSystemError, errnoCode, NixSealError } from '../errors.js';
 import type { PathMask } from '../graph/closure.js';
 import type { RefGraph } from '../graph/ref-graph.js';
 import { narHashAndSize, narSizeOf } from '../formats/nar.js';
@@ -28,7 +28,7 @@ function checkOnDisk(store: StoreOnDisk, p: string, what: string): string {
   try {
     fs.lstatSync(fsPath);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException)?.code;
+    const code = errnoCode(err);
     const why =
       code === 'ENOENT' || code === 'ENOTDIR'
         ? `${fsPath === p ? 'it' : fsPath} is not on disk, and ${store.description} records no ${what} for it`

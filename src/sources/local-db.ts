@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { NixSealError } from '../errors.js';
+import { errnoCode, NixSealError } from '../errors.js';
 import { byteOrder, type RefGraph } from '../graph/ref-graph.js';
 import type { StorePath } from '../store/store-path.js';
 import type { GraphSource, LoadOptions } from './source.js';
@@ -103,7 +103,7 @@ function openReadOnly(dbPath: string, busyTimeoutMs: number, stateAssumed?: stri
   try {
     fs.accessSync(dbPath, fs.constants.R_OK);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errnoCode(err);
     if (code === 'ENOENT') {
       fail(
         stateAssumed ? `no such file (${stateAssumed})` : 'no such file (is this a Nix store?)',

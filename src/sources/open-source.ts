@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { NixSealError } from '../errors.js';
+import { errnoCode, NixSealError } from '../errors.js';
 import type { StoreSpec } from '../store/store-url.js';
 import { BinaryCacheSource, DEFAULT_HTTP_CONNECTIONS } from './binary-cache.js';
 import { DaemonSource } from './daemon.js';
@@ -14,7 +14,7 @@ function unreadable(file: string): boolean {
     fs.accessSync(file, fs.constants.R_OK);
     return false;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EACCES';
+    return errnoCode(err) === 'EACCES';
   }
 }
 

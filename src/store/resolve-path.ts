@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { NixSealError } from '../errors.js';
+import { errnoCode, NixSealError } from '../errors.js';
 import { isInStore, toStorePath, type StorePath } from './store-path.js';
 
 /**
@@ -16,7 +16,7 @@ export function followLinksToStore(arg: string, storeDir: string): string {
     try {
       target = fs.readlinkSync(p);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
+      const code = errnoCode(err);
       const why =
         code === 'ENOENT'
           ? `no such file, and not in the Nix store ${storeDir}`
