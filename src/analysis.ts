@@ -44,6 +44,17 @@ export interface Analysis {
   readonly detected: DetectedImage[];
 }
 
+/**
+ * analyze(), after loading the image decoders that start asynchronously (libzstd as WebAssembly on
+ * Node 20) when the store is an image, whose copies are read while it opens. What the CLI calls.
+ */
+export async function analyzeStore(opts: AnalysisOptions): Promise<Analysis> {
+  if (typeof opts.store === 'string' ? opts.store.startsWith('image:') : opts.store?.kind === 'image') {
+    await (await import('./formats/decompress.js')).prepareDecoders();
+  }
+  return analyze(opts);
+}
+
 /** Opens the store, loads the roots' closure, applies the seals. The library's main entry. */
 export function analyze(opts: AnalysisOptions): Analysis {
   const spec = typeof opts.store === 'object' ? opts.store : parseStoreSpec(opts.store, opts.env);

@@ -6,7 +6,7 @@
  *   console.log(closureResult(a).totals);
  *   console.log(whyResult(a, '/nix/store/…-bash-5.2').chain);
  */
-export { analyze, resolveInAnalysis, type Analysis, type AnalysisOptions } from './analysis.js';
+export { analyze, analyzeStore, resolveInAnalysis, type Analysis, type AnalysisOptions } from './analysis.js';
 export { ERROR_EXIT_CODE, NixSealError, type ErrorCode, type ErrorJson, type Warning, type WarningCode } from './errors.js';
 export { closureLines, closureResult, type ClosureResult } from './cli/closure.js';
 export { infoResult, type InfoResult, type Amount } from './cli/info.js';
@@ -16,6 +16,7 @@ export { suggestResult, type GivenSealFlags, type SuggestResult, type Suggestion
 export { edgeEvidence, type EdgeEvidence } from './seal/edge-evidence.js';
 export { StorePathInspector, type Evidence } from './seal/inspect.js';
 export { openImageView, embeddedStorePaths, locateDeep, type ImageView, type InnerEntry } from './seal/image-view.js';
+export { prepareDecoders } from './formats/decompress.js';
 export { detectImages, type DetectedImage } from './seal/detect.js';
 export { sniffFile, sniffSource, sniffStorePath, type Detection, type ImageFormat, type PathSniff, type SniffedFile, type SniffSource } from './seal/sniff.js';
 export { main } from './cli/main.js';

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { analyze, type AnalysisOptions } from '../analysis.js';
+import { analyzeStore, type Analysis, type AnalysisOptions } from '../analysis.js';
 import { describeSystemError, NixSealError, usageError, type Warning } from '../errors.js';
 import { parseCompressor } from '../emit/compress.js';
 import { writeInitrd, type InitrdResult } from '../emit/initrd.js';
@@ -47,7 +47,7 @@ export async function initrdCommand(
   roots: string[],
   flags: InitrdFlags,
   base: Omit<AnalysisOptions, 'roots'>,
-  registrationText: ((a: ReturnType<typeof analyze>) => Promise<string>) | undefined,
+  registrationText: ((a: Analysis) => Promise<string>) | undefined,
   progress?: (done: number, total: number) => void,
 ): Promise<InitrdCommandResult> {
   const compressor = parseCompressor(flags.compress, flags.level);
@@ -74,7 +74,7 @@ export async function initrdCommand(
   for (const l of links) if (isInStore(l.target, source.storeDir) && l.dest !== '/init') extraRoots.push(l.target);
   const allRoots = [...roots, ...extraRoots];
   if (allRoots.length === 0) throw usageError('initrd needs a ROOT or --init');
-  const a = analyze({ ...base, store: spec, roots: allRoots, hashes: flags.registration !== undefined, source });
+  const a = await analyzeStore({ ...base, store: spec, roots: allRoots, hashes: flags.registration !== undefined, source });
   a.source.materialize?.(a.graph.paths.filter((_, id) => a.closure.kept[id]));
   const files = flags.registration !== undefined && registrationText ? [{ dest: flags.registration, contents: Buffer.from(await registrationText(a)) }] : [];
   const result = await writeInitrd(

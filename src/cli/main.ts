@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { analyze, type AnalysisOptions } from '../analysis.js';
+import { analyzeStore, type AnalysisOptions } from '../analysis.js';
 import { ERROR_EXIT_CODE, NixSealError, type ErrorJson, type Warning } from '../errors.js';
 import { closureLines, closureResult } from './closure.js';
 import type { InitrdFlags } from './initrd.js';
@@ -119,8 +119,8 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       .command('closure')
       .description('print the sealed closure of ROOTs, dependencies first (without seals: exactly nix-store -qR)')
       .argument('[root...]', 'store paths, paths inside them, or symlinks to them (./result); with --store image:FILE, default: the paths the image embeds that nothing else refers to'),
-  ).action((roots: string[], f: CommonFlags) => {
-    const a = analyze(analysisOptions(roots, f, out));
+  ).action(async (roots: string[], f: CommonFlags) => {
+    const a = await analyzeStore(analysisOptions(roots, f, out));
     warn(out, a.warnings);
     out.out(f.json ? JSON.stringify(closureResult(a), null, 2) + '\n' : closureLines(a));
   });
@@ -133,7 +133,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
   )
     .option('--all', 'list every erased path (default: the 10 largest per seal)')
     .action(async (roots: string[], f: CommonFlags & { all?: boolean }) => {
-      const a = analyze(analysisOptions(roots, f, out));
+      const a = await analyzeStore(analysisOptions(roots, f, out));
       warn(out, a.warnings);
       const { infoResult } = await import('./info.js');
       const r = infoResult(a);
@@ -152,7 +152,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .option('--precise', "for each edge, where the reference sits: file, offset, the bytes around it, and the file inside an image (ISO 9660, squashfs)")
     .addOption(new Option('--evidence <n>', 'how many occurrences --precise shows per edge').default(5).argParser(positiveInt('--evidence')))
     .action(async (root: string, target: string, f: CommonFlags & { all?: boolean; limit: number; precise?: boolean; evidence: number }) => {
-      const a = analyze(analysisOptions([root], f, out));
+      const a = await analyzeStore(analysisOptions([root], f, out));
       warn(out, a.warnings);
       const { addPrecision, whyResult } = await import('./why.js');
       let r = whyResult(a, target, f.all ? { limit: f.limit } : undefined);
@@ -205,7 +205,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       const opts = analysisOptions(roots, f, out);
       const ci = { out: f.out, registrationOnly: f.registrationOnly, log: opts.log };
       checkClosureInfoOptions(ci);
-      const a = analyze({ ...opts, hashes: true });
+      const a = await analyzeStore({ ...opts, hashes: true });
       warn(out, a.warnings);
       const r = await closureInfoCommand(a, ci);
       out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderClosureInfo(r));
@@ -223,7 +223,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .action(async (roots: string[], f: CommonFlags & { strict?: boolean; quick?: boolean; evidence: number }) => {
       const { auditCommand, renderAudit } = await import('./audit.js');
       const opts = analysisOptions(roots, f, out);
-      const a = analyze({ ...opts, hashes: true });
+      const a = await analyzeStore({ ...opts, hashes: true });
       warn(out, a.warnings);
       const { noProgressReason, progressBar } = await import('./progress.js');
       const bar = !f.quick && out === processOutput && noProgressReason(process.stderr) === undefined ? await progressBar(process.stderr, 'audit: hashing copies') : undefined;
@@ -246,7 +246,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .option('--quick', "do not hash the copies inside the images: an image is proven when every erased path has a copy inside")
     .action(async (roots: string[], f: CommonFlags & { quick?: boolean }) => {
     const { suggestResult, renderSuggest } = await import('./suggest.js');
-    const a = analyze({ ...analysisOptions(roots, f, out), sealImages: true, hashes: true });
+    const a = await analyzeStore({ ...analysisOptions(roots, f, out), sealImages: true, hashes: true });
     warn(out, a.warnings.filter((w) => w.code !== 'WNOIMAGE'));
     const r = await suggestResult(a, { seals: f.seal, sealsFrom: f.sealsFrom, noSeals: f.noSeal }, { quick: f.quick ?? false });
     out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderSuggest(r, (await render()).human));
@@ -282,7 +282,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       const { checkReportFlags, reportCommand, renderReport } = await import('./report.js');
       await checkReportFlags(f);
       const opts = analysisOptions(roots, f, out);
-      const a = analyze(opts);
+      const a = await analyzeStore(opts);
       warn(out, a.warnings);
       const r = await reportCommand(a, f, opts.log);
       out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderReport(r, (await render()).human));

@@ -1,7 +1,7 @@
 import type { Warning } from '../errors.js';
 /** `nix-seal sbom`: the sealed closure as a CycloneDX or SPDX JSON document, written atomically. */
 import * as fs from 'node:fs';
-import { analyze, type AnalysisOptions } from '../analysis.js';
+import { analyzeStore, type AnalysisOptions } from '../analysis.js';
 import { checkOutputFile, writeFileAtomic } from '../emit/atomic-write.js';
 import { renderSbom, sbomInput, type SbomFormat } from '../emit/sbom.js';
 
@@ -32,7 +32,7 @@ function tool(): { name: string; version: string } {
 export async function sbomCommand(opts: AnalysisOptions, f: SbomFlags, write: (text: string) => void): Promise<SbomResult> {
   const toStdout = f.output === '-';
   if (!toStdout) await checkOutputFile(f.output);
-  const a = analyze({ ...opts, hashes: true });
+  const a = await analyzeStore({ ...opts, hashes: true });
   let verdicts: Map<string, Map<string, string>> | undefined;
   if (f.audit) {
     // Loaded only here: the audit pulls in every image reader.

@@ -8,12 +8,14 @@
  * output is bounded before the library runs:
  *
  * - gzip: zlib streams (RFC 1950), node:zlib with `maxOutputLength`.
- * - zstd: one zstd frame, node:zlib's zstd (libzstd) with `maxOutputLength` on Node ≥ 22.15, else
- *   fzstd (pure JavaScript). fzstd sizes its output from the frame header and does not report how
- *   much it wrote into a caller's buffer, so the frame must declare its content size (mksquashfs'
- *   frames always do), that size must be within the limit, and the frame's blocks are walked to
- *   check there is exactly one frame and nothing after it. Both decoders get the same checks, so
- *   an image is accepted or refused alike on every Node; libzstd is also capped at that size.
+ * - zstd: one zstd frame, decoded by libzstd: node:zlib's zstd with `maxOutputLength` on Node ≥
+ *   22.15, else libzstd compiled to WebAssembly (zstddec) into a buffer of the declared size. The
+ *   WebAssembly module is instantiated asynchronously, so `prepareDecoders()` loads it; until it
+ *   has run (a library caller that never awaits it) fzstd (pure JavaScript, several times slower)
+ *   decodes. The frame must declare its content size (mksquashfs' frames always do), that size
+ *   must be within the limit, and the frame's blocks are walked to check there is exactly one
+ *   frame and nothing after it. Every decoder gets the same checks and the same size, so an image
+ *   is accepted or refused alike on every Node.
  * - xz: one .xz stream (as liblzma's lzma_stream_buffer_encode writes it), @napi-rs/lzma (lzma-rs,
  *   Rust). The LZMA2 chunk headers carry their unpacked sizes; their sum is checked first. Blocks
  *   may have BCJ filters before LZMA2 (mksquashfs -Xbcj x86|arm|armthumb|powerpc|sparc; NixOS ISOs
@@ -34,6 +36,7 @@
 import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
+import type { ZSTDDecoder } from 'zstddec';
 import { errnoCode, NixSealError } from '../errors.js';
 import { crc32 } from './crc32.js';
 import { Lzo1xError, lzo1xDecompress } from './lzo1x.js';
@@ -234,15 +237,50 @@ function zstdFrameSize(input: Uint8Array, maxOutput: number): number {
 /** node:zlib's zstd decoder (Node ≥ 22.15); @types/node 20 does not know it. */
 const nodeZstd = (zlib as unknown as { zstdDecompressSync?: (input: Uint8Array, opts: { maxOutputLength: number }) => Buffer }).zstdDecompressSync;
 
-/** Which zstd decoder this Node uses (for tests). */
-export const zstdDecoder: 'node:zlib' | 'fzstd' = typeof nodeZstd === 'function' ? 'node:zlib' : 'fzstd';
+/** libzstd as WebAssembly, once `prepareDecoders()` has loaded it (only where node:zlib lacks zstd). */
+let wasmZstd: ZSTDDecoder | undefined;
+let wasmLoading: Promise<void> | undefined;
+
+/**
+ * Loads the decoders that need an asynchronous start: libzstd as WebAssembly on Nodes whose
+ * node:zlib has no zstd (instantiating it takes tens of milliseconds, which commands that read no
+ * image should not pay). Called by every asynchronous entry point that opens images (the audit,
+ * `why --precise`, the image: source); idempotent. If WebAssembly is unavailable (node
+ * --jitless), fzstd stays: same results, slower.
+ */
+export function prepareDecoders(): Promise<void> {
+  if (nodeZstd !== undefined || wasmZstd !== undefined) return Promise.resolve();
+  wasmLoading ??= import('zstddec')
+    .then(async ({ ZSTDDecoder }) => {
+      const decoder = new ZSTDDecoder();
+      await decoder.init();
+      wasmZstd = decoder;
+    })
+    .catch(() => undefined);
+  return wasmLoading;
+}
+
+/** Which zstd decoder this Node uses now (for tests and --debug). */
+export function zstdDecoder(): 'node:zlib' | 'zstddec' | 'fzstd' {
+  return nodeZstd !== undefined ? 'node:zlib' : wasmZstd !== undefined ? 'zstddec' : 'fzstd';
+}
 
 function unzstd(input: Uint8Array, maxOutput: number): Uint8Array {
   const size = zstdFrameSize(input, maxOutput);
   let out: Uint8Array;
   try {
-    // libzstd stops at the declared size; without a buffer fzstd allocates exactly that size.
-    out = nodeZstd ? nodeZstd(input, { maxOutputLength: size }) : zstdDecompress(input);
+    if (nodeZstd !== undefined) {
+      // libzstd stops at the declared size.
+      out = nodeZstd(input, { maxOutputLength: size });
+    } else if (wasmZstd !== undefined) {
+      // libzstd writes at most `size` bytes; zstddec reports any libzstd error (corrupt data, a
+      // bad checksum, more output than room) as an empty result, and size is never 0 here.
+      out = wasmZstd.decode(input, size);
+      if (out.length === 0) throw new DecompressError('zstd', `corrupt frame, or one that decompresses to more than the ${size} bytes it declares (libzstd refused it)`);
+    } else {
+      // Without a buffer fzstd allocates exactly the declared size.
+      out = zstdDecompress(input);
+    }
   } catch (err) {
     // libzstd: more output than maxOutputLength, or (single-segment frames, sized from the header)
     // a frame whose blocks hold more than it declares.

@@ -16,6 +16,7 @@
  * A symlink entry whose target leaves the image is not a copy (an ISO whose nix/store entries
  * point at the host's store), unless its own NAR is the path's: the store path is that symlink.
  */
+import { prepareDecoders } from '../formats/decompress.js';
 import path from 'node:path';
 import { lstatSync } from 'node:fs';
 import { narHashAndSize, narHashOfTree } from '../formats/nar.js';
@@ -136,6 +137,7 @@ export async function auditSeals(input: AuditInput, opts: AuditOptions = {}): Pr
   const summary = zeroCounts();
   const seals: SealAudit[] = [];
   const hasher = new CopyHasher(opts.progress);
+  await prepareDecoders();
   for (const s of input.seals) {
     const sealPath = g.paths[s.seal]!;
     opts.log?.(`auditing ${sealPath}: ${s.erased.length} erased paths`);

@@ -3,6 +3,7 @@
  * A's bytes (file names and symlink targets included, as Nix scans), down to the file inside an
  * image when A's file is one. What `why --precise` prints, like `nix why-depends --precise`.
  */
+import { prepareDecoders } from '../formats/decompress.js';
 import path from 'node:path';
 import { edgeKey } from '../graph/why.js';
 import { HashPartSet } from '../scan/reference-scanner.js';
@@ -37,6 +38,7 @@ export async function edgeEvidence(
   realStoreDir: string,
   opts: EdgeEvidenceOptions = {},
 ): Promise<Map<string, EdgeEvidence>> {
+  await prepareDecoders();
   const out = new Map<string, EdgeEvidence>();
   // Edges grouped by their source: one scan of A finds the hashes of all its successors at once.
   const bySource = new Map<string, Set<string>>();
