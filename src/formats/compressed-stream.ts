@@ -19,7 +19,7 @@ import { Gunzip } from 'fflate';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { NixSealError } from '../errors.js';
 import { FdSource, type ByteSource } from './byte-source.js';
-import { decompress } from './decompress.js';
+import { decompress, DecompressError, unzstdFrameStreaming } from './decompress.js';
 import type { ImageReader, ImageView, InnerEntry } from './image.js';
 import { readRange } from './archive-view.js';
 
@@ -150,9 +150,10 @@ function gunzipInto(src: ByteSource, sink: Sink, fail: Fail): void {
 }
 
 /**
- * zstd frames one at a time: fzstd decodes, and the frame's content checksum (the low 32 bits of
- * its xxHash64), which fzstd does not check, is checked here. Frames are delimited by walking
- * their block headers; skippable frames are skipped.
+ * zstd frames one at a time, delimited by walking their block headers; skippable frames are
+ * skipped. libzstd (WebAssembly, once prepareDecoders() has loaded it) decodes and checks the
+ * content checksum; before that fzstd decodes, and the checksum (the low 32 bits of the frame's
+ * xxHash64), which fzstd does not check, is checked here.
  */
 function unzstdInto(src: ByteSource, sink: Sink, fail: Fail): void {
   let pos = 0;
@@ -182,12 +183,22 @@ function unzstdInto(src: ByteSource, sink: Sink, fail: Fail): void {
       if (at > src.size) throw fail('a zstd block runs past the end', at);
       if (word & 1) break;
     }
+    if (checksum && at + 4 > src.size) throw fail('the zstd data ends before its content checksum', at);
+    const frameEnd = at + (checksum ? 4 : 0);
+    try {
+      if (unzstdFrameStreaming(readRange(src, frameStart, frameEnd - frameStart), (chunk) => sink.write(chunk))) {
+        pos = frameEnd;
+        continue;
+      }
+    } catch (err) {
+      if (err instanceof DecompressError) throw fail(`a zstd frame libzstd cannot decode (${err.why})`, frameStart);
+      throw err;
+    }
     const hash = checksum ? new Xxh64() : undefined;
     const d = new ZstdDecompress((chunk) => {
       hash?.update(chunk);
       sink.write(chunk);
     });
-    if (checksum && at + 4 > src.size) throw fail('the zstd data ends before its content checksum', at);
     // fzstd reads the checksum field too (and skips it).
     for (const c of readRange(src, frameStart, at + (checksum ? 4 : 0) - frameStart)) d.push(c, false);
     d.push(new Uint8Array(0), true);
