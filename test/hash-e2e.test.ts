@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test, type TestContext } from 'node:test';
-import { hashCommand, renderHash } from '../src/cli/hash.js';
+import { hashCommand, renderHash } from '../src/commands/hash.js';
 import { NixSealError } from '../src/errors.js';
 import { isOneLineError, runCli } from './support/cli.js';
 import { makeNixEnv, type NixEnv } from './support/nix-env.js';

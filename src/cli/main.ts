@@ -1,8 +1,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { analyze, type AnalysisOptions } from '../analysis.js';
 import { ERROR_EXIT_CODE, NixSealError, type ErrorJson, type Warning } from '../errors.js';
-import { closureLines, closureResult } from './closure.js';
-import type { InitrdFlags } from './initrd.js';
+import { closureLines, closureResult } from '../commands/closure.js';
+import type { InitrdFlags } from '../commands/initrd.js';
 import { STORE_FORMS, parseStoreSpec } from '../store/store-url.js';
 
 // Commands other than `closure` load their modules when they run: `closure` on a small store is
@@ -135,7 +135,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .action(async (roots: string[], f: CommonFlags & { all?: boolean }) => {
       const a = analyze(analysisOptions(roots, f, out));
       warn(out, a.warnings);
-      const { infoResult } = await import('./info.js');
+      const { infoResult } = await import('../commands/info.js');
       const r = infoResult(a);
       out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderInfo(r, { all: f.all ?? false }));
     });
@@ -154,7 +154,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .action(async (root: string, target: string, f: CommonFlags & { all?: boolean; limit: number; precise?: boolean; evidence: number }) => {
       const a = analyze(analysisOptions([root], f, out));
       warn(out, a.warnings);
-      const { addPrecision, whyResult } = await import('./why.js');
+      const { addPrecision, whyResult } = await import('../commands/why.js');
       let r = whyResult(a, target, f.all ? { limit: f.limit } : undefined);
       if (f.precise) r = await addPrecision(r, a, { maxEvidence: f.evidence });
       out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderWhy(r));
@@ -180,8 +180,8 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       const { noProgressReason, progressBar } = await import('./progress.js');
       const bar = out === processOutput && noProgressReason(process.stderr) === undefined ? await progressBar(process.stderr) : undefined;
       try {
-        const { initrdCommand } = await import('./initrd.js');
-        const { registrationFor } = await import('./registration-hook.js');
+        const { initrdCommand } = await import('../commands/initrd.js');
+        const { registrationFor } = await import('../commands/initrd-registration.js');
         const r = await initrdCommand(roots, f, analysisOptions([], f, out), registrationFor, bar?.update);
         // The bar goes first, so the summary stands on its own line, not glued to or wiped by it.
         bar?.stop();
@@ -201,7 +201,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .option('-o, --out <dir>', 'write the files into DIR (created if missing; its parent must exist)')
     .option('--registration-only <file>', "write only the registration, to FILE ('-' for standard output)")
     .action(async (roots: string[], f: CommonFlags & { out?: string; registrationOnly?: string }) => {
-      const { checkClosureInfoOptions, closureInfoCommand, renderClosureInfo } = await import('./closure-info.js');
+      const { checkClosureInfoOptions, closureInfoCommand, renderClosureInfo } = await import('../commands/closure-info.js');
       const opts = analysisOptions(roots, f, out);
       const ci = { out: f.out, registrationOnly: f.registrationOnly, log: opts.log };
       checkClosureInfoOptions(ci);
@@ -221,7 +221,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .option('--quick', "do not hash the copies inside the images: a copy makes a path 'contained', not 'verified'")
     .addOption(new Option('--evidence <n>', 'how many pieces of evidence to show per erased path').default(5).argParser(positiveInt('--evidence')))
     .action(async (roots: string[], f: CommonFlags & { strict?: boolean; quick?: boolean; evidence: number }) => {
-      const { auditCommand, renderAudit } = await import('./audit.js');
+      const { auditCommand, renderAudit } = await import('../commands/audit.js');
       const opts = analysisOptions(roots, f, out);
       const a = analyze({ ...opts, hashes: true });
       warn(out, a.warnings);
@@ -245,7 +245,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
   )
     .option('--quick', "do not hash the copies inside the images: an image is proven when every erased path has a copy inside")
     .action(async (roots: string[], f: CommonFlags & { quick?: boolean }) => {
-    const { suggestResult, renderSuggest } = await import('./suggest.js');
+    const { suggestResult, renderSuggest } = await import('../commands/suggest.js');
     const a = analyze({ ...analysisOptions(roots, f, out), sealImages: true, hashes: true });
     warn(out, a.warnings.filter((w) => w.code !== 'WNOIMAGE'));
     const r = await suggestResult(a, { seals: f.seal, sealsFrom: f.sealsFrom, noSeals: f.noSeal }, { quick: f.quick ?? false });
@@ -262,8 +262,8 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .addOption(new Option('--format <name>', 'cyclonedx (1.6 JSON) or spdx (2.3 JSON)').choices(['cyclonedx', 'spdx']).default('cyclonedx'))
     .option('--audit', "audit each seal and give every erased path its verdict (property nix-seal:verdict)")
     .option('--timestamp', 'record the time of writing (otherwise none: CycloneDX omits it, SPDX gets 1970-01-01T00:00:00Z)')
-    .action(async (roots: string[], f: CommonFlags & import('./sbom.js').SbomFlags) => {
-      const { sbomCommand, renderSbomResult } = await import('./sbom.js');
+    .action(async (roots: string[], f: CommonFlags & import('../commands/sbom.js').SbomFlags) => {
+      const { sbomCommand, renderSbomResult } = await import('../commands/sbom.js');
       const r = await sbomCommand(analysisOptions(roots, f, out), f, (t) => out.out(t));
       warn(out, r.warnings);
       if (f.output !== '-') out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderSbomResult(r));
@@ -279,7 +279,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .option('--audit', "also audit each seal (as `audit`): every erased path's verdict and evidence")
     .addOption(new Option('--evidence <n>', 'with --audit: how many pieces of evidence per erased path').default(5).argParser(positiveInt('--evidence')))
     .action(async (roots: string[], f: CommonFlags & { output: string; audit?: boolean; evidence: number }) => {
-      const { checkReportFlags, reportCommand, renderReport } = await import('./report.js');
+      const { checkReportFlags, reportCommand, renderReport } = await import('../commands/report.js');
       await checkReportFlags(f);
       const opts = analysisOptions(roots, f, out);
       const a = analyze(opts);
@@ -295,7 +295,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .option('--json', 'print JSON')
     .option('--debug', 'print stack traces on errors')
     .action(async (paths: string[], f: { json?: boolean }) => {
-      const { hashCommand, renderHash } = await import('./hash.js');
+      const { hashCommand, renderHash } = await import('../commands/hash.js');
       const r = await hashCommand(paths);
       out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderHash(r));
     });

@@ -1,6 +1,6 @@
 import prettyBytes from 'pretty-bytes';
-import type { Amount, InfoResult } from './info.js';
-import type { WhyResult } from './why.js';
+import type { Amount, InfoResult } from '../commands/info.js';
+import type { WhyResult } from '../commands/why.js';
 import { edgeKey } from '../graph/why.js';
 import type { EdgeEvidence } from '../seal/edge-evidence.js';
 import type { Evidence } from '../seal/inspect.js';
@@ -90,7 +90,7 @@ export function renderWhy(r: WhyResult): string {
   return out.join('\n') + '\n';
 }
 
-export function renderInitrd(r: import('./initrd.js').InitrdCommandResult): string {
+export function renderInitrd(r: import('../commands/initrd.js').InitrdCommandResult): string {
   return (
     `wrote ${r.output}: ${r.storePaths} store paths, ${r.entries} entries, ${human(r.contentBytes)} of files, ` +
     `${human(r.cpioBytes)} cpio → ${human(r.outputBytes)} ${r.compressor}\n`

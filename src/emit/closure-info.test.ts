@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import type { Analysis } from '../analysis.js';
-import { closureInfoCommand, renderClosureInfo } from '../cli/closure-info.js';
+import { closureInfoCommand, renderClosureInfo } from '../commands/closure-info.js';
 import { NixSealError } from '../errors.js';
 import { narHashAndSize } from '../formats/nar.js';
 import { sealedClosure } from '../graph/closure.js';

@@ -6,7 +6,7 @@ import { closureInfoTexts, type SealsJson } from '../emit/closure-info.js';
 import { usageError, type Warning } from '../errors.js';
 import { maskCount } from '../graph/closure.js';
 import { withHashesFromDisk, withSizesFromDisk } from '../sources/hashes-from-disk.js';
-import { human } from './render.js';
+import { human } from '../cli/render.js';
 
 export interface ClosureInfoOptions {
   /** -o DIR: write store-paths, registration, total-nar-size and seals.json into DIR (created if missing, not its parent). */

@@ -1,7 +1,7 @@
 import type { Analysis } from '../analysis.js';
 import { auditAnalysis, isProven, VERDICTS, type AuditProgress, type AuditResult, type Verdict } from '../seal/audit.js';
 import { withBytesOf } from '../sources/binary-cache.js';
-import { evidenceLine, relativeFile } from './render.js';
+import { evidenceLine, relativeFile } from '../cli/render.js';
 
 export type { AuditResult };
 

@@ -22,7 +22,7 @@ export interface SbomResult {
   warnings: Warning[];
 }
 
-/** nix-seal's own name and version (package.json, two levels above dist/src/cli). */
+/** nix-seal's own name and version (package.json, two levels above dist/src/commands). */
 function tool(): { name: string; version: string } {
   const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
   return { name: pkg.name, version: pkg.version };

@@ -5,7 +5,7 @@ import type { Analysis } from '../analysis.js';
 import { checkOutputFile, writeFileAtomic } from '../emit/atomic-write.js';
 import { reportHtml } from '../emit/report-html.js';
 import { usageError } from '../errors.js';
-import { reportData } from '../report/report-data.js';
+import { reportData } from '../emit/report-data.js';
 
 export interface ReportFlags {
   output: string;
