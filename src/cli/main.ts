@@ -201,14 +201,14 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .option('-o, --out <dir>', 'write the files into DIR (created if missing; its parent must exist)')
     .option('--registration-only <file>', "write only the registration, to FILE ('-' for standard output)")
     .action(async (roots: string[], f: CommonFlags & { out?: string; registrationOnly?: string }) => {
-      const { checkClosureInfoOptions, closureInfoCommand, renderClosureInfo } = await import('../commands/closure-info.js');
+      const { checkClosureInfoOptions, closureInfoCommand } = await import('../commands/closure-info.js');
       const opts = analysisOptions(roots, f, out);
       const ci = { out: f.out, registrationOnly: f.registrationOnly, log: opts.log };
       checkClosureInfoOptions(ci);
       const a = analyze({ ...opts, hashes: true });
       warn(out, a.warnings);
       const r = await closureInfoCommand(a, ci);
-      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderClosureInfo(r));
+      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderClosureInfo(r));
     });
 
   withClosureFlags(
@@ -221,7 +221,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .option('--quick', "do not hash the copies inside the images: a copy makes a path 'contained', not 'verified'")
     .addOption(new Option('--evidence <n>', 'how many pieces of evidence to show per erased path').default(5).argParser(positiveInt('--evidence')))
     .action(async (roots: string[], f: CommonFlags & { strict?: boolean; quick?: boolean; evidence: number }) => {
-      const { auditCommand, renderAudit } = await import('../commands/audit.js');
+      const { auditCommand } = await import('../commands/audit.js');
       const opts = analysisOptions(roots, f, out);
       const a = analyze({ ...opts, hashes: true });
       warn(out, a.warnings);
@@ -233,7 +233,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       } finally {
         bar?.stop();
       }
-      out.out(f.json ? JSON.stringify(r.result, null, 2) + '\n' : renderAudit(r.result));
+      out.out(f.json ? JSON.stringify(r.result, null, 2) + '\n' : (await import('./render-audit.js')).renderAudit(r.result));
       setExit(r.exitCode);
     });
 
@@ -245,11 +245,11 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
   )
     .option('--quick', "do not hash the copies inside the images: an image is proven when every erased path has a copy inside")
     .action(async (roots: string[], f: CommonFlags & { quick?: boolean }) => {
-    const { suggestResult, renderSuggest } = await import('../commands/suggest.js');
+    const { suggestResult } = await import('../commands/suggest.js');
     const a = analyze({ ...analysisOptions(roots, f, out), sealImages: true, hashes: true });
     warn(out, a.warnings.filter((w) => w.code !== 'WNOIMAGE'));
     const r = await suggestResult(a, { seals: f.seal, sealsFrom: f.sealsFrom, noSeals: f.noSeal }, { quick: f.quick ?? false });
-    out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderSuggest(r, (await render()).human));
+    out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderSuggest(r));
   });
 
   withClosureFlags(
@@ -263,10 +263,10 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .option('--audit', "audit each seal and give every erased path its verdict (property nix-seal:verdict)")
     .option('--timestamp', 'record the time of writing (otherwise none: CycloneDX omits it, SPDX gets 1970-01-01T00:00:00Z)')
     .action(async (roots: string[], f: CommonFlags & import('../commands/sbom.js').SbomFlags) => {
-      const { sbomCommand, renderSbomResult } = await import('../commands/sbom.js');
+      const { sbomCommand } = await import('../commands/sbom.js');
       const r = await sbomCommand(analysisOptions(roots, f, out), f, (t) => out.out(t));
       warn(out, r.warnings);
-      if (f.output !== '-') out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderSbomResult(r));
+      if (f.output !== '-') out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderSbomResult(r));
     });
 
   withClosureFlags(
@@ -279,13 +279,13 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .option('--audit', "also audit each seal (as `audit`): every erased path's verdict and evidence")
     .addOption(new Option('--evidence <n>', 'with --audit: how many pieces of evidence per erased path').default(5).argParser(positiveInt('--evidence')))
     .action(async (roots: string[], f: CommonFlags & { output: string; audit?: boolean; evidence: number }) => {
-      const { checkReportFlags, reportCommand, renderReport } = await import('../commands/report.js');
+      const { checkReportFlags, reportCommand } = await import('../commands/report.js');
       await checkReportFlags(f);
       const opts = analysisOptions(roots, f, out);
       const a = analyze(opts);
       warn(out, a.warnings);
       const r = await reportCommand(a, f, opts.log);
-      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderReport(r, (await render()).human));
+      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderReport(r));
     });
 
   program
@@ -295,9 +295,9 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .option('--json', 'print JSON')
     .option('--debug', 'print stack traces on errors')
     .action(async (paths: string[], f: { json?: boolean }) => {
-      const { hashCommand, renderHash } = await import('../commands/hash.js');
+      const { hashCommand } = await import('../commands/hash.js');
       const r = await hashCommand(paths);
-      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderHash(r));
+      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderHash(r));
     });
 
   return program;

@@ -1,5 +1,5 @@
-import type { Warning } from '../errors.js';
 /** `nix-seal sbom`: the sealed closure as a CycloneDX or SPDX JSON document, written atomically. */
+import type { Warning } from '../errors.js';
 import * as fs from 'node:fs';
 import { analyze, type AnalysisOptions } from '../analysis.js';
 import { checkOutputFile, writeFileAtomic } from '../emit/atomic-write.js';
@@ -54,9 +54,4 @@ export async function sbomCommand(opts: AnalysisOptions, f: SbomFlags, write: (t
     audited: f.audit ?? false,
     warnings: a.warnings,
   };
-}
-
-export function renderSbomResult(r: SbomResult): string {
-  const s = (n: number, w: string): string => `${n} ${w}${n === 1 ? '' : 's'}`;
-  return `wrote ${r.file} (${r.format === 'spdx' ? 'SPDX 2.3' : 'CycloneDX 1.6'}): ${s(r.kept, 'kept path')}, ${s(r.seals, 'seal')} embedding ${s(r.erased, 'erased path')}${r.audited ? ', audited' : ''}\n`;
 }
