@@ -44,14 +44,28 @@ export interface Analysis {
   readonly detected: DetectedImage[];
 }
 
-/** Opens the store, loads the roots' closure, applies the seals. The library's main entry. */
+/**
+ * Opens the store, loads the roots' closure, applies the seals. The library's main entry. The
+ * caller closes `source` of the result (`a.source.close?.()`) when done; a source opened here is
+ * closed here if the analysis fails.
+ */
 export function analyze(opts: AnalysisOptions): Analysis {
   const spec = typeof opts.store === 'object' ? opts.store : parseStoreSpec(opts.store, opts.env);
   // Only an image has roots of its own: say so before opening any store.
   if (opts.roots.length === 0 && (opts.source ? opts.source.defaultRoots === undefined : spec.kind !== 'image')) {
     throw usageError('Cannot compute a closure: no ROOT given (only --store image:FILE has default roots)');
   }
-  const source = opts.source ?? openSource(spec, opts.log);
+  if (opts.source !== undefined) return analyzeIn(opts.source, opts);
+  const source = openSource(spec, opts.log);
+  try {
+    return analyzeIn(source, opts);
+  } catch (err) {
+    source.close?.();
+    throw err;
+  }
+}
+
+function analyzeIn(source: GraphSource, opts: AnalysisOptions): Analysis {
   let rootPaths = [...new Set(opts.roots.map((r) => resolveToStorePath(r, source.storeDir)))];
   if (rootPaths.length === 0 && source.defaultRoots !== undefined) rootPaths = [...source.defaultRoots];
   const patterns: SealPattern[] = [

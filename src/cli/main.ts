@@ -1,8 +1,9 @@
 import { Command, CommanderError, Option } from 'commander';
-import { analyze, type AnalysisOptions } from '../analysis.js';
+import { analyze as analyzeStore, type Analysis, type AnalysisOptions } from '../analysis.js';
 import { ERROR_EXIT_CODE, NixSealError, type ErrorJson, type Warning } from '../errors.js';
 import { closureLines, closureResult } from '../commands/closure.js';
 import type { InitrdFlags } from '../commands/initrd.js';
+import type { GraphSource } from '../sources/source.js';
 import { STORE_FORMS, parseStoreSpec } from '../store/store-url.js';
 
 // Commands other than `closure` load their modules when they run: `closure` on a small store is
@@ -105,7 +106,16 @@ Exit codes: 0 success or yes, 1 a negative answer (why: no dependency; audit --s
 2 any error (with --json: one {"error": {...}} object on stderr).
 `;
 
-export function buildProgram(out: Output, setExit: (code: number) => void): Command {
+/**
+ * The CLI's commands. `opened` collects the sources their analyses open; main() closes them when
+ * the command is done, whether it succeeded or not.
+ */
+export function buildProgram(out: Output, setExit: (code: number) => void, opened: GraphSource[] = []): Command {
+  const analyze = (opts: AnalysisOptions): Analysis => {
+    const a = analyzeStore(opts);
+    opened.push(a.source);
+    return a;
+  };
   const program = new Command('nix-seal')
     .description('Nix closures that stop at seals: self-contained store paths such as ISO images')
     .version('0.1.0')
@@ -310,7 +320,8 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
  */
 export async function main(argv: string[], out: Output = processOutput): Promise<number> {
   let code = 0;
-  const program = buildProgram(out, (c) => (code = c));
+  const opened: GraphSource[] = [];
+  const program = buildProgram(out, (c) => (code = c), opened);
   const debug = argv.includes('--debug');
   const json = argv.includes('--json');
   const report = (e: ErrorJson, stack?: string): number => {
@@ -350,5 +361,7 @@ export async function main(argv: string[], out: Output = processOutput): Promise
       },
       `${(err as Error)?.stack}\n`,
     );
+  } finally {
+    for (const s of opened) s.close?.();
   }
 }
