@@ -7,7 +7,7 @@ import type { GraphSource } from '../sources/source.js';
 import { STORE_FORMS, parseStoreSpec } from '../store/store-url.js';
 
 // Commands other than `closure` load their modules when they run: `closure` on a small store is
-// start-up bound (it must keep pace with nix-store -qR's ~70 ms), so it loads only what it uses.
+// start-up bound (it must keep pace with nix-store -qR; BENCHMARKS.md), so it loads only what it uses.
 const render = () => import('./render.js');
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
