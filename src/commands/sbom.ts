@@ -1,7 +1,7 @@
 /** `nix-seal sbom`: the sealed closure as a CycloneDX or SPDX JSON document, written atomically. */
 import type { Warning } from '../errors.js';
 import * as fs from 'node:fs';
-import { analyze, type AnalysisOptions } from '../analysis.js';
+import { analyze, type Analysis, type AnalysisOptions } from '../analysis.js';
 import { checkOutputFile, writeFileAtomic } from '../emit/atomic-write.js';
 import { renderSbom, sbomInput, type SbomFormat } from '../emit/sbom.js';
 
@@ -34,28 +34,33 @@ export async function sbomCommand(opts: AnalysisOptions, f: SbomFlags, write: (t
   if (!toStdout) await checkOutputFile(f.output);
   const a = analyze({ ...opts, hashes: true });
   try {
-    let verdicts: Map<string, Map<string, string>> | undefined;
-    if (f.audit) {
-      // Loaded only here: the audit pulls in every image reader.
-      const { auditAnalysis } = await import('../seal/audit.js');
-      const r = await auditAnalysis(a, opts.log ? { log: opts.log } : {});
-      verdicts = new Map(r.seals.map((s) => [s.path, new Map(s.erased.map((e) => [e.path, e.verdict as string]))]));
-    }
-    const timestamp = f.timestamp ? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') : undefined;
-    const input = sbomInput(a, { tool: tool(), ...(verdicts ? { verdicts } : {}), ...(timestamp ? { timestamp } : {}) });
-    const text = renderSbom(f.format, input);
-    if (toStdout) write(text);
-    else await writeFileAtomic(f.output, text);
-    return {
-      file: f.output,
-      format: f.format,
-      kept: input.kept.length,
-      seals: input.seals.length,
-      erased: new Set(input.seals.flatMap((s) => s.erased.map((e) => e.path))).size,
-      audited: f.audit ?? false,
-      warnings: a.warnings,
-    };
+    return await sbomOf(a, opts, f, write);
   } finally {
     if (opts.source === undefined) a.source.close?.();
   }
+}
+
+async function sbomOf(a: Analysis, opts: AnalysisOptions, f: SbomFlags, write: (text: string) => void): Promise<SbomResult> {
+  const toStdout = f.output === '-';
+  let verdicts: Map<string, Map<string, string>> | undefined;
+  if (f.audit) {
+    // Loaded only here: the audit pulls in every image reader.
+    const { auditAnalysis } = await import('../seal/audit.js');
+    const r = await auditAnalysis(a, opts.log ? { log: opts.log } : {});
+    verdicts = new Map(r.seals.map((s) => [s.path, new Map(s.erased.map((e) => [e.path, e.verdict as string]))]));
+  }
+  const timestamp = f.timestamp ? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') : undefined;
+  const input = sbomInput(a, { tool: tool(), ...(verdicts ? { verdicts } : {}), ...(timestamp ? { timestamp } : {}) });
+  const text = renderSbom(f.format, input);
+  if (toStdout) write(text);
+  else await writeFileAtomic(f.output, text);
+  return {
+    file: f.output,
+    format: f.format,
+    kept: input.kept.length,
+    seals: input.seals.length,
+    erased: new Set(input.seals.flatMap((s) => s.erased.map((e) => e.path))).size,
+    audited: f.audit ?? false,
+    warnings: a.warnings,
+  };
 }
