@@ -5,6 +5,7 @@
  *   const a = analyze({ roots: ['./result'], seals: ['*.iso'] });
  *   console.log(closureResult(a).totals);
  *   console.log(whyResult(a, '/nix/store/…-bash-5.2').chain);
+ *   a.source.close?.(); // the database handle, an image's temporary files
  */
 export { analyze, resolveInAnalysis, type Analysis, type AnalysisOptions } from './analysis.js';
 export { ERROR_EXIT_CODE, NixSealError, type ErrorCode, type ErrorJson, type Warning, type WarningCode } from './errors.js';
