@@ -45,24 +45,44 @@ export interface Analysis {
 }
 
 /**
- * analyze(), after loading the image decoders that start asynchronously (libzstd as WebAssembly on
- * Node 20) when the store is an image, whose copies are read while it opens. What the CLI calls.
+/**
+ * Loads the image decoders that start asynchronously (libzstd as WebAssembly) when `store` is an
+ * image, whose copies are read while its source opens. Await it before opening such a source.
  */
-export async function analyzeStore(opts: AnalysisOptions): Promise<Analysis> {
-  if (typeof opts.store === 'string' ? opts.store.startsWith('image:') : opts.store?.kind === 'image') {
+export async function prepareStore(store: AnalysisOptions['store']): Promise<void> {
+  if (typeof store === 'string' ? store.startsWith('image:') : store?.kind === 'image') {
     await (await import('./formats/decompress.js')).prepareDecoders();
   }
+}
+
+/** analyze(), after prepareStore(): what the CLI calls. */
+export async function analyzeStore(opts: AnalysisOptions): Promise<Analysis> {
+  await prepareStore(opts.store);
   return analyze(opts);
 }
 
-/** Opens the store, loads the roots' closure, applies the seals. The library's main entry. */
+/**
+ * Opens the store, loads the roots' closure, applies the seals. The library's main entry. The
+ * caller closes `source` of the result (`a.source.close?.()`) when done; a source opened here is
+ * closed here if the analysis fails.
+ */
 export function analyze(opts: AnalysisOptions): Analysis {
   const spec = typeof opts.store === 'object' ? opts.store : parseStoreSpec(opts.store, opts.env);
   // Only an image has roots of its own: say so before opening any store.
   if (opts.roots.length === 0 && (opts.source ? opts.source.defaultRoots === undefined : spec.kind !== 'image')) {
     throw usageError('Cannot compute a closure: no ROOT given (only --store image:FILE has default roots)');
   }
-  const source = opts.source ?? openSource(spec, opts.log);
+  if (opts.source !== undefined) return analyzeIn(opts.source, opts);
+  const source = openSource(spec, opts.log);
+  try {
+    return analyzeIn(source, opts);
+  } catch (err) {
+    source.close?.();
+    throw err;
+  }
+}
+
+function analyzeIn(source: GraphSource, opts: AnalysisOptions): Analysis {
   let rootPaths = [...new Set(opts.roots.map((r) => resolveToStorePath(r, source.storeDir)))];
   if (rootPaths.length === 0 && source.defaultRoots !== undefined) rootPaths = [...source.defaultRoots];
   const patterns: SealPattern[] = [

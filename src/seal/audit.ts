@@ -1,20 +1,6 @@
 /**
  * The containment audit: for each seal and each path it erased, is the erasure safe? A copy
- * inside the image decides, never a registration line (that is a claim, reported beside):
- *
- * - verified: the image holds a copy (an entry at `…/nix/store/<basename>`, or `<basename>` at the
- *   root of a store image such as nix-store.squashfs) whose NAR serialisation, streamed from the
- *   image, hashes to the path's narHash;
- * - contained: a copy is inside but was not hashed (`quick`, or no narHash known and the path is
- *   not on disk to compute one);
- * - differs: a copy is inside but its NAR hash is not the path's;
- * - mentioned: no copy, but the seal's bytes hold the path's hash;
- * - unverified: no copy found, but the seal has images nix-seal cannot look inside, or a copy it
- *   could not read, or the hash sits in such an image nested in a readable one;
- * - missing: none of the above: erased only because an erased path (`via`) refers to it.
- *
- * A symlink entry whose target leaves the image is not a copy (an ISO whose nix/store entries
- * point at the host's store), unless its own NAR is the path's: the store path is that symlink.
+ * inside the image decides, never a registration line (that is a claim, reported beside).
  */
 import { prepareDecoders } from '../formats/decompress.js';
 import path from 'node:path';
@@ -31,6 +17,23 @@ import { contextFor } from './edge-evidence.js';
 import { resolveInside, treeIndex } from './image-view.js';
 import { StorePathInspector, type Copy, type Evidence } from './inspect.js';
 
+/**
+ * What the audit says of an erased path:
+ *
+ * - verified: the image holds a copy (an entry at `…/nix/store/<basename>`, or `<basename>` at the
+ *   root of a store image such as nix-store.squashfs) whose NAR serialisation, streamed from the
+ *   image, hashes to the path's narHash;
+ * - contained: a copy is inside but was not hashed (`quick`, or no narHash known and the path is
+ *   not on disk to compute one);
+ * - differs: a copy is inside but its NAR hash is not the path's;
+ * - mentioned: no copy, but the seal's bytes hold the path's hash;
+ * - unverified: no copy found, but the seal has images nix-seal cannot look inside, or a copy it
+ *   could not read, or the hash sits in such an image nested in a readable one;
+ * - missing: none of the above: erased only because an erased path (`via`) refers to it.
+ *
+ * A symlink entry whose target leaves the image is not a copy (an ISO whose nix/store entries
+ * point at the host's store), unless its own NAR is the path's: the store path is that symlink.
+ */
 export type Verdict = 'verified' | 'contained' | 'differs' | 'mentioned' | 'unverified' | 'missing';
 export const VERDICTS: readonly Verdict[] = ['verified', 'contained', 'differs', 'mentioned', 'unverified', 'missing'];
 

@@ -10,7 +10,6 @@ import type { NarInfo } from '../store/narinfo.js';
 import type { StorePath } from '../store/store-path.js';
 import { displayUrl, openCacheClient, type CacheOptions } from './binary-cache-fetch.js';
 import type { WalkRequest } from './binary-cache-worker.js';
-import type { Analysis } from '../analysis.js';
 import type { GraphSource } from './source.js';
 
 /** Nix's default for http-connections. */
@@ -142,7 +141,7 @@ export class BinaryCacheSource implements GraphSource {
  * under its source's realStoreDir (fetched from the cache where they are not on disk): for the
  * commands that read bytes (audit).
  */
-export async function withBytesOf(a: Analysis, paths: readonly StorePath[], log?: (msg: string) => void): Promise<Analysis> {
+export async function withBytesOf<A extends { readonly source: GraphSource }>(a: A, paths: readonly StorePath[], log?: (msg: string) => void): Promise<A> {
   if (!(a.source instanceof BinaryCacheSource) || paths.length === 0) return a;
   const dir = await a.source.storeDirWith(paths, log);
   if (dir === a.source.realStoreDir) return a;

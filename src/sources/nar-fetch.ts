@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { NixSealError } from '../errors.js';
-import { findProgram } from '../emit/compress.js';
+import { findProgram } from '../io/programs.js';
 import { formatHashNix32, hashesEqual, parseHash } from '../store/hash.js';
 import type { NarInfo } from '../store/narinfo.js';
 import { baseNameOf, type StorePath } from '../store/store-path.js';

@@ -21,7 +21,11 @@ export interface GraphSource {
    * `<realStoreDir>/<basename>` before a command reads their bytes.
    */
   materialize?(paths: readonly string[]): void;
-  /** Releases what the source holds open (descriptors, temporary files). */
+  /**
+   * Releases what the source holds open (database handles, descriptors, temporary files). Whoever
+   * opened the source calls it when done, also on failure: the CLI, analyze() when it fails, and
+   * the commands that open their own (initrd, sbom).
+   */
   close?(): void;
 }
 

@@ -1,7 +1,7 @@
-import type { Warning } from '../errors.js';
 /** `nix-seal sbom`: the sealed closure as a CycloneDX or SPDX JSON document, written atomically. */
+import type { Warning } from '../errors.js';
 import * as fs from 'node:fs';
-import { analyzeStore, type AnalysisOptions } from '../analysis.js';
+import { analyzeStore, type Analysis, type AnalysisOptions } from '../analysis.js';
 import { checkOutputFile, writeFileAtomic } from '../emit/atomic-write.js';
 import { renderSbom, sbomInput, type SbomFormat } from '../emit/sbom.js';
 
@@ -22,17 +22,26 @@ export interface SbomResult {
   warnings: Warning[];
 }
 
-/** nix-seal's own name and version (package.json, two levels above dist/src/cli). */
+/** nix-seal's own name and version (package.json, two levels above dist/src/commands). */
 function tool(): { name: string; version: string } {
   const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
   return { name: pkg.name, version: pkg.version };
 }
 
-/** Computes the sealed closure (with hashes), audits its seals under --audit, writes the document. */
+/** Computes the sealed closure (with hashes), audits its seals under --audit, writes the document; closes the source it opened. */
 export async function sbomCommand(opts: AnalysisOptions, f: SbomFlags, write: (text: string) => void): Promise<SbomResult> {
   const toStdout = f.output === '-';
   if (!toStdout) await checkOutputFile(f.output);
   const a = await analyzeStore({ ...opts, hashes: true });
+  try {
+    return await sbomOf(a, opts, f, write);
+  } finally {
+    if (opts.source === undefined) a.source.close?.();
+  }
+}
+
+async function sbomOf(a: Analysis, opts: AnalysisOptions, f: SbomFlags, write: (text: string) => void): Promise<SbomResult> {
+  const toStdout = f.output === '-';
   let verdicts: Map<string, Map<string, string>> | undefined;
   if (f.audit) {
     // Loaded only here: the audit pulls in every image reader.
@@ -54,9 +63,4 @@ export async function sbomCommand(opts: AnalysisOptions, f: SbomFlags, write: (t
     audited: f.audit ?? false,
     warnings: a.warnings,
   };
-}
-
-export function renderSbomResult(r: SbomResult): string {
-  const s = (n: number, w: string): string => `${n} ${w}${n === 1 ? '' : 's'}`;
-  return `wrote ${r.file} (${r.format === 'spdx' ? 'SPDX 2.3' : 'CycloneDX 1.6'}): ${s(r.kept, 'kept path')}, ${s(r.seals, 'seal')} embedding ${s(r.erased, 'erased path')}${r.audited ? ', audited' : ''}\n`;
 }

@@ -5,7 +5,7 @@
  * results unchanged (so the page's numbers are exactly theirs). Pure: no I/O.
  */
 import type { Analysis } from '../analysis.js';
-import { infoResult, type InfoResult } from '../cli/info.js';
+import { infoResult, type InfoResult } from '../commands/info.js';
 import { topoOrderIds } from '../graph/closure.js';
 import { dominatedSums, dominators } from '../graph/dominators.js';
 import type { RefGraph } from '../graph/ref-graph.js';

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { analyzeStore, type Analysis, type AnalysisOptions } from '../analysis.js';
+import { analyze, prepareStore, type AnalysisOptions } from '../analysis.js';
 import { describeSystemError, NixSealError, usageError, type Warning } from '../errors.js';
 import { parseCompressor } from '../emit/compress.js';
 import { writeInitrd, type InitrdResult } from '../emit/initrd.js';
@@ -47,7 +47,7 @@ export async function initrdCommand(
   roots: string[],
   flags: InitrdFlags,
   base: Omit<AnalysisOptions, 'roots'>,
-  registrationText: ((a: Analysis) => Promise<string>) | undefined,
+  registrationText: ((a: ReturnType<typeof analyze>) => Promise<string>) | undefined,
   progress?: (done: number, total: number) => void,
 ): Promise<InitrdCommandResult> {
   const compressor = parseCompressor(flags.compress, flags.level);
@@ -64,38 +64,43 @@ export async function initrdCommand(
   }
   // Resolve --init and store link targets against the store the graph comes from.
   const spec = typeof base.store === 'object' ? base.store : parseStoreSpec(base.store, base.env);
+  await prepareStore(spec);
   const source = openSource(spec, base.log);
-  const extraRoots: string[] = [];
-  if (flags.init !== undefined) {
-    const target = followLinksToStore(flags.init, source.storeDir);
-    links.unshift({ dest: '/init', target });
-    extraRoots.push(target);
+  try {
+    const extraRoots: string[] = [];
+    if (flags.init !== undefined) {
+      const target = followLinksToStore(flags.init, source.storeDir);
+      links.unshift({ dest: '/init', target });
+      extraRoots.push(target);
+    }
+    for (const l of links) if (isInStore(l.target, source.storeDir) && l.dest !== '/init') extraRoots.push(l.target);
+    const allRoots = [...roots, ...extraRoots];
+    if (allRoots.length === 0) throw usageError('initrd needs a ROOT or --init');
+    const a = analyze({ ...base, store: spec, roots: allRoots, hashes: flags.registration !== undefined, source });
+    a.source.materialize?.(a.graph.paths.filter((_, id) => a.closure.kept[id]));
+    const files = flags.registration !== undefined && registrationText ? [{ dest: flags.registration, contents: Buffer.from(await registrationText(a)) }] : [];
+    const result = await writeInitrd(
+      {
+        graph: a.graph,
+        kept: a.closure.kept,
+        // From a binary cache, paths not on disk are fetched (NARs verified) into a temporary store
+        // dir; the directories above the store take their modes from where the store would be.
+        modesFrom: a.source.materialize !== undefined || a.source instanceof BinaryCacheSource ? a.source.storeDir : a.source.realStoreDir,
+        realStoreDir:
+          a.source instanceof BinaryCacheSource
+            ? await a.source.storeDirWith(a.graph.paths.filter((_, i) => a.closure.kept[i]), base.log)
+            : a.source.realStoreDir,
+        links,
+        files,
+        prepend: flags.prepend,
+        compressor,
+        mkdir: flags.mkdir ?? false,
+        ...(progress ? { progress } : {}),
+      },
+      flags.output,
+    );
+    return { ...result, compressor: compressor.name, warnings: a.warnings };
+  } finally {
+    source.close?.();
   }
-  for (const l of links) if (isInStore(l.target, source.storeDir) && l.dest !== '/init') extraRoots.push(l.target);
-  const allRoots = [...roots, ...extraRoots];
-  if (allRoots.length === 0) throw usageError('initrd needs a ROOT or --init');
-  const a = await analyzeStore({ ...base, store: spec, roots: allRoots, hashes: flags.registration !== undefined, source });
-  a.source.materialize?.(a.graph.paths.filter((_, id) => a.closure.kept[id]));
-  const files = flags.registration !== undefined && registrationText ? [{ dest: flags.registration, contents: Buffer.from(await registrationText(a)) }] : [];
-  const result = await writeInitrd(
-    {
-      graph: a.graph,
-      kept: a.closure.kept,
-      // From a binary cache, paths not on disk are fetched (NARs verified) into a temporary store
-      // dir; the directories above the store take their modes from where the store would be.
-      modesFrom: a.source.materialize !== undefined || a.source instanceof BinaryCacheSource ? a.source.storeDir : a.source.realStoreDir,
-      realStoreDir:
-        a.source instanceof BinaryCacheSource
-          ? await a.source.storeDirWith(a.graph.paths.filter((_, i) => a.closure.kept[i]), base.log)
-          : a.source.realStoreDir,
-      links,
-      files,
-      prepend: flags.prepend,
-      compressor,
-      mkdir: flags.mkdir ?? false,
-      ...(progress ? { progress } : {}),
-    },
-    flags.output,
-  );
-  return { ...result, compressor: compressor.name, warnings: a.warnings };
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { Analysis } from '../analysis.js';
-import { infoResult } from '../cli/info.js';
+import { infoResult } from '../commands/info.js';
 import { reach, sealedClosure, topoOrderIds } from '../graph/closure.js';
 import { dominatedSums, dominators } from '../graph/dominators.js';
 import { buildRefGraph, type RefGraph } from '../graph/ref-graph.js';

@@ -1,11 +1,11 @@
-import type { Warning } from '../errors.js';
 /** `nix-seal report`: the closure, the seals and what they erased, as one self-contained HTML file. */
+import type { Warning } from '../errors.js';
 import * as path from 'node:path';
 import type { Analysis } from '../analysis.js';
 import { checkOutputFile, writeFileAtomic } from '../emit/atomic-write.js';
 import { reportHtml } from '../emit/report-html.js';
 import { usageError } from '../errors.js';
-import { reportData } from '../report/report-data.js';
+import { reportData } from '../emit/report-data.js';
 
 export interface ReportFlags {
   output: string;
@@ -44,8 +44,4 @@ export async function reportCommand(a: Analysis, f: ReportFlags, log?: (m: strin
   const bytes = Buffer.from(html, 'utf8');
   await writeFileAtomic(file, bytes);
   return { file, bytes: bytes.length, paths: data.info.full.count, seals: data.seals.length, audited: audit !== undefined, warnings: a.warnings };
-}
-
-export function renderReport(r: ReportResult, human: (n: number) => string): string {
-  return `wrote ${r.file} (${human(r.bytes)}): ${r.paths} paths, ${r.seals} seal${r.seals === 1 ? '' : 's'}${r.audited ? ', audited' : ''}\n`;
 }

@@ -6,7 +6,6 @@ import { closureInfoTexts, type SealsJson } from '../emit/closure-info.js';
 import { usageError, type Warning } from '../errors.js';
 import { maskCount } from '../graph/closure.js';
 import { withHashesFromDisk, withSizesFromDisk } from '../sources/hashes-from-disk.js';
-import { human } from './render.js';
 
 export interface ClosureInfoOptions {
   /** -o DIR: write store-paths, registration, total-nar-size and seals.json into DIR (created if missing, not its parent). */
@@ -103,15 +102,4 @@ export async function closureInfoCommand(a: Analysis, opts: ClosureInfoOptions):
     throw err;
   }
   return { ...base, outDir: dir, files: files.map((f) => f.path) };
-}
-
-/** The text output: the registration itself for `--registration-only -`, else a short summary. */
-export function renderClosureInfo(r: ClosureInfoResult): string {
-  if (r.registration !== undefined) return r.registration;
-  const where = r.outDir ?? r.files[0] ?? '';
-  const lines = [`wrote ${where}: ${r.count} ${r.count === 1 ? 'path' : 'paths'}, ${human(r.totalNarSize)}`];
-  for (const s of r.seals) {
-    lines.push(`  seal ${s.path} erased ${s.erased.length} ${s.erased.length === 1 ? 'path' : 'paths'}, ${human(s.erasedNarSize)}`);
-  }
-  return lines.join('\n') + '\n';
 }

@@ -29,8 +29,3 @@ export async function hashCommand(paths: readonly string[]): Promise<HashResult[
   }
   return out;
 }
-
-/** `sha256:<nix32> <narSize> <path>`, one line per path: the path last, so it may contain spaces. */
-export function renderHash(results: readonly HashResult[]): string {
-  return results.map((r) => `${r.narHash} ${r.narSize} ${r.path}\n`).join('');
-}

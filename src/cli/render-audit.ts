@@ -1,30 +1,8 @@
-import type { Analysis } from '../analysis.js';
-import { auditAnalysis, isProven, VERDICTS, type AuditProgress, type AuditResult, type Verdict } from '../seal/audit.js';
-import { withBytesOf } from '../sources/binary-cache.js';
+import type { AuditResult } from '../commands/audit.js';
+import { VERDICTS, type Verdict } from '../seal/audit.js';
 import { evidenceLine, relativeFile } from './render.js';
 
-export type { AuditResult };
-
-export interface AuditFlags {
-  strict?: boolean;
-  quick?: boolean;
-  evidence: number;
-}
-
-/** `audit`: the verdicts, and the exit code --strict asks for (1 unless every erased path is proven). */
-export async function auditCommand(
-  a: Analysis,
-  f: AuditFlags,
-  log?: (m: string) => void,
-  progress?: (p: AuditProgress) => void,
-): Promise<{ result: AuditResult; exitCode: number }> {
-  // From a binary cache, the seals' NARs are fetched when they are not on disk.
-  const withSeals = await withBytesOf(a, a.closure.seals.map((s) => a.graph.paths[s.seal]!), log);
-  const result = await auditAnalysis(withSeals, { maxEvidence: f.evidence, quick: f.quick ?? false, ...(log ? { log } : {}), ...(progress ? { progress } : {}) });
-  const unproven = result.seals.some((s) => s.erased.some((e) => !isProven(e.verdict, result.quick)));
-  return { result, exitCode: f.strict && unproven ? 1 : 0 };
-}
-
+/** `audit`'s text output (apart from render.ts: it needs the verdicts' order, and so the audit module). */
 const counts = (c: Record<Verdict, number>): string => VERDICTS.map((v) => `${c[v]} ${v}`).join(', ');
 
 export function renderAudit(r: AuditResult): string {
