@@ -318,20 +318,19 @@ function qcow2View(q: Qcow2, src: ByteSource): ImageView {
   };
 }
 
-/** Header fields detection reads (QEMU's qcow2 spec, "Header"). */
-const DETECT_HEADER = { magic: 0, version: 4, clusterBits: 20, size: 24 } as const;
+/** Detection reads the header up to the virtual size (QH.size, 8 bytes). */
 const DETECT_HEADER_MIN = 32;
 const MIN_CLUSTER_BITS = 9;
 const MAX_CLUSTER_BITS = 21;
 
 /** qcow2 (QEMU) from the file's first bytes: "QFI\xfb", version 2 or 3, cluster bits 9…21 (else a near miss). */
 export function detectQcow2(head: Uint8Array): Verdict {
-  if (head.length < DETECT_HEADER_MIN || bytes.be32(head, DETECT_HEADER.magic) !== MAGIC) return undefined;
-  const version = bytes.be32(head, DETECT_HEADER.version);
-  const clusterBits = bytes.be32(head, DETECT_HEADER.clusterBits);
+  if (head.length < DETECT_HEADER_MIN || bytes.be32(head, 0) !== MAGIC) return undefined;
+  const version = bytes.be32(head, QH.version);
+  const clusterBits = bytes.be32(head, QH.clusterBits);
   if (version !== 2 && version !== 3) return undefined; // another format version: not one the reader knows
   if (clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS) return { format: 'qcow2', offset: 0, nearMiss: `cluster bits ${clusterBits}` };
-  return { format: 'qcow2', offset: 0, why: `qcow2 version ${version} header, ${2 ** clusterBits}-byte clusters, virtual size ${bytes.be64(head, DETECT_HEADER.size)}` };
+  return { format: 'qcow2', offset: 0, why: `qcow2 version ${version} header, ${2 ** clusterBits}-byte clusters, virtual size ${bytes.be64(head, QH.size)}` };
 }
 
 /** qcow2: detectQcow2; the reader checks the rest of the header. */
