@@ -1159,8 +1159,6 @@ function squashfsView(sq: Squashfs, src: ByteSource): ImageView {
   };
 }
 
-/** Compressor names by id, for detection's message (the reader supports a subset: SQUASHFS_COMPRESSION). */
-const DETECT_COMPRESSORS = ['', 'gzip', 'lzma', 'lzo', 'xz', 'lz4', 'zstd'];
 const MIN_BLOCK_LOG = 12;
 const MAX_BLOCK_LOG = 20;
 
@@ -1173,7 +1171,7 @@ export function detectSquashfs(head: Uint8Array, size: number): Verdict {
   if (head.length < SUPERBLOCK_SIZE || bytes.le32(head, SB.magic) !== SQUASHFS_MAGIC) return undefined;
   const blockSize = bytes.le32(head, SB.blockSize);
   const blockLog = bytes.le16(head, SB.blockLog);
-  const compressor = DETECT_COMPRESSORS[bytes.le16(head, SB.compression)];
+  const compressor = SQUASHFS_COMPRESSION[bytes.le16(head, SB.compression)];
   const bytesUsed = bytes.le64(head, SB.bytesUsed);
   const nearMiss = (why: string): Verdict => ({ format: 'squashfs', offset: 0, nearMiss: why });
   if (bytes.le16(head, SB.versionMajor) !== 4 || bytes.le16(head, SB.versionMinor) !== 0) return nearMiss('not version 4.0');
