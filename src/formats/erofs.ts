@@ -14,6 +14,8 @@ import { NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import { decompress } from './decompress.js';
 import type { ImageReader, ImageView, InnerEntry, InnerOwner } from './image.js';
+import * as bytes from './bytes.js';
+import { headOf, type Verdict } from './detection.js';
 
 export const EROFS_SUPERBLOCK_OFFSET = 1024;
 export const EROFS_MAGIC = 0xe0f5e1e2;
@@ -554,14 +556,31 @@ function erofsView(fs: Erofs, src: ByteSource): ImageView {
   };
 }
 
-/** EROFS: the magic 0xE0F5E1E2 at 1024 and a block size the kernel accepts. */
+/** The superblock fields detection checks lie in its first 64 bytes. */
+const DETECT_SUPERBLOCK = 64;
+/** Block sizes the kernel accepts: 512 B…64 KiB. */
+const MIN_BLKSZBITS = 9;
+const MAX_BLKSZBITS = 16;
+
+/**
+ * EROFS from the file's first bytes (`head`, of a file of `size` bytes): the magic 0xE0F5E1E2 at
+ * 1024, a block size the kernel accepts, and its block count within the file (else a near miss).
+ */
+export function detectErofs(head: Uint8Array, size: number): Verdict {
+  const sb = EROFS_SUPERBLOCK_OFFSET;
+  if (head.length < sb + DETECT_SUPERBLOCK || bytes.le32(head, sb + SB.magic) !== EROFS_MAGIC) return undefined;
+  const bits = bytes.u8(head, sb + SB.blkszbits);
+  const blocks = bytes.le32(head, sb + SB.blocks);
+  if (bits < MIN_BLKSZBITS || bits > MAX_BLKSZBITS) return undefined;
+  // A block size the kernel accepts but a block count that does not fit: a broken (truncated) EROFS.
+  if (blocks < 1 || blocks * 2 ** bits > size + 2 ** bits) return { format: 'erofs', offset: sb, nearMiss: `${blocks} blocks do not fit the file` };
+  return { format: 'erofs', offset: sb, why: `EROFS superblock at ${sb}, ${2 ** bits}-byte blocks, ${blocks} blocks` };
+}
+
+/** EROFS: detectErofs; the reader checks the rest. */
 export const erofsReader: ImageReader = {
   kind: 'erofs',
-  detect(src) {
-    if (src.size < EROFS_SUPERBLOCK_OFFSET + 128) return false;
-    const b = src.read(EROFS_SUPERBLOCK_OFFSET, 128);
-    return u32(b, SB.magic) === EROFS_MAGIC && b[SB.blkszbits]! >= 9 && b[SB.blkszbits]! <= 16;
-  },
+  detect: (src) => detectErofs(headOf(src), src.size) !== undefined,
   open(src, name) {
     return erofsView(new Erofs(src, name), src);
   },

@@ -15,6 +15,8 @@
 import { NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import type { ImageReader, ImageView, InnerEntry, InnerOwner } from './image.js';
+import * as bytes from './bytes.js';
+import { headOf, type Verdict } from './detection.js';
 
 export const EXT4_SUPERBLOCK_OFFSET = 1024;
 export const EXT4_MAGIC = 0xef53;
@@ -658,14 +660,51 @@ function ext4View(fs: Ext4, src: ByteSource): ImageView {
   };
 }
 
-/** ext2/3/4: the magic 0xEF53 in the superblock at 1024 and a sane block size. */
+/** The superblock is 1024 bytes: a file that ends inside it is no ext2/3/4 file system. */
+const SUPERBLOCK_SIZE = 1024;
+/** s_log_block_size: block sizes 1 KiB…64 KiB. */
+const MAX_LOG_BLOCK_SIZE = 6;
+/** s_rev_level: 0 (original) or 1 (dynamic). */
+const MAX_REV_LEVEL = 1;
+const COMPAT_HAS_JOURNAL = 0x4;
+/** The features only ext4 has, by name (incompat and ro_compat), as the kernel's ext4 driver tells them. */
+const EXT4_ONLY_INCOMPAT = { extents: 0x40, '64bit': 0x80, flex_bg: 0x200, inline_data: 0x8000 } as const;
+const EXT4_ONLY_RO_COMPAT = { huge_file: 0x8, gdt_csum: 0x10, dir_nlink: 0x20, extra_isize: 0x40, metadata_csum: 0x400 } as const;
+
+/**
+ * ext2/3/4 from the file's first bytes (`head`): the magic 0xEF53 in a consistent superblock at
+ * 1024. Which of the three is decided as the kernel's ext4 driver would describe it: ext4-only
+ * features make ext4, a journal ext3. Sane group sizes with a broken rest are a near miss.
+ */
+export function detectExt(head: Uint8Array): Verdict {
+  const sb = EXT4_SUPERBLOCK_OFFSET;
+  if (head.length < sb + SUPERBLOCK_SIZE || bytes.le16(head, sb + SB.magic) !== EXT4_MAGIC) return undefined;
+  const logBlock = bytes.le32(head, sb + SB.logBlockSize);
+  const blocksPerGroup = bytes.le32(head, sb + SB.blocksPerGroup);
+  // The 2-byte magic alone turns up by chance: without sane group sizes it is no claim at all.
+  if (logBlock > MAX_LOG_BLOCK_SIZE || blocksPerGroup === 0 || bytes.le32(head, sb + SB.inodesPerGroup) === 0) return undefined;
+  const blockSize = 1024 << logBlock;
+  const nearMiss = (why: string): Verdict => ({ format: 'ext4', offset: sb, nearMiss: why });
+  if (bytes.le32(head, sb + SB.inodesCount) === 0 || bytes.le32(head, sb + SB.blocksCountLo) === 0) return nearMiss('no inodes or no blocks');
+  if (bytes.le32(head, sb + SB.revLevel) > MAX_REV_LEVEL) return nearMiss('an unknown revision');
+  // A group's block bitmap is one block: at most 8 × block size blocks per group.
+  if (blocksPerGroup > 8 * blockSize) return nearMiss('more blocks per group than a bitmap block maps');
+  const compat = bytes.le32(head, sb + SB.featureCompat);
+  const incompat = bytes.le32(head, sb + SB.featureIncompat);
+  const roCompat = bytes.le32(head, sb + SB.featureRoCompat);
+  const ext4Features = [
+    ...Object.entries(EXT4_ONLY_INCOMPAT).filter(([, bit]) => incompat & bit),
+    ...Object.entries(EXT4_ONLY_RO_COMPAT).filter(([, bit]) => roCompat & bit),
+  ].map(([name]) => name);
+  const format = ext4Features.length > 0 ? 'ext4' : compat & COMPAT_HAS_JOURNAL ? 'ext3' : 'ext2';
+  const features = format === 'ext4' ? `; ${ext4Features.join(', ')}` : format === 'ext3' ? '; has_journal' : '';
+  return { format, offset: sb, why: `${format} superblock at ${sb} (${blockSize}-byte blocks${features})` };
+}
+
+/** ext2/3/4: detectExt; the reader checks the rest. */
 export const ext4Reader: ImageReader = {
   kind: 'ext4',
-  detect(src) {
-    if (src.size < EXT4_SUPERBLOCK_OFFSET + 1024) return false;
-    const b = src.read(EXT4_SUPERBLOCK_OFFSET, 1024);
-    return u16(b, SB.magic) === EXT4_MAGIC && u32(b, SB.logBlockSize) <= 6 && u32(b, SB.blocksPerGroup) !== 0 && u32(b, SB.inodesPerGroup) !== 0;
-  },
+  detect: (src) => detectExt(headOf(src)) !== undefined,
   open(src, name) {
     return ext4View(new Ext4(src, name), src);
   },
