@@ -4,6 +4,7 @@
  * HTTP(S)_PROXY/NO_PROXY) and the breadth-first walk of narinfos that keeps N lookups in flight.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { errnoCode, NixSealError } from '../errors.js';
 import { parseCacheInfo, parseNarInfo, type NarInfo } from '../store/narinfo.js';
 import { baseNameOf, hashPartOf, type StorePath } from '../store/store-path.js';
@@ -251,6 +252,23 @@ function networkWhy(err: unknown): string {
       if (code !== undefined && tlsProblem(err)) return `TLS: ${code} (${e?.cause?.message ?? e?.message ?? ''}; a private CA can be added with NODE_EXTRA_CA_CERTS)`;
       return code ?? e?.message ?? String(err);
   }
+}
+
+/** Removes a tree unpacked read-only (directories 0555 cannot be emptied as a non-root user). */
+export function removeTree(p: string): void {
+  const walk = (q: string): void => {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(q);
+    } catch {
+      return;
+    }
+    if (!st.isDirectory()) return;
+    fs.chmodSync(q, 0o755);
+    for (const n of fs.readdirSync(q)) walk(path.join(q, n));
+  };
+  walk(p);
+  fs.rmSync(p, { recursive: true, force: true });
 }
 
 /** A client for the cache at `opts.url`: `file://` or `http(s)://`. */

@@ -1,11 +1,12 @@
 /**
- * Runs in a worker thread for BinaryCacheSource.loadClosure, which must stay synchronous (every
- * GraphSource is): the walk is asynchronous network I/O, so it runs here with its own event loop
- * while the calling thread waits on an Atomics cell.
+ * Runs in a worker thread for BinaryCacheSource.loadClosure and materialize, which must stay
+ * synchronous (every GraphSource is): the walk and the NAR downloads are asynchronous network I/O,
+ * so they run here with their own event loop while the calling thread waits on an Atomics cell.
  */
 import * as fs from 'node:fs';
-import type { NarInfo } from '../store/narinfo.js';
-import type { StorePath } from '../store/store-path.js';
+import { parseNarInfo, type NarInfo } from '../store/narinfo.js';
+import { baseNameOf, hashPartOf, type StorePath } from '../store/store-path.js';
+import { NixSealError } from '../errors.js';
 import { checkCacheInfo, openCacheClient, walkClosure, type CacheOptions } from './binary-cache-fetch.js';
 
 export interface WalkRequest {
@@ -40,6 +41,45 @@ export async function runWalk(req: WalkRequest): Promise<NarInfo[]> {
     });
   } finally {
     if (shown) line('');
+    await client.close();
+  }
+}
+
+export interface FetchRequest {
+  cache: CacheOptions;
+  storeDir: string;
+  /** Where paths on disk are copied from. */
+  localDir: string;
+  /** The temporary store dir to fill. */
+  dir: string;
+  paths: StorePath[];
+  /** The narinfos already loaded; the others are fetched (and returned). */
+  infos: NarInfo[];
+}
+
+/** Fills `req.dir` with `req.paths` (nar-fetch.ts' fillStoreDir); returns the narinfos it had to fetch. */
+export async function runFetch(req: FetchRequest): Promise<NarInfo[]> {
+  const { fillStoreDir } = await import('./nar-fetch.js');
+  const client = openCacheClient(req.cache);
+  try {
+    const infos = new Map(req.infos.map((n) => [n.storePath, n]));
+    const onDisk = (p: StorePath) => fs.existsSync(`${req.localDir}/${baseNameOf(p)}`);
+    const unknown = req.paths.filter((p) => !infos.has(p) && !onDisk(p));
+    const fetched: NarInfo[] = [];
+    if (unknown.length > 0) {
+      await checkCacheInfo(client, req.storeDir);
+      for (const p of unknown) {
+        const rel = `${hashPartOf(p)}.narinfo`;
+        const text = await client.getText(rel);
+        if (text === undefined) throw new NixSealError('EINVALIDPATH', `Cannot use ${p}: it is not in the binary cache ${client.display}`, { path: p });
+        const info = parseNarInfo(text, `${client.display}/${rel}`, req.storeDir, p);
+        infos.set(p, info);
+        fetched.push(info);
+      }
+    }
+    await fillStoreDir(client, infos, req.paths, req.localDir, req.dir, req.cache.connections);
+    return fetched;
+  } finally {
     await client.close();
   }
 }
