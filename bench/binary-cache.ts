@@ -35,7 +35,7 @@ interface Fixture {
   edges: number;
 }
 
-function ensureCache(log: (s: string) => void): Fixture {
+export function ensureCache(log: (s: string) => void): Fixture {
   const meta = join(CACHE_DIR, 'fixture.json');
   try {
     const f = JSON.parse(readFileSync(meta, 'utf8')) as Fixture;
@@ -91,7 +91,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startNginx(dir: string): Promise<{ port: number; child: ChildProcess }> {
+export async function startNginx(dir: string): Promise<{ port: number; child: ChildProcess }> {
   const nginx = requireTool('nginx', 'apt-get install -y nginx (see .ci/setup)');
   const port = await freePort();
   mkdirSync(join(dir, 'tmp'), { recursive: true });

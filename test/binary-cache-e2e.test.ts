@@ -160,7 +160,9 @@ test('closure, info, why and closure-info from file:// (xz and none) and http://
     }
   }
   // Plain text too: exactly nix-store -qR.
-  assert.equal((await cliAsync(s, 'closure', s.launcher, '--store', url)).stdout, s.env.nixStore(['-qR', s.launcher]));
+  const plain = await cliAsync(s, 'closure', s.launcher, '--store', url);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.equal(plain.stdout, s.env.nixStore(['-qR', s.launcher]));
   // closure-info: the same files (narHash from the cache's nix32, the database's hex: both rendered alike).
   const outDb = path.join(s.env.root, 'ci-db');
   assert.equal(cli(s, 'closure-info', s.launcher, ...seal, '-o', outDb).code, 0);

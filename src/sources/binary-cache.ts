@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { NixSealError, type ErrorCode } from '../errors.js';
 import { buildRefGraph, type RefGraph } from '../graph/ref-graph.js';
-import type { NarInfo } from '../store/narinfo.js';
+import type { NarInfoRecord } from '../store/narinfo.js';
 import { baseNameOf, type StorePath } from '../store/store-path.js';
 import { displayUrl, removeTree, type CacheOptions } from './binary-cache-fetch.js';
 import type * as WorkerModule from './binary-cache-worker.js';
@@ -81,7 +81,7 @@ export class BinaryCacheSource implements GraphSource {
   /** Where the files would be if the paths were also on disk here (read when they are). */
   readonly realStoreDir: string;
   /** Every narinfo loaded so far (for NARs on demand). */
-  readonly narInfos = new Map<StorePath, NarInfo>();
+  readonly narInfos = new Map<StorePath, NarInfoRecord>();
   /**
    * The temporary store dir NARs are fetched into, once one was needed; held in an object so that
    * views of this source (withBytesOf) share it.
@@ -102,23 +102,8 @@ export class BinaryCacheSource implements GraphSource {
   }
 
   loadClosure(roots: readonly StorePath[]): RefGraph {
-    const infos = inWorker('runWalk', { cache: this.cache, storeDir: this.storeDir, roots: [...roots], progress: this.progress });
-    const index = new Map<string, number>();
-    infos.forEach((n, i) => {
-      index.set(n.storePath, i);
-      this.narInfos.set(n.storePath, n);
-    });
-    let edgeCount = 0;
-    for (const n of infos) edgeCount += n.references.length;
-    const edgeFrom = new Uint32Array(edgeCount);
-    const edgeTo = new Uint32Array(edgeCount);
-    let e = 0;
-    infos.forEach((n, i) => {
-      for (const r of n.references) {
-        edgeFrom[e] = i;
-        edgeTo[e++] = index.get(r)!; // the walk fetched every reference or failed
-      }
-    });
+    const { infos, edgeFrom, edgeTo } = inWorker('runWalk', { cache: this.cache, storeDir: this.storeDir, roots: [...roots], progress: this.progress });
+    for (const n of infos) this.narInfos.set(n.storePath, n);
     return buildRefGraph({
       storeDir: this.storeDir,
       paths: infos.map((n) => n.storePath),
@@ -127,7 +112,7 @@ export class BinaryCacheSource implements GraphSource {
       deriver: infos.map((n) => n.deriver),
       edgeFrom,
       edgeTo,
-      edgeCount,
+      edgeCount: edgeFrom.length,
     });
   }
 

@@ -15,7 +15,7 @@ import * as zlib from 'node:zlib';
 import { NixSealError } from '../errors.js';
 import { findProgram } from '../emit/compress.js';
 import { formatHashNix32, hashesEqual, parseHash } from '../store/hash.js';
-import type { NarInfo } from '../store/narinfo.js';
+import type { NarInfoRecord } from '../store/narinfo.js';
 import { baseNameOf, type StorePath } from '../store/store-path.js';
 import { removeTree, type CacheClient } from './binary-cache-fetch.js';
 
@@ -237,7 +237,7 @@ async function* decompress(kind: string, src: AsyncIterable<Buffer>, what: strin
  * Fetches `info`'s NAR from the cache and unpacks it at `dest`, verifying the download's FileSize
  * and FileHash and the NAR's NarSize and NarHash. On any failure `dest` is removed.
  */
-export async function fetchNarInto(client: CacheClient, info: NarInfo, dest: string): Promise<void> {
+export async function fetchNarInto(client: CacheClient, info: NarInfoRecord, dest: string): Promise<void> {
   const url = `${client.display}/${info.url}`;
   const what = `the NAR of ${info.storePath} from ${url}`;
   const body = await client.getStream(info.url);
@@ -283,7 +283,7 @@ export async function fetchNarInto(client: CacheClient, info: NarInfo, dest: str
  */
 export async function fillStoreDir(
   client: CacheClient,
-  infos: ReadonlyMap<StorePath, NarInfo>,
+  infos: ReadonlyMap<StorePath, NarInfoRecord>,
   paths: readonly StorePath[],
   localDir: string,
   dir: string,
