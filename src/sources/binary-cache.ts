@@ -161,11 +161,6 @@ export class BinaryCacheSource implements GraphSource {
     this.removeFetched();
     process.removeListener('exit', this.onExit);
   }
-
-  /** The directory holding `paths`' files (see materialize); for callers that await. */
-  async storeDirWith(paths: readonly StorePath[]): Promise<string> {
-    return this.materialize(paths);
-  }
 }
 
 /** Kept for callers of the earlier API: GraphSource's withBytesOf, for any source. */
