@@ -5,7 +5,7 @@ import { usageError } from './errors.js';
 import { detectImages, hasForeignReferences, type DetectedImage } from './seal/detect.js';
 import { compileSealRules, markSeals, readSealsFile, unmarkSeals, type SealPattern } from './seal/seal-rules.js';
 import { openSource } from './sources/open-source.js';
-import type { GraphSource } from './sources/source.js';
+import { storeDirWithBytes, type GraphSource } from './sources/source.js';
 import { resolveToStorePath } from './store/resolve-path.js';
 import type { StorePath } from './store/store-path.js';
 import { parseStoreSpec, type StoreSpec } from './store/store-url.js';
@@ -94,8 +94,10 @@ function analyzeIn(source: GraphSource, opts: AnalysisOptions): Analysis {
   const roots = rootPaths.map((p) => idOf(graph, p)!);
   const full = reach(graph, roots);
   const { seals, warnings } = markSeals(graph, full, rules);
-  if (opts.sealImages && source.materialize) source.materialize(graph.paths.filter((_, id) => full[id] && hasForeignReferences(graph, id)));
-  const detected = opts.sealImages ? detectImages(graph, full, source.realStoreDir) : [];
+  // Only paths that refer to others are sniffed; an image's copies or a cache's NARs are put on disk first.
+  const detected = opts.sealImages
+    ? detectImages(graph, full, storeDirWithBytes(source, graph.paths.filter((_, id) => full[id] && hasForeignReferences(graph, id))))
+    : [];
   for (const d of detected) seals[d.id] = 1;
   if (opts.noSeals !== undefined && opts.noSeals.length > 0) {
     const exceptions = compileSealRules(

@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { analyzeStore, type Analysis, type AnalysisOptions } from '../analysis.js';
+import { analyzeStore, prepareStore, type Analysis, type AnalysisOptions } from '../analysis.js';
 import { ERROR_EXIT_CODE, NixSealError, type ErrorJson, type Warning } from '../errors.js';
 import { closureLines, closureResult } from '../commands/closure.js';
 import type { InitrdFlags } from '../commands/initrd.js';
@@ -302,11 +302,27 @@ export function buildProgram(out: Output, setExit: (code: number) => void, opene
     .command('hash')
     .description('print the NAR hash (sha256, nix32) and NAR size of each PATH, as Nix registers them (nix-hash --type sha256 --base32)')
     .argument('<path...>', 'files or directories, in the store or not (a symlink is hashed as the symlink; PATH/ follows it)')
+    .option('--store <url>', `where a store path that is not on disk is read from: ${STORE_FORMS} (default: disk only)`)
+    .addOption(new Option('--http-connections <n>', 'binary caches over HTTP: how many requests in flight at once (default 25, like Nix)').argParser(positiveInt('--http-connections')))
+    .option('--netrc-file <file>', "binary caches over HTTP: credentials from this netrc file (like Nix's netrc-file)")
     .option('--json', 'print JSON')
+    .option('-v, --verbose', 'say which source was used and what was done')
     .option('--debug', 'print stack traces on errors')
-    .action(async (paths: string[], f: { json?: boolean }) => {
+    .action(async (paths: string[], f: { json?: boolean; store?: string; httpConnections?: number; netrcFile?: string; verbose?: boolean }) => {
       const { hashCommand } = await import('../commands/hash.js');
-      const r = await hashCommand(paths);
+      const { openSource } = await import('../sources/open-source.js');
+      const store = f.store;
+      if (store !== undefined) await prepareStore(store);
+      const r = await hashCommand(
+        paths,
+        store === undefined
+          ? undefined
+          : () =>
+              openSource(
+                parseStoreSpec(store, process.env, { httpConnections: f.httpConnections, netrcFile: f.netrcFile }),
+                f.verbose ? (m) => out.err(`nix-seal: ${m}\n`) : () => {},
+              ),
+      );
       out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderHash(r));
     });
 

@@ -1,6 +1,6 @@
 import type { Analysis } from '../analysis.js';
 import { auditAnalysis, isProven, type AuditProgress, type AuditResult } from '../seal/audit.js';
-import { withBytesOf } from '../sources/binary-cache.js';
+import { withBytesOf } from '../sources/source.js';
 
 export type { AuditResult };
 
@@ -18,7 +18,7 @@ export async function auditCommand(
   progress?: (p: AuditProgress) => void,
 ): Promise<{ result: AuditResult; exitCode: number }> {
   // From a binary cache, the seals' NARs are fetched when they are not on disk.
-  const withSeals = await withBytesOf(a, a.closure.seals.map((s) => a.graph.paths[s.seal]!), log);
+  const withSeals = withBytesOf(a, a.closure.seals.map((s) => a.graph.paths[s.seal]!));
   const result = await auditAnalysis(withSeals, { maxEvidence: f.evidence, quick: f.quick ?? false, ...(log ? { log } : {}), ...(progress ? { progress } : {}) });
   const unproven = result.seals.some((s) => s.erased.some((e) => !isProven(e.verdict, result.quick)));
   return { result, exitCode: f.strict && unproven ? 1 : 0 };

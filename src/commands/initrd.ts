@@ -6,7 +6,7 @@ import { writeInitrd, type InitrdResult } from '../emit/initrd.js';
 import { followLinksToStore } from '../store/resolve-path.js';
 import { isInStore } from '../store/store-path.js';
 import { parseStoreSpec } from '../store/store-url.js';
-import { BinaryCacheSource } from '../sources/binary-cache.js';
+import { storeDirWithBytes } from '../sources/source.js';
 import { openSource } from '../sources/open-source.js';
 
 export interface InitrdFlags {
@@ -77,19 +77,17 @@ export async function initrdCommand(
     const allRoots = [...roots, ...extraRoots];
     if (allRoots.length === 0) throw usageError('initrd needs a ROOT or --init');
     const a = analyze({ ...base, store: spec, roots: allRoots, hashes: flags.registration !== undefined, source });
-    a.source.materialize?.(a.graph.paths.filter((_, id) => a.closure.kept[id]));
+    // From an image or a binary cache, the kept paths' bytes are extracted or fetched (NARs verified).
+    const realStoreDir = storeDirWithBytes(a.source, a.graph.paths.filter((_, id) => a.closure.kept[id]));
     const files = flags.registration !== undefined && registrationText ? [{ dest: flags.registration, contents: Buffer.from(await registrationText(a)) }] : [];
     const result = await writeInitrd(
       {
         graph: a.graph,
         kept: a.closure.kept,
-        // From a binary cache, paths not on disk are fetched (NARs verified) into a temporary store
-        // dir; the directories above the store take their modes from where the store would be.
-        modesFrom: a.source.materialize !== undefined || a.source instanceof BinaryCacheSource ? a.source.storeDir : a.source.realStoreDir,
-        realStoreDir:
-          a.source instanceof BinaryCacheSource
-            ? await a.source.storeDirWith(a.graph.paths.filter((_, i) => a.closure.kept[i]), base.log)
-            : a.source.realStoreDir,
+        // Paths extracted or fetched into a temporary store dir: the directories above the store
+        // take their modes from where the store would be.
+        modesFrom: a.source.materialize !== undefined ? a.source.storeDir : a.source.realStoreDir,
+        realStoreDir,
         links,
         files,
         prepend: flags.prepend,

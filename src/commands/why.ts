@@ -1,4 +1,5 @@
 import type { Analysis } from '../analysis.js';
+import { withBytesOf } from '../sources/source.js';
 import { resolveInAnalysis } from '../analysis.js';
 import { allChains, shortestChain } from '../graph/why.js';
 import type { EdgeEvidence } from '../seal/edge-evidence.js';
@@ -34,9 +35,7 @@ export async function addPrecision(r: WhyResult, a: Analysis, opts: { maxEvidenc
   const chains = chainsOf(r);
   const referrers = [...new Set(chains.flatMap((c) => c.slice(0, -1)))] as StorePath[];
   // From an image, or a binary cache, the bytes of each edge's referrer are put on disk first.
-  a.source.materialize?.(referrers);
-  const { withBytesOf } = await import('../sources/binary-cache.js');
-  const b = await withBytesOf(a, referrers);
+  const b = withBytesOf(a, referrers);
   const edges = await edgeEvidence(chains, b.graph.storeDir, b.source.realStoreDir, opts);
   return { ...r, edges: [...edges.values()] };
 }

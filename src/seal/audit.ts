@@ -107,8 +107,8 @@ export interface AuditInput {
   seals: readonly { seal: PathId; erased: readonly PathId[] }[];
   /** Where the store's files are on disk (differs from graph.storeDir for chroot stores). */
   realStoreDir: string;
-  /** For sources whose paths are not on disk (an image): put these paths' files there first. */
-  materialize?: (paths: readonly string[]) => void;
+  /** For sources whose paths may not be on disk (an image, a binary cache): puts these paths' files on disk, returns the dir holding them. */
+  materialize?: (paths: readonly string[]) => string;
 }
 
 const zeroCounts = (): Record<Verdict, number> => ({ verified: 0, contained: 0, differs: 0, mentioned: 0, unverified: 0, missing: 0 });
@@ -124,7 +124,7 @@ export function auditAnalysis(
     graph: RefGraph;
     roots: readonly PathId[];
     closure: { seals: readonly { seal: PathId; erased: readonly PathId[] }[] };
-    source: { realStoreDir: string; materialize?(paths: readonly string[]): void };
+    source: { realStoreDir: string; materialize?(paths: readonly string[]): string };
   },
   opts: AuditOptions = {},
 ): Promise<AuditResult> {
@@ -144,8 +144,8 @@ export async function auditSeals(input: AuditInput, opts: AuditOptions = {}): Pr
   for (const s of input.seals) {
     const sealPath = g.paths[s.seal]!;
     opts.log?.(`auditing ${sealPath}: ${s.erased.length} erased paths`);
-    input.materialize?.([sealPath]);
-    const inspector = new StorePathInspector(path.join(input.realStoreDir, path.posix.basename(sealPath)), sealPath, g.storeDir);
+    const sealDir = input.materialize?.([sealPath]) ?? input.realStoreDir;
+    const inspector = new StorePathInspector(path.join(sealDir, path.posix.basename(sealPath)), sealPath, g.storeDir);
     try {
       const audit = await auditSeal(input, s.seal, s.erased, inspector, hasher, { maxEvidence, context: opts.context ?? contextFor(g.storeDir), quick: opts.quick ?? false });
       for (const v of VERDICTS) summary[v] += audit.counts[v];

@@ -120,7 +120,7 @@ export class ImageSource implements GraphSource {
    * read bytes find them at `<realStoreDir>/<basename>`. A path the image holds no copy of is left
    * out (the command then reports it missing on disk).
    */
-  materialize(paths: readonly string[]): void {
+  materialize(paths: readonly string[]): string {
     for (const p of paths) {
       const base = path.posix.basename(p);
       const dest = path.join(this.realStoreDir, base);
@@ -128,6 +128,7 @@ export class ImageSource implements GraphSource {
       if (c === undefined || exists(dest)) continue;
       extractCopy(c, dest);
     }
+    return this.realStoreDir;
   }
 
   close(): void {

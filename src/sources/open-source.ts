@@ -57,6 +57,9 @@ export function openSource(spec: StoreSpec, log: (msg: string) => void = () => {
       source = new BinaryCacheSource(
         { url: spec.url, connections: spec.httpConnections ?? DEFAULT_HTTP_CONNECTIONS, netrcFile: spec.netrcFile },
         spec.storeDir,
+        spec.storeDir,
+        process.stderr.isTTY === true,
+        log,
       );
       break;
     case 'attrs-json':
