@@ -536,15 +536,53 @@ export class Erofs {
 }
 
 /**
+ * Walks an LZ4 block's sequences (without decoding) up to the one whose output reaches `want`
+ * bytes: how much input that is and how much it outputs. Short or malformed input: DecompressError.
+ */
+function lz4Prefix(input: Uint8Array, want: number): { inputLength: number; outputLength: number; afterMatch: boolean } {
+  let ip = 0;
+  let out = 0;
+  const bad = (why: string): DecompressError => new DecompressError('lz4', why);
+  const length = (n: number): number => {
+    if (n !== 15) return n;
+    for (;;) {
+      if (ip >= input.length) throw bad('truncated length');
+      const b = input[ip++]!;
+      n += b;
+      if (b !== 255) return n;
+    }
+  };
+  while (ip < input.length) {
+    const token = input[ip++]!;
+    const lits = length(token >> 4);
+    ip += lits;
+    out += lits;
+    if (ip > input.length) throw bad('literals run past the pcluster');
+    if (out >= want || ip === input.length) return { inputLength: ip, outputLength: out, afterMatch: false };
+    if (ip + 2 > input.length) throw bad('truncated match offset');
+    ip += 2;
+    out += length(token & 15) + 4;
+    if (out >= want) return { inputLength: ip, outputLength: out, afterMatch: true };
+  }
+  throw bad(`the stream ends after ${out} of ${want} bytes`);
+}
+
+/**
  * Decodes one pcluster (0-padding already removed) into at most `length` bytes (lz4: a little
  * more, see below), with the decoders decompress.ts uses, each capped at the extent's length.
  */
 function decodePcluster(alg: Algorithm, input: Uint8Array, length: number, compressedLength: number): Uint8Array {
   switch (alg) {
-    case 'lz4':
-      // Without 0-padding (mkfs.erofs -E legacy-compress) a pcluster may decode a little past its
-      // extent (the kernel decodes partially): the prefix is taken.
-      return decompress('lz4', input, length + compressedLength);
+    case 'lz4': {
+      // Without 0-padding (mkfs.erofs -E legacy-compress) the stream starts the pcluster and
+      // whatever follows it is not lz4; the kernel decodes partially (LZ4_decompress_safe_partial)
+      // and stops at the extent's length. Here the sequences are walked to where the output
+      // reaches it, and that prefix is decoded (the last sequence whole: a little more output).
+      const { inputLength, outputLength, afterMatch } = lz4Prefix(input, length);
+      // A block ends with literals: after a match, a token of no literals ends it for lz4_flex.
+      const block = afterMatch ? Buffer.concat([input.subarray(0, inputLength), new Uint8Array(1)]) : input.subarray(0, inputLength);
+      return decompress('lz4', block, Math.max(outputLength, 1));
+    }
     case 'deflate':
       // Raw DEFLATE (the kernel's zlib_inflate with a negative window): capped by zlib itself.
       // Z_SYNC_FLUSH: a stream cut after the extent's last byte is accepted, as the kernel does.
