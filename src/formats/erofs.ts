@@ -15,6 +15,7 @@ import * as zlib from 'node:zlib';
 import { errnoCode, NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import { decompress, DecompressError } from './decompress.js';
+import { walkDirectories } from './dir-walk.js';
 import type { ImageReader, ImageView, InnerEntry, InnerOwner } from './image.js';
 
 export const EROFS_SUPERBLOCK_OFFSET = 1024;
@@ -447,12 +448,12 @@ export class Erofs {
     }
   }
 
+  /** Every entry, root ('') first, parents before children (depth first, walkDirectories). */
   entries(): ErofsEntry[] {
     if (this.walked !== undefined) return this.walked;
-    const out: ErofsEntry[] = [];
     const root = this.inode(this.rootNid, EROFS_SUPERBLOCK_OFFSET + SB.rootNid);
     if ((root.mode & 0xf000) !== 0x4000) throw this.fail('the root inode is not a directory', root.offset);
-    const add = (path: string, ino: ErofsInode, at: number): ErofsEntry => {
+    const entryOf = (path: string, ino: ErofsInode): ErofsEntry => {
       const fmt = ino.mode & 0xf000;
       const type: InnerEntry['type'] = fmt === 0x4000 ? 'dir' : fmt === 0x8000 ? 'file' : fmt === 0xa000 ? 'symlink' : 'special';
       const e: ErofsEntry = { path, nid: ino.nid, type, mode: ino.mode, size: ino.size };
@@ -460,34 +461,30 @@ export class Erofs {
         if (ino.size > 4096) throw this.fail(`symlink inode ${ino.nid} has a ${ino.size}-byte target`, ino.offset + 8);
         e.target = Buffer.concat([...this.readInode(ino)]).toString('utf8');
       }
-      if (out.length >= this.limits.maxEntries) throw this.fail(`more than ${this.limits.maxEntries} entries`, at);
-      out.push(e);
-      this.byPath.set(path, e);
       return e;
     };
-    add('', root, root.offset);
-    const seen = new Set<number>([root.nid]);
-    const stack: { path: string; ino: ErofsInode; depth: number }[] = [{ path: '', ino: root, depth: 0 }];
-    while (stack.length > 0) {
-      const { path, ino, depth } = stack.pop()!;
-      const kids: { path: string; ino: ErofsInode; depth: number }[] = [];
-      for (const { name, nid, at } of this.dirents(ino)) {
-        if (name === '.' || name === '..') continue;
-        if (name === '' || name.includes('/')) throw this.fail(`directory ${path || '/'} holds an entry named ${JSON.stringify(name)}`, at);
-        const child = this.inode(nid, at);
-        const p = path === '' ? name : `${path}/${name}`;
-        if (this.byPath.has(p)) throw this.fail(`${p} is named twice`, at);
-        const e = add(p, child, at);
-        if (e.type === 'dir') {
-          if (seen.has(nid)) throw this.fail(`directory inode ${nid} is linked twice (a loop?)`, at);
-          seen.add(nid);
-          if (depth + 1 > this.limits.maxDepth) throw this.fail(`directories nest deeper than ${this.limits.maxDepth}`, at);
-          kids.push({ path: p, ino: child, depth: depth + 1 });
+    const self = this;
+    const { entries, byPath } = walkDirectories<ErofsInode, ErofsEntry>({
+      root: { entry: entryOf('', root), dir: root, key: root.nid },
+      *children(dir) {
+        for (const { name, nid, at } of self.dirents(dir)) {
+          if (name === '.' || name === '..') continue;
+          yield {
+            name,
+            at,
+            open(path) {
+              const child = self.inode(nid, at);
+              const entry = entryOf(path, child);
+              return entry.type === 'dir' ? { entry, dir: { dir: child, key: nid } } : { entry };
+            },
+          };
         }
-      }
-      for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]!);
-    }
-    return (this.walked = out);
+      },
+      limits: this.limits,
+      fail: (why, offset) => this.fail(why, offset),
+    });
+    for (const [k, v] of byPath) this.byPath.set(k, v);
+    return (this.walked = entries);
   }
 
   entry(path: string): ErofsEntry | undefined {
