@@ -23,6 +23,7 @@ mkfs.ext4 -q -F -b 1024 -N 128 -O ^has_journal,inline_data -I 512 -E root_owner=
 mkfs.erofs --quiet -T0 erofs-plain.img t
 mkfs.erofs --quiet -T0 -zlz4hc -C16384 -Eztailpacking erofs-lz4hc-big-tail.img t
 mkfs.erofs --quiet -T0 -zlz4 -Elegacy-compress erofs-lz4-full.img t
+mkfs.erofs --quiet -T0 -zlz4hc erofs-lz4hc.img t   # re-encoded with lzma for a seed (see erofs/MANIFEST.json)
 mkfs.erofs --quiet -T0 --chunksize=4096 erofs-chunks.img t
 # fat (no symlinks)
 rm -rf f; cp -r t f; rm f/short-link f/long-link
