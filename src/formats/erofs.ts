@@ -33,16 +33,7 @@ export const SB = {
 } as const;
 
 const LAYOUT = { flatPlain: 0, compressedFull: 1, flatInline: 2, compressedCompact: 3, chunkBased: 4 } as const;
-/** The kernel's Z_EROFS_COMPRESSION_* numbers (h_algorithmtype nibbles). */
-const ALGORITHMS = ['lz4', 'lzma', 'deflate', 'zstd'] as const;
-type Algorithm = (typeof ALGORITHMS)[number];
-/**
- * How many times its pcluster an extent may decode to: lz4's and deflate's format limits (255×,
- * 1032×); lzma and zstd have none that helps, so only MAX_EXTENT bounds them.
- */
-const EXPANSION: Readonly<Record<Algorithm, number>> = { lz4: 255, deflate: 1032, lzma: Infinity, zstd: Infinity };
-/** The LZMA "alone" header: properties, dictionary size (LE32), unpacked size (LE64). */
-const LZMA_ALONE_HEADER = 13;
+const ALGORITHMS = ['lz4', 'lzma', 'deflate', 'zstd'];
 const CHUNK_FORMAT_INDEXES = 0x20;
 const NULL_ADDR = 0xffffffff;
 const INCOMPAT_ZERO_PADDING = 0x1;
@@ -362,7 +353,7 @@ export class Erofs {
       if (x.length > raw.length) throw this.fail(`inode ${ino.nid}'s stored pcluster is shorter than its extent`, x.offset);
       return raw.subarray(0, x.length);
     }
-    const alg = ALGORITHMS[x.alg];
+    const alg = ALGORITHMS[x.alg] as Algorithm | undefined;
     if (alg === undefined) throw this.fail(`inode ${ino.nid} is compressed with algorithm ${x.alg}, which nix-seal cannot decode`, x.offset);
     // 0-padding: the compressed stream ends the pcluster, zeros before it (the kernel's
     // z_erofs_fixup_insize). lzma, deflate and zstd always have it; lz4 when the superblock says so.
@@ -531,6 +522,18 @@ export class Erofs {
     return { what: 'EROFS data block in no file read (compressed data or unused)' };
   }
 }
+
+// ---- pcluster decoders ----------------------------------------------------------------------------
+
+/** The kernel's Z_EROFS_COMPRESSION_* algorithms, by their h_algorithmtype nibble (ALGORITHMS). */
+type Algorithm = 'lz4' | 'lzma' | 'deflate' | 'zstd';
+/**
+ * How many times its pcluster an extent may decode to: lz4's and deflate's format limits (255×,
+ * 1032×); lzma and zstd have none that helps, so only MAX_EXTENT bounds them.
+ */
+const EXPANSION: Readonly<Record<Algorithm, number>> = { lz4: 255, deflate: 1032, lzma: Infinity, zstd: Infinity };
+/** The LZMA "alone" header: properties, dictionary size (LE32), unpacked size (LE64). */
+const LZMA_ALONE_HEADER = 13;
 
 /**
  * Walks an LZ4 block's sequences (without decoding) up to the one whose output reaches `want`
