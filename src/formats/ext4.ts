@@ -14,6 +14,7 @@
  */
 import { NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
+import { walkDirectories } from './dir-walk.js';
 import type { ImageReader, ImageView, InnerEntry, InnerOwner } from './image.js';
 import * as bytes from './bytes.js';
 import { headOf, type Verdict } from './detection.js';
@@ -432,46 +433,43 @@ export class Ext4 {
     };
   }
 
-  /** Every entry, root ('') first, parents before children (depth first). Hard links appear at each name. */
+  /**
+   * Every entry, root ('') first, parents before children (depth first, walkDirectories). Hard
+   * links appear at each name; a name twice in one directory is refused.
+   */
   entries(): Ext4Entry[] {
     if (this.walked !== undefined) return this.walked;
-    const out: Ext4Entry[] = [];
-    const seenDirs = new Set<number>();
     const root = this.inode(ROOT_INO, EXT4_SUPERBLOCK_OFFSET);
     if ((root.mode & 0xf000) !== 0x4000) throw this.fail('the root inode is not a directory', root.offset);
-    const add = (path: string, ino: Ext4Inode): Ext4Entry => {
+    const entryOf = (path: string, ino: Ext4Inode): Ext4Entry => {
       const fmt = ino.mode & 0xf000;
       const type: InnerEntry['type'] = fmt === 0x4000 ? 'dir' : fmt === 0x8000 ? 'file' : fmt === 0xa000 ? 'symlink' : 'special';
       const e: Ext4Entry = { path, ino: ino.ino, type, mode: ino.mode, size: ino.size };
       if (type === 'symlink') e.target = Buffer.from(this.symlinkTarget(ino)).toString('utf8');
-      if (out.length >= this.limits.maxEntries) throw this.fail(`more than ${this.limits.maxEntries} entries`, ino.offset);
-      out.push(e);
-      this.byPath.set(path, e);
       return e;
     };
-    const stack: { path: string; ino: Ext4Inode; depth: number }[] = [{ path: '', ino: root, depth: 0 }];
-    add('', root);
-    seenDirs.add(ROOT_INO);
-    while (stack.length > 0) {
-      const { path, ino, depth } = stack.pop()!;
-      const children: { path: string; ino: Ext4Inode; depth: number }[] = [];
-      for (const { name, inum, at } of this.dirents(ino)) {
-        if (name === '.' || name === '..') continue;
-        if (name.includes('/') || name === '') throw this.fail(`directory ${path || '/'} holds an entry named ${JSON.stringify(name)}`, at);
-        const child = this.inode(inum, at);
-        const p = path === '' ? name : `${path}/${name}`;
-        const e = add(p, child);
-        if (e.type === 'dir') {
-          if (seenDirs.has(inum)) throw this.fail(`directory inode ${inum} is linked twice (a loop?)`, at);
-          seenDirs.add(inum);
-          if (depth + 1 > this.limits.maxDepth) throw this.fail(`directories nest deeper than ${this.limits.maxDepth}`, at);
-          children.push({ path: p, ino: child, depth: depth + 1 });
+    const self = this;
+    const { entries, byPath } = walkDirectories<Ext4Inode, Ext4Entry>({
+      root: { entry: entryOf('', root), dir: root, key: ROOT_INO },
+      *children(dir) {
+        for (const { name, inum, at } of self.dirents(dir)) {
+          if (name === '.' || name === '..') continue;
+          yield {
+            name,
+            at,
+            open(path) {
+              const child = self.inode(inum, at);
+              const entry = entryOf(path, child);
+              return entry.type === 'dir' ? { entry, dir: { dir: child, key: inum } } : { entry };
+            },
+          };
         }
-      }
-      // Depth first, in directory order: push reversed so the first child is walked first.
-      for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
-    }
-    return (this.walked = out);
+      },
+      limits: this.limits,
+      fail: (why, offset) => this.fail(why, offset),
+    });
+    for (const [k, v] of byPath) this.byPath.set(k, v);
+    return (this.walked = entries);
   }
 
   entry(path: string): Ext4Entry | undefined {
