@@ -4,7 +4,7 @@ import { idOf, type PathId, type RefGraph } from './graph/ref-graph.js';
 import { usageError } from './errors.js';
 import { detectImages, hasForeignReferences, type DetectedImage } from './seal/detect.js';
 import { compileSealRules, markSeals, readSealsFile, unmarkSeals, type SealPattern } from './seal/seal-rules.js';
-import { openSource } from './sources/open-source.js';
+import { loadSourceModules, openSource } from './sources/open-source.js';
 import type { GraphSource } from './sources/source.js';
 import { resolveToStorePath } from './store/resolve-path.js';
 import type { StorePath } from './store/store-path.js';
@@ -52,6 +52,7 @@ export async function analyzeStore(opts: AnalysisOptions): Promise<Analysis> {
   if (typeof opts.store === 'string' ? opts.store.startsWith('image:') : opts.store?.kind === 'image') {
     await (await import('./formats/decompress.js')).prepareDecoders();
   }
+  if (!opts.source) await loadSourceModules(typeof opts.store === 'object' ? opts.store : parseStoreSpec(opts.store, opts.env));
   return analyze(opts);
 }
 

@@ -7,7 +7,7 @@ import { followLinksToStore } from '../store/resolve-path.js';
 import { isInStore } from '../store/store-path.js';
 import { parseStoreSpec } from '../store/store-url.js';
 import { BinaryCacheSource } from '../sources/binary-cache.js';
-import { openSource } from '../sources/open-source.js';
+import { loadSourceModules, openSource } from '../sources/open-source.js';
 
 export interface InitrdFlags {
   output: string;
@@ -64,6 +64,7 @@ export async function initrdCommand(
   }
   // Resolve --init and store link targets against the store the graph comes from.
   const spec = typeof base.store === 'object' ? base.store : parseStoreSpec(base.store, base.env);
+  await loadSourceModules(spec);
   const source = openSource(spec, base.log);
   const extraRoots: string[] = [];
   if (flags.init !== undefined) {
