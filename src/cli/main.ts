@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { analyzeStore, type AnalysisOptions } from '../analysis.js';
 import { ERROR_EXIT_CODE, NixSealError, type ErrorJson, type Warning } from '../errors.js';
-import { closureLines, closureResult } from './closure.js';
+import { closureResult, writeClosureLines } from './closure.js';
 import type { InitrdFlags } from './initrd.js';
 import { STORE_FORMS, parseStoreSpec } from '../store/store-url.js';
 
@@ -122,7 +122,8 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
   ).action(async (roots: string[], f: CommonFlags) => {
     const a = await analyzeStore(analysisOptions(roots, f, out));
     warn(out, a.warnings);
-    out.out(f.json ? JSON.stringify(closureResult(a), null, 2) + '\n' : closureLines(a));
+    if (f.json) out.out(JSON.stringify(closureResult(a), null, 2) + '\n');
+    else writeClosureLines(a, (t) => out.out(t));
   });
 
   withClosureFlags(
