@@ -7,7 +7,8 @@
  * line (same paths, same order) — a difference fails the benchmark loudly — and which give the
  * peak RSS; then hyperfine (1 warm-up, a few timed runs) of the two. The small closure is mostly
  * Node's start-up, so `node -e 0` is timed beside it and the target is on what nix-seal adds to
- * that; on Node ≥ 22.1 also nix-seal with Node's compile cache (NODE_COMPILE_CACHE), for the notes.
+ * that; on Node ≥ 22.1 also nix-seal without Node's compile cache (bin/nix-seal.js switches it on
+ * there; NODE_DISABLE_COMPILE_CACHE=1 turns it off), to show what the cache buys.
  *
  * Runs on the Node that runs it (process.execPath): `node dist/bench/run.js closure` for Node 20,
  * `.cache/node24/bin/node dist/bench/run.js closure` for Node 24; each Node has its own section.
@@ -61,7 +62,7 @@ interface SizeResult {
   nixSeal?: HyperfineStats;
   /** nix-store mean / nix-seal mean. */
   speedup?: number;
-  /** Small closure: `node -e 0`, and nix-seal with NODE_COMPILE_CACHE (Node ≥ 22.1). */
+  /** Small closure: `node -e 0`, and nix-seal with NODE_DISABLE_COMPILE_CACHE=1 (Node ≥ 22.1). */
   nodeBaseline?: HyperfineStats;
   nixSealCompileCache?: HyperfineStats;
   /** Small closure: (nix-seal − node -e 0) / nix-store. */
@@ -172,7 +173,7 @@ async function runClosure(opts: BenchOptions): Promise<BenchResult> {
     if (size === 'small') {
       extra.push({ name: 'node -e 0', argv: [process.execPath, '-e', '0'] });
       if (hasCompileCache) {
-        extra.push({ name: 'nix-seal closure, NODE_COMPILE_CACHE (small)', argv: ['env', `NODE_COMPILE_CACHE=${join(BENCH_DIR, 'node-compile-cache')}`, ...sealArgv(root.path)] });
+        extra.push({ name: 'nix-seal closure, NODE_DISABLE_COMPILE_CACHE=1 (small)', argv: ['env', 'NODE_DISABLE_COMPILE_CACHE=1', ...sealArgv(root.path)] });
       }
     }
     const hfJson = join(BENCH_DIR, `hyperfine-closure-${size}-node${NODE_MAJOR}.json`);
@@ -251,8 +252,8 @@ async function runClosure(opts: BenchOptions): Promise<BenchResult> {
           `Small closure, start-up: \`node -e 0\` ${fmtTime(results.small.nodeBaseline)} (CPU ${fmtSeconds(results.small.cpu?.['node -e 0'] ?? NaN)}); nix-seal adds ` +
             `${fmtSeconds(results.small.nixSeal!.mean - results.small.nodeBaseline.mean)} to it, nix-store -qR takes ${fmtTime(results.small.nixStore!)}` +
             (results.small.nixSealCompileCache
-              ? `; with Node's compile cache (NODE_COMPILE_CACHE, warm) nix-seal takes ${fmtTime(results.small.nixSealCompileCache)}, CPU ` +
-                `${fmtSeconds(results.small.cpu?.['nix-seal closure, NODE_COMPILE_CACHE (small)'] ?? NaN)} (without: ${fmtTime(results.small.nixSeal!)}, CPU ${fmtSeconds(results.small.cpu?.['nix-seal closure (small)'] ?? NaN)}).`
+              ? `; without Node's compile cache (NODE_DISABLE_COMPILE_CACHE=1) nix-seal takes ${fmtTime(results.small.nixSealCompileCache)}, CPU ` +
+                `${fmtSeconds(results.small.cpu?.['nix-seal closure, NODE_DISABLE_COMPILE_CACHE=1 (small)'] ?? NaN)} (with it, as bin/nix-seal.js runs: ${fmtTime(results.small.nixSeal!)}, CPU ${fmtSeconds(results.small.cpu?.['nix-seal closure (small)'] ?? NaN)}).`
               : '.'),
         ]
       : []),

@@ -4,7 +4,7 @@ import { idOf, type PathId, type RefGraph } from './graph/ref-graph.js';
 import { usageError } from './errors.js';
 import { detectImages, hasForeignReferences, type DetectedImage } from './seal/detect.js';
 import { compileSealRules, markSeals, readSealsFile, unmarkSeals, type SealPattern } from './seal/seal-rules.js';
-import { openSource } from './sources/open-source.js';
+import { loadSourceModules, openSource } from './sources/open-source.js';
 import { storeDirWithBytes, type GraphSource } from './sources/source.js';
 import { resolveToStorePath } from './store/resolve-path.js';
 import type { StorePath } from './store/store-path.js';
@@ -46,18 +46,20 @@ export interface Analysis {
 
 /**
 /**
- * Loads the image decoders that start asynchronously (libzstd as WebAssembly) when `store` is an
- * image, whose copies are read while its source opens. Await it before opening such a source.
+ * Loads what opening `store` needs that is loaded asynchronously: the modules of the image and
+ * binary-cache sources (left out of a plain closure's start-up), and for an image, whose copies
+ * are read while its source opens, the decoders that start asynchronously (libzstd as
+ * WebAssembly). Await it before openSource; analyzeStore does.
  */
-export async function prepareStore(store: AnalysisOptions['store']): Promise<void> {
-  if (typeof store === 'string' ? store.startsWith('image:') : store?.kind === 'image') {
-    await (await import('./formats/decompress.js')).prepareDecoders();
-  }
+export async function prepareStore(store: AnalysisOptions['store'], env?: NodeJS.ProcessEnv): Promise<void> {
+  const spec = typeof store === 'object' ? store : parseStoreSpec(store, env);
+  await loadSourceModules(spec);
+  if (spec.kind === 'image') await (await import('./formats/decompress.js')).prepareDecoders();
 }
 
-/** analyze(), after prepareStore(): what the CLI calls. */
+/** analyze(), after prepareStore() when it opens the store itself: what the CLI calls. */
 export async function analyzeStore(opts: AnalysisOptions): Promise<Analysis> {
-  await prepareStore(opts.store);
+  if (!opts.source) await prepareStore(opts.store, opts.env);
   return analyze(opts);
 }
 

@@ -7,7 +7,7 @@
  *   console.log(whyResult(a, '/nix/store/…-bash-5.2').chain);
  *   a.source.close?.(); // the database handle, an image's temporary files
  */
-export { analyze, analyzeStore, resolveInAnalysis, type Analysis, type AnalysisOptions } from './analysis.js';
+export { analyze, analyzeStore, prepareStore, resolveInAnalysis, type Analysis, type AnalysisOptions } from './analysis.js';
 export { ERROR_EXIT_CODE, NixSealError, type ErrorCode, type ErrorJson, type Warning, type WarningCode } from './errors.js';
 export { closureLines, closureResult, type ClosureResult } from './commands/closure.js';
 export { infoResult, type InfoResult, type Amount } from './commands/info.js';
@@ -25,7 +25,7 @@ export { reach, sealedClosure, topoOrder, maskCount, maskNarSize, type PathMask,
 export { buildRefGraph, idOf, referencesOf, type RefGraph, type PathId, type GraphRecords } from './graph/ref-graph.js';
 export { shortestChain, allChains } from './graph/why.js';
 export { compileSealRules, markSeals, readSealsFile, type SealRule, type SealPattern } from './seal/seal-rules.js';
-export { openSource } from './sources/open-source.js';
+export { openSource, loadSourceModules } from './sources/open-source.js';
 export type { GraphSource } from './sources/source.js';
 export { LocalDbSource } from './sources/local-db.js';
 export { DaemonSource } from './sources/daemon.js';
@@ -44,3 +44,10 @@ export { parseHash, formatHashHex, formatHashNix32, formatHashSri, type Hash, ty
 export { parseStorePath, toStorePath, hashPartOf, nameOf, baseNameOf, type StorePath } from './store/store-path.js';
 export { resolveToStorePath } from './store/resolve-path.js';
 export { parseStoreSpec, type StoreSpec } from './store/store-url.js';
+
+// openSource loads the image and binary-cache sources lazily (CLI start-up); the library has them
+// imported already, so its synchronous openSource and analyze open every kind of store.
+import * as binaryCache from './sources/binary-cache.js';
+import * as imageSource from './sources/image-source.js';
+import { useSourceModules } from './sources/open-source.js';
+useSourceModules({ image: imageSource, binaryCache });

@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { analyzeStore, prepareStore, type Analysis, type AnalysisOptions } from '../analysis.js';
 import { ERROR_EXIT_CODE, NixSealError, type ErrorJson, type Warning } from '../errors.js';
-import { closureLines, closureResult } from '../commands/closure.js';
+import { closureResult, writeClosureLines } from '../commands/closure.js';
 import type { InitrdFlags } from '../commands/initrd.js';
 import type { GraphSource } from '../sources/source.js';
 import { STORE_FORMS, parseStoreSpec } from '../store/store-url.js';
@@ -132,7 +132,8 @@ export function buildProgram(out: Output, setExit: (code: number) => void, opene
   ).action(async (roots: string[], f: CommonFlags) => {
     const a = await analyze(analysisOptions(roots, f, out));
     warn(out, a.warnings);
-    out.out(f.json ? JSON.stringify(closureResult(a), null, 2) + '\n' : closureLines(a));
+    if (f.json) out.out(JSON.stringify(closureResult(a), null, 2) + '\n');
+    else writeClosureLines(a, (t) => out.out(t));
   });
 
   withClosureFlags(
