@@ -9,11 +9,11 @@ import { withHashesFromDisk, withSizesFromDisk } from '../sources/hashes-from-di
 
 export interface ClosureInfoOptions {
   /** -o DIR: write store-paths, registration, total-nar-size and seals.json into DIR (created if missing, not its parent). */
-  out?: string;
+  out?: string | undefined;
   /** --registration-only FILE: write only the registration, to FILE; '-' = return it for stdout. */
-  registrationOnly?: string;
+  registrationOnly?: string | undefined;
   /** --verbose notes. */
-  log?: (msg: string) => void;
+  log?: ((msg: string) => void) | undefined;
 }
 
 /** `nix-seal closure-info --json`. */

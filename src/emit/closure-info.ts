@@ -26,7 +26,7 @@ export interface SealsJson {
 export function registrationHash(g: RefGraph, id: PathId): string {
   const text = g.narHash[id];
   if (text === undefined) {
-    throw new NixSealError('EPARSE', `Cannot write the registration of ${g.paths[id]}: its narHash is unknown`, { path: g.paths[id] });
+    throw new NixSealError('EPARSE', `Cannot write the registration of ${g.paths[id]}: its narHash is unknown`, { path: g.paths[id]! });
   }
   return formatHashNix32(parseHash(text, 'sha256'));
 }
@@ -34,7 +34,7 @@ export function registrationHash(g: RefGraph, id: PathId): string {
 function registrationSize(g: RefGraph, id: PathId): number {
   const n = g.narSize[id]!;
   if (Number.isNaN(n)) {
-    throw new NixSealError('EPARSE', `Cannot write the registration of ${g.paths[id]}: its narSize is unknown`, { path: g.paths[id] });
+    throw new NixSealError('EPARSE', `Cannot write the registration of ${g.paths[id]}: its narSize is unknown`, { path: g.paths[id]! });
   }
   return n;
 }

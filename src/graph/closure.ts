@@ -105,7 +105,7 @@ export function topoOrderIds(g: RefGraph, mask: PathMask, scratch = new Scratch(
         if (w === v || !mask[w]) continue;
         if (state[w] === 1) {
           throw new NixSealError('EPARSE', `Cannot sort paths: cycle between ${g.paths[v]} and ${g.paths[w]}`, {
-            path: g.paths[v],
+            path: g.paths[v]!,
           });
         }
         if (state[w] === 0) {

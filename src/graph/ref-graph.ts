@@ -103,7 +103,7 @@ export function buildRefGraph(rec: GraphRecords): RefGraph {
     const old = order[i]!;
     sortedPaths[i] = paths[old]!;
     if (i > 0 && sortedPaths[i] === sortedPaths[i - 1]) {
-      throw new NixSealError('EPARSE', `Cannot build graph: ${sortedPaths[i]} is listed twice`, { path: sortedPaths[i] });
+      throw new NixSealError('EPARSE', `Cannot build graph: ${sortedPaths[i]} is listed twice`, { path: sortedPaths[i]! });
     }
     narSize[i] = rec.narSize[old]!;
     narHash[i] = rec.narHash?.[old];

@@ -104,7 +104,8 @@ function nestedImage(view: ImageView, path: string, name: string): NestedImage {
     if (opened !== undefined) nested = { view: opened };
     else {
       try {
-        nested = { opaque: sniffSource(src) };
+        const opaque = sniffSource(src);
+        nested = opaque === undefined ? {} : { opaque };
       } catch {
         nested = {};
       }

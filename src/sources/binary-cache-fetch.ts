@@ -61,8 +61,8 @@ export function parseNetrc(text: string): { machines: Map<string, NetrcEntry>; f
         if (host !== undefined && !machines.has(host)) machines.set(host, current);
       } else if (t === 'default') {
         current = fallback = {};
-      } else if (t === 'login' && current) current.login = tokens[++i];
-      else if (t === 'password' && current) current.password = tokens[++i];
+      } else if (t === 'login' && current) current.login = tokens[++i] ?? '';
+      else if (t === 'password' && current) current.password = tokens[++i] ?? '';
       else if (t === 'account') i++;
       else if (t === 'macdef') {
         // A macro runs to the next blank line.

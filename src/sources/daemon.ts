@@ -33,7 +33,7 @@ export class DaemonSource implements GraphSource {
       const msg = (e.stderr ?? '').trim().split('\n').pop() ?? '';
       const invalid = /path '([^']+)' is not valid/.exec(msg);
       if (invalid) {
-        throw new NixSealError('EINVALIDPATH', `Cannot use ${invalid[1]}: path is not valid in the Nix store`, { path: invalid[1] });
+        throw new NixSealError('EINVALIDPATH', `Cannot use ${invalid[1]}: path is not valid in the Nix store`, { path: invalid[1]! });
       }
       throw new NixSealError('EDAEMON', `Cannot query the Nix store with nix path-info: ${msg.replace(/^error: /, '')}`, { cause: err });
     }

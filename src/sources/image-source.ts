@@ -10,7 +10,7 @@ import path from 'node:path';
 import { NixSealError, describeSystemError } from '../errors.js';
 import { FdSource } from '../formats/byte-source.js';
 import { readerFor } from '../formats/image-readers.js';
-import { readWhole, type ImageView } from '../formats/image.js';
+import type { ImageView } from '../formats/image.js';
 import { narOfTree } from '../formats/nar.js';
 import { idOf, type RefGraph } from '../graph/ref-graph.js';
 import { ReferenceScanner, HashPartSet } from '../scan/reference-scanner.js';
@@ -23,8 +23,6 @@ import type { GraphSource } from './source.js';
 
 /** Files of a directory output looked at for images (an isoImage output has a handful). */
 const MAX_DIRECTORY_FILES = 1000;
-
-const REGISTRATION_FILE = /(^|\/)(nix-path-registration|registration)$/;
 
 /**
  * The graph comes from the registration inside (nix-path-registration, closureInfo's
