@@ -1,8 +1,9 @@
 import type { Warning } from './errors.js';
 import { reach, sealedClosure, type SealedClosure } from './graph/closure.js';
 import { idOf, type PathId, type RefGraph } from './graph/ref-graph.js';
-import { usageError } from './errors.js';
-import { detectImages, hasForeignReferences, type DetectedImage } from './seal/detect.js';
+import { NixSealError, usageError } from './errors.js';
+import type * as ImageDetection from './seal/detect.js';
+import type { DetectedImage } from './seal/detect.js';
 import { compileSealRules, markSeals, readSealsFile, unmarkSeals, type SealPattern } from './seal/seal-rules.js';
 import { loadSourceModules, openSource } from './sources/open-source.js';
 import { storeDirWithBytes, type GraphSource } from './sources/source.js';
@@ -46,20 +47,34 @@ export interface Analysis {
 
 /**
 /**
- * Loads what opening `store` needs that is loaded asynchronously: the modules of the image and
- * binary-cache sources (left out of a plain closure's start-up), and for an image, whose copies
- * are read while its source opens, the decoders that start asynchronously (libzstd as
- * WebAssembly). Await it before openSource; analyzeStore does.
+ * --seal-images' detection (seal/detect) brings every format module with it, a large share of a
+ * plain closure's start-up: prepareAnalysis loads it only when asked, and the library's index
+ * registers it (useImageDetection) so that the synchronous analyze() has it.
  */
-export async function prepareStore(store: AnalysisOptions['store'], env?: NodeJS.ProcessEnv): Promise<void> {
-  const spec = typeof store === 'object' ? store : parseStoreSpec(store, env);
-  await loadSourceModules(spec);
-  if (spec.kind === 'image') await (await import('./formats/decompress.js')).prepareDecoders();
+let imageDetection: typeof ImageDetection | undefined;
+
+/** Makes the already imported seal/detect module available to analyze(). */
+export function useImageDetection(m: typeof ImageDetection): void {
+  imageDetection = m;
 }
 
-/** analyze(), after prepareStore() when it opens the store itself: what the CLI calls. */
+/**
+ * Loads what an analysis with these options needs that is loaded asynchronously: the module of the
+ * store's source when it is an image or a binary cache (left out of a plain closure's start-up);
+ * for an image, whose copies are read while its source opens, the decoders that start
+ * asynchronously (libzstd as WebAssembly); for --seal-images, the image detection. Await it before
+ * openSource or analyze(); analyzeStore does.
+ */
+export async function prepareAnalysis(opts: Pick<AnalysisOptions, 'store' | 'env' | 'sealImages'>): Promise<void> {
+  const spec = typeof opts.store === 'object' ? opts.store : parseStoreSpec(opts.store, opts.env);
+  await loadSourceModules(spec);
+  if (spec.kind === 'image') await (await import('./formats/decompress.js')).prepareDecoders();
+  if (opts.sealImages) imageDetection ??= await import('./seal/detect.js');
+}
+
+/** analyze() after prepareAnalysis(): what the CLI calls. */
 export async function analyzeStore(opts: AnalysisOptions): Promise<Analysis> {
-  if (!opts.source) await prepareStore(opts.store, opts.env);
+  await prepareAnalysis(opts);
   return analyze(opts);
 }
 
@@ -97,8 +112,9 @@ function analyzeIn(source: GraphSource, opts: AnalysisOptions): Analysis {
   const full = reach(graph, roots);
   const { seals, warnings } = markSeals(graph, full, rules);
   // Only paths that refer to others are sniffed; an image's copies or a cache's NARs are put on disk first.
-  const detected = opts.sealImages
-    ? detectImages(graph, full, storeDirWithBytes(source, graph.paths.filter((_, id) => full[id] && hasForeignReferences(graph, id))))
+  const detection = opts.sealImages ? (imageDetection ?? notLoaded()) : undefined;
+  const detected = detection
+    ? detection.detectImages(graph, full, storeDirWithBytes(source, graph.paths.filter((_, id) => full[id] && detection.hasForeignReferences(graph, id))))
     : [];
   for (const d of detected) seals[d.id] = 1;
   if (opts.noSeals !== undefined && opts.noSeals.length > 0) {
@@ -116,4 +132,8 @@ function analyzeIn(source: GraphSource, opts: AnalysisOptions): Analysis {
 export function resolveInAnalysis(a: Analysis, arg: string): { path: StorePath; id: PathId | undefined } {
   const path = resolveToStorePath(arg, a.source.storeDir);
   return { path, id: idOf(a.graph, path) };
+}
+
+function notLoaded(): never {
+  throw new NixSealError('EINTERNAL', 'Cannot detect images: seal/detect is not loaded (call analyzeStore, or import from the package\'s index)');
 }

@@ -7,7 +7,7 @@
  *   console.log(whyResult(a, '/nix/store/…-bash-5.2').chain);
  *   a.source.close?.(); // the database handle, an image's temporary files
  */
-export { analyze, analyzeStore, prepareStore, resolveInAnalysis, type Analysis, type AnalysisOptions } from './analysis.js';
+export { analyze, analyzeStore, prepareAnalysis, resolveInAnalysis, type Analysis, type AnalysisOptions } from './analysis.js';
 export { ERROR_EXIT_CODE, NixSealError, type ErrorCode, type ErrorJson, type Warning, type WarningCode } from './errors.js';
 export { closureLines, closureResult, type ClosureResult } from './commands/closure.js';
 export { infoResult, type InfoResult, type Amount } from './commands/info.js';
@@ -51,3 +51,6 @@ import * as binaryCache from './sources/binary-cache.js';
 import * as imageSource from './sources/image-source.js';
 import { useSourceModules } from './sources/open-source.js';
 useSourceModules({ image: imageSource, binaryCache });
+import * as imageDetection from './seal/detect.js';
+import { useImageDetection } from './analysis.js';
+useImageDetection(imageDetection);

@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { analyzeStore, prepareStore, type Analysis, type AnalysisOptions } from '../analysis.js';
+import { analyzeStore, prepareAnalysis, type Analysis, type AnalysisOptions } from '../analysis.js';
 import { ERROR_EXIT_CODE, NixSealError, type ErrorJson, type Warning } from '../errors.js';
 import { closureResult, writeClosureLines } from '../commands/closure.js';
 import type { InitrdFlags } from '../commands/initrd.js';
@@ -313,7 +313,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void, opene
       const { hashCommand } = await import('../commands/hash.js');
       const { openSource } = await import('../sources/open-source.js');
       const store = f.store;
-      if (store !== undefined) await prepareStore(store);
+      if (store !== undefined) await prepareAnalysis({ store });
       const r = await hashCommand(
         paths,
         store === undefined

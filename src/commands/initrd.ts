@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { analyze, prepareStore, type AnalysisOptions } from '../analysis.js';
+import { analyze, prepareAnalysis, type AnalysisOptions } from '../analysis.js';
 import { describeSystemError, NixSealError, usageError, type Warning } from '../errors.js';
 import { parseCompressor } from '../emit/compress.js';
 import { writeInitrd, type InitrdResult } from '../emit/initrd.js';
@@ -64,7 +64,7 @@ export async function initrdCommand(
   }
   // Resolve --init and store link targets against the store the graph comes from.
   const spec = typeof base.store === 'object' ? base.store : parseStoreSpec(base.store, base.env);
-  await prepareStore(spec);
+  await prepareAnalysis({ ...base, store: spec });
   const source = openSource(spec, base.log);
   try {
     const extraRoots: string[] = [];
