@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import fc from 'fast-check';
 import { treeArbitraries, writeTree } from '../../test/support/random-tree.js';
+import { collect } from '../../test/support/temp.js';
 import { NixSealError } from '../errors.js';
 import { narHashAndSize, narStream } from '../formats/nar.js';
 import { removeTree, unpackNar } from './nar-fetch.js';
@@ -13,11 +14,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nix-seal-nar-fetch-'));
 after(() => removeTree(tmp));
 let n = 0;
 
-async function narOf(p: string): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of narStream(p)) parts.push(Buffer.from(c));
-  return Buffer.concat(parts);
-}
+const narOf = (p: string): Promise<Buffer> => collect(narStream(p));
 
 /** Feeds `bytes` in chunks of `size` (splitting tokens anywhere). */
 async function* chunks(bytes: Buffer, size: number): AsyncGenerator<Buffer> {

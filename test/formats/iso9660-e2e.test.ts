@@ -8,23 +8,15 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { test, type TestContext } from 'node:test';
 import fc from 'fast-check';
-import { NixSealError } from '../errors.js';
-import { requireTools } from '../../test/support/tools.js';
-import { BufferSource, DR_FIELD, FdSource, openIso, SECTOR_SIZE, SYSTEM_AREA_SIZE, withIsoFile, type Iso, type IsoEntry, type IsoLimits } from './iso9660.js';
+import { NixSealError } from '../../src/errors.js';
+import { requireTools } from '../support/tools.js';
+import { BufferSource, DR_FIELD, FdSource, openIso, SECTOR_SIZE, SYSTEM_AREA_SIZE, withIsoFile, type Iso, type IsoEntry, type IsoLimits } from '../../src/formats/iso9660.js';
+import { tempDir } from '../support/temp.js';
 
-// dist/src/formats/iso9660.test.js → the source tree's corpus (not copied to dist).
+// dist/test/formats/iso9660-e2e.test.js → the source tree's corpus (not copied to dist).
 const CORPUS = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fuzz-corpus/iso9660');
 /** xorriso converts names from the locale's charset: in the C locale every non-ASCII byte becomes "_" in Joliet. */
 const UTF8_ENV = { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8' };
-
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'nix-seal-iso-'));
-  t.after(() => {
-    execFileSync('chmod', ['-R', 'u+rwx', dir]); // xorriso extracts read-only directories
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return dir;
-}
 
 function xorriso(args: string[]): string {
   return execFileSync('xorriso', args, { env: UTF8_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 28 });

@@ -5,21 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import fc from 'fast-check';
-import { NixSealError } from '../errors.js';
-import { requireTools } from '../../test/support/tools.js';
-import { writeSampleTree } from '../../test/support/view-tree.js';
-import { bytesSource } from './byte-source.js';
-import { BPB, fatReader, lfnChecksum, openFat } from './fat.js';
-import { readWhole } from './image.js';
-import { readerFor } from './image-readers.js';
+import { NixSealError } from '../../src/errors.js';
+import { requireTools } from '../support/tools.js';
+import { writeSampleTree } from '../support/view-tree.js';
+import { bytesSource } from '../../src/formats/byte-source.js';
+import { BPB, fatReader, lfnChecksum, openFat } from '../../src/formats/fat.js';
+import { readWhole } from '../../src/formats/image.js';
+import { readerFor } from '../../src/formats/image-readers.js';
+import { tempDir } from '../support/temp.js';
 
 const MENV = { ...process.env, MTOOLS_SKIP_CHECK: '1', LC_ALL: 'C.UTF-8' };
-
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'nix-seal-fat-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** mkfs.vfat an image of `kib` KiB and copy `tree/t` in with mcopy -s (VFAT long names). */
 function mkfat(dir: string, tree: string, fatBits: number, kib: number, ...args: string[]): { img: string; bytes: Buffer } {

@@ -4,14 +4,14 @@ import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { NixSealError } from '../errors.js';
-import { requireTools } from '../../test/support/tools.js';
-import { treeArbitraries, writeTree } from '../../test/support/random-tree.js';
-import { hostileProperties, nixHashOf, tempDir, viewNarHash } from '../../test/support/view-tree.js';
-import { BufferSource, FdSource } from './byte-source.js';
-import { crc32 } from './crc32.js';
-import { openImageView, readerFor } from './image-readers.js';
-import { partitionTableReader, readPartitionTable } from './partitions.js';
+import { NixSealError } from '../../src/errors.js';
+import { requireTools } from '../support/tools.js';
+import { treeArbitraries, writeTree } from '../support/random-tree.js';
+import { hostileProperties, nixHashOf, tempDir, viewNarHash } from '../support/view-tree.js';
+import { BufferSource, FdSource } from '../../src/formats/byte-source.js';
+import { crc32 } from '../../src/formats/crc32.js';
+import { openImageView, readerFor } from '../../src/formats/image-readers.js';
+import { partitionTableReader, readPartitionTable } from '../../src/formats/partitions.js';
 
 interface SfdiskPart {
   node: string;

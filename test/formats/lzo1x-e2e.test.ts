@@ -9,8 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { requireTools } from '../../test/support/tools.js';
-import { Lzo1xError, lzo1xDecompress } from './lzo1x.js';
+import { requireTools } from '../support/tools.js';
+import { Lzo1xError, lzo1xDecompress } from '../../src/formats/lzo1x.js';
 
 const ALGORITHMS = ['lzo1x_1', 'lzo1x_1_11', 'lzo1x_1_12', 'lzo1x_1_15', 'lzo1x_999'] as const;
 const COMPRESS = fileURLToPath(new URL('../../../test/support/lzo-compress.py', import.meta.url));

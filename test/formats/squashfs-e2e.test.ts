@@ -6,18 +6,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
 import fc from 'fast-check';
-import { NixSealError } from '../errors.js';
-import { requireTools, which } from '../../test/support/tools.js';
-import { isSupported, type CompressionKind } from './decompress.js';
-import { type ByteSource, type SquashEntry, SB, Squashfs, bytesSource, fdSource, openSquashfs, windowSource } from './squashfs.js';
+import { NixSealError } from '../../src/errors.js';
+import { requireTools, which } from '../support/tools.js';
+import { isSupported, type CompressionKind } from '../../src/formats/decompress.js';
+import { type ByteSource, type SquashEntry, SB, Squashfs, bytesSource, fdSource, openSquashfs, windowSource } from '../../src/formats/squashfs.js';
+import { tempDir } from '../support/temp.js';
 
 const CORPUS = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fuzz-corpus/squashfs');
-
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'nix-seal-squashfs-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** Deterministic bytes that do not compress (xorshift). */
 function noise(n: number, seed: number): Buffer {

@@ -5,14 +5,14 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { NixSealError } from '../errors.js';
-import { requireTools } from '../../test/support/tools.js';
-import { treeArbitraries, writeTree } from '../../test/support/random-tree.js';
-import { cleanly, fuzzParams, nixHashOf, tempDir, viewNarHash } from '../../test/support/view-tree.js';
-import { BufferSource } from './byte-source.js';
-import { DEFAULT_STREAM_LIMITS, makeCompressedStreamReader, compressedStreamReader, streamKind, Xxh32, Xxh64 } from './compressed-stream.js';
-import { readWhole } from './image.js';
-import { openImageView, readerFor } from './image-readers.js';
+import { NixSealError } from '../../src/errors.js';
+import { requireTools } from '../support/tools.js';
+import { treeArbitraries, writeTree } from '../support/random-tree.js';
+import { cleanly, fuzzParams, nixHashOf, tempDir, viewNarHash } from '../support/view-tree.js';
+import { BufferSource } from '../../src/formats/byte-source.js';
+import { DEFAULT_STREAM_LIMITS, makeCompressedStreamReader, compressedStreamReader, streamKind, Xxh32, Xxh64 } from '../../src/formats/compressed-stream.js';
+import { readWhole } from '../../src/formats/image.js';
+import { openImageView, readerFor } from '../../src/formats/image-readers.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 

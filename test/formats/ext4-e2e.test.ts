@@ -5,20 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import fc from 'fast-check';
-import { NixSealError } from '../errors.js';
-import { requireTools } from '../../test/support/tools.js';
-import { viewTree, writeSampleTree } from '../../test/support/view-tree.js';
-import { bytesSource, windowSource } from './byte-source.js';
-import { Ext4, ext4Reader, EXT4_SUPERBLOCK_OFFSET, SB } from './ext4.js';
-import { readWhole, type ImageView } from './image.js';
-import { readerFor } from './image-readers.js';
-import { narHashOfTree } from './nar.js';
-
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'nix-seal-ext4-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { NixSealError } from '../../src/errors.js';
+import { requireTools } from '../support/tools.js';
+import { viewTree, writeSampleTree } from '../support/view-tree.js';
+import { bytesSource, windowSource } from '../../src/formats/byte-source.js';
+import { Ext4, ext4Reader, EXT4_SUPERBLOCK_OFFSET, SB } from '../../src/formats/ext4.js';
+import { readWhole, type ImageView } from '../../src/formats/image.js';
+import { readerFor } from '../../src/formats/image-readers.js';
+import { narHashOfTree } from '../../src/formats/nar.js';
+import { tempDir } from '../support/temp.js';
 
 function mkfs(dir: string, tree: string, cmd: string, size: string, ...args: string[]): Buffer {
   const img = join(dir, `${cmd}-${args.join('')}.img`);
