@@ -19,6 +19,7 @@ import { copyTree } from '../src/sources/embedded-store.js';
 import { locateDeep, treeIndex } from '../src/seal/image-view.js';
 import { treeArbitraries, writeTree } from './support/random-tree.js';
 import { requireTools } from './support/tools.js';
+import { seeded } from './support/property.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nix-seal-image-copy-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -62,7 +63,7 @@ test('property: the NAR hash of a copy read from a squashfs and from a Rock Ridg
       }
       rmSync(work, { recursive: true, force: true });
     }),
-    { numRuns: 12, seed: Number(process.env.FC_SEED ?? 20261128), verbose: 1 },
+    seeded({ numRuns: 12, seed: Number(process.env.FC_SEED ?? 20261128), verbose: 1 }),
   );
 });
 

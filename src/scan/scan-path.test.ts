@@ -11,6 +11,7 @@ import { NIX32_ALPHABET } from '../store/nix32.js';
 import { ReferenceScanner } from './reference-scanner.js';
 import { scanPath, scanPathHits, scanPathReferences, type PathHit } from './scan-path.js';
 import { tempDir } from '../../test/support/temp.js';
+import { seeded } from '../../test/support/property.js';
 
 const H1 = '0123456789abcdfghijklmnpqrsvwxyz';
 const H2 = 'zyxwvsrqpnmlkjihgfdcba9876543210';
@@ -174,7 +175,7 @@ test('property: same occurrences as scanning the NAR from narStream (random tree
       make(p, node);
       assert.deepEqual(sorted(await pathCounts(p, cands)), sorted(await narCounts(p, cands)));
     }),
-    { numRuns: 150 },
+    seeded({ numRuns: 150 }),
   );
   assert.ok(readdirSync(base).length > 0);
 });

@@ -12,6 +12,7 @@ import { after, test } from 'node:test';
 import fc from 'fast-check';
 import { crc32 } from '../formats/crc32.js';
 import { MIN_IMAGE_SIZE, sniffFile, sniffSource, sniffStorePath, type ImageFormat, type SniffSource } from './sniff.js';
+import { seeded } from '../../test/support/property.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nix-seal-sniff-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -326,7 +327,7 @@ test('near misses (the magic right, the structure broken) are not images', () =>
 test('property: random bytes are never an image', () => {
   fc.assert(
     fc.property(fc.uint8Array({ minLength: 0, maxLength: 40_000 }), (b) => sniffSource(source(b)) === undefined),
-    { numRuns: 300 },
+    seeded({ numRuns: 300 }),
   );
 });
 
@@ -351,7 +352,7 @@ test('property: random bytes behind a magic number are not that image', () => {
         const d = sniffSource(source(b));
         return d === undefined;
       }),
-      { numRuns: 40 },
+      seeded({ numRuns: 40 }),
     );
   }
 });
@@ -371,7 +372,7 @@ test('read budget: one read for an executable, two for an ISO, at most three and
       sniffSource(s);
       return s.reads <= 3 && s.bytesRead <= 8192 + 32768 + 512;
     }),
-    { numRuns: 100 },
+    seeded({ numRuns: 100 }),
   );
   const tiny = source(new Uint8Array(MIN_IMAGE_SIZE - 1));
   assert.equal(sniffSource(tiny), undefined);

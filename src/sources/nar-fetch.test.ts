@@ -9,6 +9,7 @@ import { collect } from '../../test/support/temp.js';
 import { NixSealError } from '../errors.js';
 import { narHashAndSize, narStream } from '../formats/nar.js';
 import { removeTree, unpackNar } from './nar-fetch.js';
+import { seeded } from '../../test/support/property.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nix-seal-nar-fetch-'));
 after(() => removeTree(tmp));
@@ -42,7 +43,7 @@ test('property: unpacking a NAR gives a tree whose NAR is the same bytes, with s
       check(dest);
       removeTree(dest);
     }),
-    { numRuns: 60 },
+    seeded({ numRuns: 60 }),
   );
 });
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { decodeNix32, encodeNix32, isNix32Char, nix32Length } from './nix32.js';
+import { seeded } from '../../test/support/property.js';
 
 test('nix32 length follows floor((n*8-1)/5)+1', () => {
   assert.equal(nix32Length(20), 32); // store path hash parts
@@ -17,6 +18,7 @@ test('nix32 round-trips any bytes', () => {
       for (const c of text) assert.ok(isNix32Char(c.charCodeAt(0)));
       assert.deepEqual(decodeNix32(text, bytes.length), bytes);
     }),
+    seeded(),
   );
 });
 

@@ -8,11 +8,13 @@ import fc from 'fast-check';
 import { NixSealError } from '../../src/errors.js';
 import { requireTools } from '../support/tools.js';
 import { treeArbitraries, writeTree } from '../support/random-tree.js';
-import { cleanly, fuzzParams, nixHashOf, tempDir, viewNarHash } from '../support/view-tree.js';
+import { cleanly, nixHashOf, viewNarHash } from '../support/view-tree.js';
+import { tempDir } from '../support/temp.js';
 import { BufferSource } from '../../src/formats/byte-source.js';
 import { DEFAULT_STREAM_LIMITS, makeCompressedStreamReader, compressedStreamReader, streamKind, Xxh32, Xxh64 } from '../../src/formats/compressed-stream.js';
 import { readWhole } from '../../src/formats/image.js';
 import { openImageView, readerFor } from '../../src/formats/image-readers.js';
+import { seeded } from '../support/property.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -118,7 +120,7 @@ test('corrupt, truncated and oversized streams are EFORMAT; nothing else escapes
         for (const [at, v] of edits) b[at] = v;
         cleanly(reader, b);
       }),
-      fuzzParams(40),
+      seeded({ numRuns: 40 }),
     );
   }
   assert.equal(readdirSync(tmp).length, 0, 'no temporary file is left behind, even after failures');
@@ -141,7 +143,7 @@ test('random bytes behind each magic number fail only with NixSealError', (t) =>
       assert.equal(reader.detect(new BufferSource(b)), true);
       cleanly(reader, b);
     }),
-    fuzzParams(300),
+    seeded({ numRuns: 300 }),
   );
   assert.equal(readdirSync(dir).length, 0);
 });
@@ -154,7 +156,7 @@ test('xxHash32 (lz4 checksums): reference vectors, any chunking; a flipped check
       const c = Math.min(cut, data.length);
       assert.equal(new Xxh32().update(data.subarray(0, c)).update(data.subarray(c)).digest(), new Xxh32().update(data).digest());
     }),
-    fuzzParams(200),
+    seeded({ numRuns: 200 }),
   );
   if (!requireTools(t, 'lz4')) return;
   const dir = tempDir(t);
@@ -181,7 +183,7 @@ test('xxHash64 (zstd content checksums): reference vectors, any chunking; a flip
       const c = Math.min(cut, data.length);
       assert.deepEqual(new Xxh64().update(data.subarray(0, c)).update(data.subarray(c)).digest(), new Xxh64().update(data).digest());
     }),
-    fuzzParams(200),
+    seeded({ numRuns: 200 }),
   );
   if (!requireTools(t, 'zstd')) return;
   const dir = tempDir(t);

@@ -10,6 +10,7 @@ import { CpioNewcWriter, readNewc } from '../../src/formats/cpio-newc.js';
 import { treeArbitraries, writeTree } from '../support/random-tree.js';
 import { collect, tempDir } from '../support/temp.js';
 import { requireTools } from '../support/tools.js';
+import { seeded } from '../support/property.js';
 
 /** `find . -print0 | sort -z` in the C locale: "./"-prefixed relative names as bytes, sorted. */
 function sortedFindNames(root: Buffer): Buffer[] {
@@ -129,7 +130,7 @@ test('random trees are byte-identical to GNU cpio', async (t) => {
       const gnu = writeWithGnu(p);
       assert.ok((await writeWithOurs(p)).equals(gnu));
     }),
-    { numRuns: 20 },
+    seeded({ numRuns: 20 }),
   );
 });
 

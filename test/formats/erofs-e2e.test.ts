@@ -14,6 +14,7 @@ import { readWhole, type ImageView } from '../../src/formats/image.js';
 import { readerFor } from '../../src/formats/image-readers.js';
 import { narHashOfTree } from '../../src/formats/nar.js';
 import { tempDir } from '../support/temp.js';
+import { seeded } from '../support/property.js';
 
 /** mkfs.erofs 1.5 (Debian 12) fails on a 255-byte name ("Could not format the device"); 200 bytes work. */
 const SAMPLE = { longNameLength: 200 };
@@ -190,7 +191,7 @@ test('property: mutated EROFS images fail only with NixSealError and never hang'
           if (!(err instanceof NixSealError)) throw err;
         }
       }),
-      { numRuns: 200, seed: Number(process.env.EROFS_FUZZ_SEED ?? 0xe40f5) },
+      seeded({ numRuns: 200, seed: 0xe40f5 }),
     );
   }
 });

@@ -14,6 +14,7 @@ import { readWhole, type ImageView } from '../../src/formats/image.js';
 import { readerFor } from '../../src/formats/image-readers.js';
 import { narHashOfTree } from '../../src/formats/nar.js';
 import { tempDir } from '../support/temp.js';
+import { seeded } from '../support/property.js';
 
 function mkfs(dir: string, tree: string, cmd: string, size: string, ...args: string[]): Buffer {
   const img = join(dir, `${cmd}-${args.join('')}.img`);
@@ -225,7 +226,7 @@ test('property: mutated ext4 images fail only with NixSealError and never hang',
           if (!(err instanceof NixSealError)) throw err;
         }
       }),
-      { numRuns: 150, seed: Number(process.env.EXT4_FUZZ_SEED ?? 0xe4f5) },
+      seeded({ numRuns: 150, seed: 0xe4f5 }),
     );
   }
   // Random bytes: detection is false or the open fails cleanly.
@@ -240,6 +241,6 @@ test('property: mutated ext4 images fail only with NixSealError and never hang',
         if (!(err instanceof NixSealError)) throw err;
       }
     }),
-    { numRuns: 300, seed: 0xe4 },
+    seeded({ numRuns: 300, seed: 0xe4 }),
   );
 });

@@ -13,6 +13,7 @@ import { BPB, fatReader, lfnChecksum, openFat } from '../../src/formats/fat.js';
 import { readWhole } from '../../src/formats/image.js';
 import { readerFor } from '../../src/formats/image-readers.js';
 import { tempDir } from '../support/temp.js';
+import { seeded } from '../support/property.js';
 
 const MENV = { ...process.env, MTOOLS_SKIP_CHECK: '1', LC_ALL: 'C.UTF-8' };
 
@@ -147,6 +148,6 @@ test('property: mutated FAT images fail only with NixSealError and never hang', 
         if (!(err instanceof NixSealError)) throw err;
       }
     }),
-    { numRuns: 300, seed: Number(process.env.FAT_FUZZ_SEED ?? 0xfa7) },
+    seeded({ numRuns: 300, seed: 0xfa7 }),
   );
 });

@@ -12,6 +12,7 @@ import { NixSealError } from '../../src/errors.js';
 import { requireTools } from '../support/tools.js';
 import { BufferSource, DR_FIELD, FdSource, openIso, SECTOR_SIZE, SYSTEM_AREA_SIZE, withIsoFile, type Iso, type IsoEntry, type IsoLimits } from '../../src/formats/iso9660.js';
 import { tempDir } from '../support/temp.js';
+import { seeded } from '../support/property.js';
 
 // dist/test/formats/iso9660-e2e.test.js → the source tree's corpus (not copied to dist).
 const CORPUS = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fuzz-corpus/iso9660');
@@ -811,9 +812,8 @@ function mutations(base: Buffer, hot: [number, number]): fc.Arbitrary<Mutation> 
   );
 }
 
-/** ISO_FUZZ_RUNS scales the runs (a longer campaign), ISO_FUZZ_SEED replays one. */
+/** ISO_FUZZ_RUNS scales the runs (a longer campaign); FC_SEED replays one (test/support/property.ts). */
 const FUZZ_SCALE = Number(process.env.ISO_FUZZ_RUNS ?? 1);
-const FUZZ_SEED = process.env.ISO_FUZZ_SEED === undefined ? undefined : Number(process.env.ISO_FUZZ_SEED);
 
 function fuzz(t: TestContext, base: Buffer, hot: [number, number], numRuns: number): void {
   const probes = [0, SYSTEM_AREA_SIZE, hot[0], hot[0] + 777, (hot[0] + hot[1]) >> 1, hot[1] - 1, base.length - 1];
@@ -831,7 +831,7 @@ function fuzz(t: TestContext, base: Buffer, hot: [number, number], numRuns: numb
       const key = r.outcome === 'ok' ? 'ok' : r.message.replace(/^Cannot read fuzz.iso: /, '').replace(/\d+/g, 'N');
       outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
     }),
-    { numRuns: Math.round(numRuns * FUZZ_SCALE), ...(FUZZ_SEED === undefined ? {} : { seed: FUZZ_SEED }) },
+    seeded({ numRuns: Math.round(numRuns * FUZZ_SCALE) }),
   );
   // Most mutants should get somewhere: a fuzzer stopped at the first check tests nothing.
   const ok = outcomes.get('ok') ?? 0;

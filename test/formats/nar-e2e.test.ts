@@ -12,6 +12,7 @@ import { assertNixSealError } from '../support/errors.js';
 import { treeArbitraries, writeTree } from '../support/random-tree.js';
 import { collect, tempDir } from '../support/temp.js';
 import { requireTools } from '../support/tools.js';
+import { seeded } from '../support/property.js';
 
 const nixDump = (p: string): Buffer => execFileSync('nix-store', ['--dump', p], { maxBuffer: 1 << 30 });
 
@@ -92,7 +93,7 @@ test('random trees match nix-store --dump', async (t) => {
       writeTree(p, node);
       await assertMatchesNix(p, false);
     }),
-    { numRuns: 30 },
+    seeded({ numRuns: 30 }),
   );
 });
 

@@ -11,21 +11,13 @@ import { requireTools, which } from '../support/tools.js';
 import { isSupported, type CompressionKind } from '../../src/formats/decompress.js';
 import { type ByteSource, type SquashEntry, SB, Squashfs, bytesSource, fdSource, openSquashfs, windowSource } from '../../src/formats/squashfs.js';
 import { tempDir } from '../support/temp.js';
+import { seeded } from '../support/property.js';
+import { noiseBytes } from '../support/prng.js';
 
 const CORPUS = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fuzz-corpus/squashfs');
 
-/** Deterministic bytes that do not compress (xorshift). */
-function noise(n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed | 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
+/** Deterministic bytes that do not compress. */
+const noise = noiseBytes;
 
 function mksquashfs(tree: string, out: string, ...args: string[]): Buffer {
   execFileSync('mksquashfs', [tree, out, '-noappend', '-no-progress', '-quiet', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -513,7 +505,7 @@ for (const comp of ['gzip', 'zstd', 'xz', 'lzma', 'lz4', 'lzo', 'plain'] as cons
         for (const [p, v] of edits) b[p] = v;
         survives(truncate === null ? b : b.subarray(0, truncate));
       }),
-      { numRuns: FUZZ_RUNS, seed: Number(process.env.SQUASHFS_FUZZ_SEED ?? 0x5eed) + comp.length },
+      seeded({ numRuns: FUZZ_RUNS, seed: 0x5eed + comp.length }),
     );
   });
 }
