@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { requireTools } from './support/tools.js';
+import { requireTools, skipOrFail } from './support/tools.js';
 import { debianKernel, initrdCompressors, type InitrdCompressor } from './support/kernel.js';
 import { bootInitrd, describeBoot } from './support/boot.js';
 
@@ -102,7 +102,7 @@ for (const c of COMPRESSORS) {
     const kernel = debianKernel();
     const supported = initrdCompressors(kernel);
     if (supported !== undefined && !supported.has(c.name)) {
-      t.skip(`kernel ${kernel.version} has no CONFIG_RD_${c.name.toUpperCase()}=y`);
+      skipOrFail(t, `kernel ${kernel.version} has no CONFIG_RD_${c.name.toUpperCase()}=y`);
       return;
     }
 

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { bootInitrd, describeBoot } from './support/boot.js';
-import { runCli } from './support/cli.js';
+import { runCli, nonEmptyLines } from './support/cli.js';
 import { buildNixSealDrv, type NixSealDrv } from './support/nix-seal-drv.js';
 import { withSeedScenario, type SeedScenario } from './support/seed-scenario.js';
 import { requireTools } from './support/tools.js';
@@ -23,7 +23,7 @@ const NIX_FUNCTIONS = fileURLToPath(new URL('../../nix/default.nix', import.meta
 const seed = withSeedScenario('nix-seal-nixfn-');
 after(() => seed.cleanup());
 
-const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '');
+const lines = nonEmptyLines;
 const base = (p: string): string => path.basename(p);
 
 interface Ctx {

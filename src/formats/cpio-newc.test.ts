@@ -1,13 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { createReadStream, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
-import fc from 'fast-check';
+import { test } from 'node:test';
 import { NixSealError } from '../errors.js';
-import { treeArbitraries, writeTree } from '../../test/support/random-tree.js';
 import { collect } from '../../test/support/temp.js';
 import { CpioNewcWriter, NEWC_FIELD_OFFSET, NEWC_HEADER_SIZE, NewcHeader, NewcReader, readNewc, S_IFDIR, S_IFLNK, S_IFREG } from './cpio-newc.js';
 

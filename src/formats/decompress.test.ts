@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { deflateSync } from 'node:zlib';
 import { test } from 'node:test';
-import fc from 'fast-check';
-import { NixSealError } from '../errors.js';
-import { requireTools } from '../../test/support/tools.js';
-import { DecompressError, crc32, decompress, isSupported, prepareDecoders, unBcj, zstdDecoder, type CompressionKind } from './decompress.js';
+import { DecompressError, crc32, decompress, isSupported, unBcj, type CompressionKind } from './decompress.js';
 
 /** A raw LZ4 block: lz4-napi's size-prefixed block without its 4-byte prefix. */
 const lz4Block = (input: Uint8Array): Buffer => (createRequire(import.meta.url)('lz4-napi') as { compressSync(b: Uint8Array): Buffer }).compressSync(input).subarray(4);

@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { lstatSync, readFileSync, readdirSync, readlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import fc from 'fast-check';
 import { NixSealError } from '../errors.js';
-import { encodeNix32 } from '../store/nix32.js';
 import { treeArbitraries, writeTree } from '../../test/support/random-tree.js';
 import { assertNixSealError } from '../../test/support/errors.js';
 import { collect, tempDir } from '../../test/support/temp.js';

@@ -2,7 +2,7 @@
  * The LZO1X decoder against the real liblzo2 (through test/support/lzo-compress.py): every LZO1X
  * compressor mksquashfs offers, on random, repetitive and long-run inputs; then hand-made streams
  * for each instruction and error, truncation at every length and mutation fuzzing (a result
- * within the limit or an Lzo1xError, nothing else). Real images: squashfs.test.ts (-comp lzo).
+ * within the limit or an Lzo1xError, nothing else). Real images: squashfs-e2e.test.ts (-comp lzo).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

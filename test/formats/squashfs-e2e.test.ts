@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, linkSync, truncateSync, appendFileSync, writeFileSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, symlinkSync, linkSync, truncateSync, appendFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
@@ -458,9 +457,11 @@ test('a squashfs inside an ISO laid out like NixOS (/nix-store.squashfs), read t
 
 // ---- fuzzing -----------------------------------------------------------------------------------
 
-/** Runs `exercise` and accepts success or EFORMAT; anything else (or a slow run) fails the test. */
+/**
+ * Runs `exercise` and accepts success or EFORMAT; anything else fails the test. (No wall-clock
+ * bound: the reader's limits bound the work, and the test runner's timeout catches a hang.)
+ */
 function survives(bytes: Uint8Array): void {
-  const t0 = Date.now();
   try {
     exercise(bytes);
   } catch (err) {
@@ -468,11 +469,6 @@ function survives(bytes: Uint8Array): void {
       saveCorpus(bytes, 'crash');
       throw err;
     }
-  }
-  const ms = Date.now() - t0;
-  if (ms > 5000) {
-    saveCorpus(bytes, 'slow');
-    assert.fail(`took ${ms} ms`);
   }
 }
 
@@ -510,18 +506,18 @@ for (const comp of ['gzip', 'zstd', 'xz', 'lzma', 'lz4', 'lzo', 'plain'] as cons
   });
 }
 
+// Regression pins, not an oracle: inputs that once broke the reader must keep honouring the
+// contract (read, or EFORMAT). See test/fuzz-corpus/README.md.
 test('fuzz corpus replays: each image reads or fails with EFORMAT', () => {
   const files = existsSync(CORPUS) ? readdirSync(CORPUS).filter((f) => f.endsWith('.sqfs')) : [];
   assert.ok(files.length > 0, `no corpus in ${CORPUS}`);
   for (const f of files) {
     const bytes = readFileSync(join(CORPUS, f));
-    const t0 = Date.now();
     try {
       exercise(bytes);
     } catch (err) {
       if (!isEformat(err)) throw new Error(`${f}: ${String(err)}`, { cause: err });
     }
-    assert.ok(Date.now() - t0 < 5000, `${f} is slow`);
   }
 });
 

@@ -5,11 +5,9 @@
 import type { ImageView, InnerEntry } from '../../src/formats/image.js';
 import type { NarTree, TreeNode } from '../../src/formats/nar.js';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, mkdirSync, openSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { treeArbitraries, writeTree, type Tree } from './random-tree.js';
-import type { TestContext } from 'node:test';
 import fc from 'fast-check';
 import { NixSealError } from '../../src/errors.js';
 import { BufferSource } from '../../src/formats/byte-source.js';
