@@ -5,17 +5,16 @@
  * checked with a counting source. Real images from the real tools: test/sniff-e2e.test.ts.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import fc from 'fast-check';
 import { crc32 } from '../formats/crc32.js';
 import { MIN_IMAGE_SIZE, sniffFile, sniffSource, sniffStorePath, type ImageFormat, type SniffSource } from './sniff.js';
 import { seeded } from '../../test/support/property.js';
+import { fileTempDir } from '../../test/support/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'nix-seal-sniff-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = fileTempDir('nix-seal-sniff-');
 
 const ascii = (b: Uint8Array, at: number, s: string): void => b.set(Buffer.from(s, 'latin1'), at);
 const flip = (b: Uint8Array, at: number): void => void (b[at] = b[at]! ^ 1);

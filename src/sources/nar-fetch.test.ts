@@ -1,18 +1,16 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import fc from 'fast-check';
 import { treeArbitraries, writeTree } from '../../test/support/random-tree.js';
-import { collect } from '../../test/support/temp.js';
+import { collect, fileTempDir } from '../../test/support/temp.js';
 import { NixSealError } from '../errors.js';
 import { narHashAndSize, narStream } from '../formats/nar.js';
 import { removeTree, unpackNar } from './nar-fetch.js';
 import { seeded } from '../../test/support/property.js';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nix-seal-nar-fetch-'));
-after(() => removeTree(tmp));
+const tmp = fileTempDir('nix-seal-nar-fetch-');
 let n = 0;
 
 const narOf = (p: string): Promise<Buffer> => collect(narStream(p));

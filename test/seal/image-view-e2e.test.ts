@@ -1,16 +1,15 @@
 /** Image views of NixOS-like ISOs made by the real xorriso and mksquashfs: embedded store paths, locateDeep, nesting. */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { FdSource } from '../../src/formats/iso9660.js';
 import { MAX_NESTING, embeddedStorePaths, locateDeep, openImageView, type ImageView } from '../../src/seal/image-view.js';
 import { requireTools } from '../support/tools.js';
+import { fileTempDir } from '../support/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'nix-seal-image-view-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = fileTempDir('nix-seal-image-view-');
 
 const H = (c: string): string => c.repeat(32); // a valid nix32 hash part ('e', 'o', 'u', 't' are not nix32)
 const FOO = `${H('a')}-foo-1.0`;

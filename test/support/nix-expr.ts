@@ -12,6 +12,21 @@ export const NIX_MK = `mk = name: extra: script: derivation ({
   } // extra);`;
 
 /**
+ * `let` bindings of two stand-in packages most image tests start from: `glibc` (a libc.so.6 of
+ * `libcBytes` random bytes, so it holds no store hash) and `bash`, whose script names glibc's path
+ * (Nix records the reference). `shLink` adds bin/sh -> bash.
+ */
+export function nixGlibcBash(libcBytes: number, opts: { shLink?: boolean } = {}): string {
+  // `\${…}` is Nix antiquotation, escaped for this template literal.
+  return `glibc = mk "glibc-2.37" { } ''
+    mkdir -p $out/lib; head -c ${libcBytes} /dev/urandom > $out/lib/libc.so.6
+  '';
+  bash = mk "bash-5.2" { } ''
+    mkdir -p $out/bin; printf '#!/bin/sh\\n# linked against %s/lib/libc.so.6\\n' \${glibc} > $out/bin/bash; chmod +x $out/bin/bash${opts.shLink === true ? '; ln -s bash $out/bin/sh' : ''}
+  '';`;
+}
+
+/**
  * The builder script of a NixOS-like ISO (one file), for a `mk` derivation with
  * `exportReferencesGraph = [ "closure" nixosSystem ]` and `linux`, `nixosSystem` in scope: its
  * Rock Ridge + Joliet tree holds nix/store/<basename> copies of the whole closure (so Nix finds the

@@ -2,7 +2,7 @@
 import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TestContext } from 'node:test';
+import { after, type TestContext } from 'node:test';
 
 /**
  * A fresh directory under the system's temp directory, removed after the test, even when a tool
@@ -11,6 +11,13 @@ import type { TestContext } from 'node:test';
 export function tempDir(t: TestContext, prefix = 'nix-seal-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   t.after(() => removeTree(dir));
+  return dir;
+}
+
+/** A fresh directory for the whole test file (module scope), removed after its last test. */
+export function fileTempDir(prefix = 'nix-seal-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  after(() => removeTree(dir));
   return dir;
 }
 
