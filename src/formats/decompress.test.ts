@@ -1,17 +1,8 @@
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { deflateSync } from 'node:zlib';
 import { test } from 'node:test';
-import { DecompressError, crc32, decompress, isSupported, unBcj, type CompressionKind } from './decompress.js';
-
-/** A raw LZ4 block: lz4-napi's size-prefixed block without its 4-byte prefix. */
-const lz4Block = (input: Uint8Array): Buffer => (createRequire(import.meta.url)('lz4-napi') as { compressSync(b: Uint8Array): Buffer }).compressSync(input).subarray(4);
-
-const text = Buffer.from('squashfs metadata block, repeated. '.repeat(200)); // 7000 bytes
-
-function isBomb(kind: CompressionKind): (err: unknown) => boolean {
-  return (err: unknown) => err instanceof DecompressError && err.code === 'EFORMAT' && err.kind === kind && /more than \d+ bytes/.test(err.message);
-}
+import { DecompressError, crc32, decompress, isSupported, unBcj } from './decompress.js';
+import { isBomb, lz4Block, text } from '../../test/support/decompress-cases.js';
 
 test('gzip (zlib): round trip, cap, corrupt', () => {
   const z = deflateSync(text);

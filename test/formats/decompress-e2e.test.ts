@@ -2,25 +2,16 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { deflateSync } from 'node:zlib';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { DecompressError, decompress, isSupported, prepareDecoders, zstdDecoder, type CompressionKind } from '../../src/formats/decompress.js';
 import { requireThat, requireTools } from '../support/tools.js';
 import { seeded } from '../support/property.js';
+import { isBomb, lz4Block, text } from '../support/decompress-cases.js';
 
 /** @napi-rs/lzma ships a binary for every platform the package supports: not loading is a failure in CI. */
 const LZMA_MISSING = '@napi-rs/lzma did not load (no binary for this platform?)';
-
-/** A raw LZ4 block: lz4-napi's size-prefixed block without its 4-byte prefix. */
-const lz4Block = (input: Uint8Array): Buffer => (createRequire(import.meta.url)('lz4-napi') as { compressSync(b: Uint8Array): Buffer }).compressSync(input).subarray(4);
-
-const text = Buffer.from('squashfs metadata block, repeated. '.repeat(200)); // 7000 bytes
-
-function isBomb(kind: CompressionKind): (err: unknown) => boolean {
-  return (err: unknown) => err instanceof DecompressError && err.code === 'EFORMAT' && err.kind === kind && /more than \d+ bytes/.test(err.message);
-}
 
 /** Compresses with a command-line tool as mksquashfs' libraries would (stdin to stdout). */
 function compressWith(cmd: string, args: string[], input: Uint8Array): Buffer {
