@@ -14,7 +14,6 @@ import { bootInitrd, describeBoot } from './support/boot.js';
 import { runCli, nonEmptyLines } from './support/cli.js';
 import { buildNixSealDrv, type NixSealDrv } from './support/nix-seal-drv.js';
 import { withSeedScenario, type SeedScenario } from './support/seed-scenario.js';
-import { requireTools } from './support/tools.js';
 import { buildVmInit, listedStore } from './support/vm-init.js';
 
 /** nix/default.nix in the checkout (this file runs from dist/test/). */
@@ -35,9 +34,9 @@ interface Ctx {
 let ctx: Ctx | undefined;
 
 function scenario(t: TestContext, ...tools: string[]): Ctx | undefined {
-  if (!requireTools(t, 'nix-store', 'nix-build', 'nix-instantiate', 'xorriso', ...tools)) return undefined;
+  const s = seed.need(t, 'nix-instantiate', ...tools);
+  if (!s) return undefined;
   if (!ctx) {
-    const s = seed.get();
     const cli = buildNixSealDrv(s.env);
     ctx = { s, cli, fns: `(import ${NIX_FUNCTIONS} { nix-seal = ${cli.expr}; })` };
   }
