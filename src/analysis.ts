@@ -5,7 +5,7 @@ import { usageError } from './errors.js';
 import { detectImages, hasForeignReferences, type DetectedImage } from './seal/detect.js';
 import { compileSealRules, markSeals, readSealsFile, unmarkSeals, type SealPattern } from './seal/seal-rules.js';
 import { openSource } from './sources/open-source.js';
-import type { GraphSource } from './sources/source.js';
+import { storeDirWithBytes, type GraphSource } from './sources/source.js';
 import { resolveToStorePath } from './store/resolve-path.js';
 import type { StorePath } from './store/store-path.js';
 import { parseStoreSpec, type StoreSpec } from './store/store-url.js';
@@ -45,24 +45,44 @@ export interface Analysis {
 }
 
 /**
- * analyze(), after loading the image decoders that start asynchronously (libzstd as WebAssembly on
- * Node 20) when the store is an image, whose copies are read while it opens. What the CLI calls.
+/**
+ * Loads the image decoders that start asynchronously (libzstd as WebAssembly) when `store` is an
+ * image, whose copies are read while its source opens. Await it before opening such a source.
  */
-export async function analyzeStore(opts: AnalysisOptions): Promise<Analysis> {
-  if (typeof opts.store === 'string' ? opts.store.startsWith('image:') : opts.store?.kind === 'image') {
+export async function prepareStore(store: AnalysisOptions['store']): Promise<void> {
+  if (typeof store === 'string' ? store.startsWith('image:') : store?.kind === 'image') {
     await (await import('./formats/decompress.js')).prepareDecoders();
   }
+}
+
+/** analyze(), after prepareStore(): what the CLI calls. */
+export async function analyzeStore(opts: AnalysisOptions): Promise<Analysis> {
+  await prepareStore(opts.store);
   return analyze(opts);
 }
 
-/** Opens the store, loads the roots' closure, applies the seals. The library's main entry. */
+/**
+ * Opens the store, loads the roots' closure, applies the seals. The library's main entry. The
+ * caller closes `source` of the result (`a.source.close?.()`) when done; a source opened here is
+ * closed here if the analysis fails.
+ */
 export function analyze(opts: AnalysisOptions): Analysis {
   const spec = typeof opts.store === 'object' ? opts.store : parseStoreSpec(opts.store, opts.env);
   // Only an image has roots of its own: say so before opening any store.
   if (opts.roots.length === 0 && (opts.source ? opts.source.defaultRoots === undefined : spec.kind !== 'image')) {
     throw usageError('Cannot compute a closure: no ROOT given (only --store image:FILE has default roots)');
   }
-  const source = opts.source ?? openSource(spec, opts.log);
+  if (opts.source !== undefined) return analyzeIn(opts.source, opts);
+  const source = openSource(spec, opts.log);
+  try {
+    return analyzeIn(source, opts);
+  } catch (err) {
+    source.close?.();
+    throw err;
+  }
+}
+
+function analyzeIn(source: GraphSource, opts: AnalysisOptions): Analysis {
   let rootPaths = [...new Set(opts.roots.map((r) => resolveToStorePath(r, source.storeDir)))];
   if (rootPaths.length === 0 && source.defaultRoots !== undefined) rootPaths = [...source.defaultRoots];
   const patterns: SealPattern[] = [
@@ -74,8 +94,10 @@ export function analyze(opts: AnalysisOptions): Analysis {
   const roots = rootPaths.map((p) => idOf(graph, p)!);
   const full = reach(graph, roots);
   const { seals, warnings } = markSeals(graph, full, rules);
-  if (opts.sealImages && source.materialize) source.materialize(graph.paths.filter((_, id) => full[id] && hasForeignReferences(graph, id)));
-  const detected = opts.sealImages ? detectImages(graph, full, source.realStoreDir) : [];
+  // Only paths that refer to others are sniffed; an image's copies or a cache's NARs are put on disk first.
+  const detected = opts.sealImages
+    ? detectImages(graph, full, storeDirWithBytes(source, graph.paths.filter((_, id) => full[id] && hasForeignReferences(graph, id))))
+    : [];
   for (const d of detected) seals[d.id] = 1;
   if (opts.noSeals !== undefined && opts.noSeals.length > 0) {
     const exceptions = compileSealRules(

@@ -5,14 +5,15 @@
  *   const a = analyze({ roots: ['./result'], seals: ['*.iso'] });
  *   console.log(closureResult(a).totals);
  *   console.log(whyResult(a, '/nix/store/…-bash-5.2').chain);
+ *   a.source.close?.(); // the database handle, an image's temporary files
  */
 export { analyze, analyzeStore, resolveInAnalysis, type Analysis, type AnalysisOptions } from './analysis.js';
 export { ERROR_EXIT_CODE, NixSealError, type ErrorCode, type ErrorJson, type Warning, type WarningCode } from './errors.js';
-export { closureLines, closureResult, type ClosureResult } from './cli/closure.js';
-export { infoResult, type InfoResult, type Amount } from './cli/info.js';
-export { whyResult, addPrecision, type WhyResult } from './cli/why.js';
+export { closureLines, closureResult, type ClosureResult } from './commands/closure.js';
+export { infoResult, type InfoResult, type Amount } from './commands/info.js';
+export { whyResult, addPrecision, type WhyResult } from './commands/why.js';
 export { auditAnalysis, auditSeals, isProven, VERDICTS, type AuditInput, type AuditResult, type AuditOptions, type SealAudit, type ErasedAudit, type Verdict } from './seal/audit.js';
-export { suggestResult, type GivenSealFlags, type SuggestResult, type Suggestion } from './cli/suggest.js';
+export { suggestResult, type GivenSealFlags, type SuggestResult, type Suggestion } from './commands/suggest.js';
 export { edgeEvidence, type EdgeEvidence } from './seal/edge-evidence.js';
 export { StorePathInspector, type Evidence } from './seal/inspect.js';
 export { openImageView, embeddedStorePaths, locateDeep, type ImageView, type InnerEntry } from './seal/image-view.js';

@@ -160,7 +160,9 @@ test('closure, info, why and closure-info from file:// (xz and none) and http://
     }
   }
   // Plain text too: exactly nix-store -qR.
-  assert.equal((await cliAsync(s, 'closure', s.launcher, '--store', url)).stdout, s.env.nixStore(['-qR', s.launcher]));
+  const plain = await cliAsync(s, 'closure', s.launcher, '--store', url);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.equal(plain.stdout, s.env.nixStore(['-qR', s.launcher]));
   // closure-info: the same files (narHash from the cache's nix32, the database's hex: both rendered alike).
   const outDb = path.join(s.env.root, 'ci-db');
   assert.equal(cli(s, 'closure-info', s.launcher, ...seal, '-o', outDb).code, 0);
@@ -401,6 +403,51 @@ test('with the local store gone, initrd from the cache equals the local one byte
   }
   // The fetched NARs went to a temporary store dir that is gone again.
   assert.deepEqual(fs.readdirSync(s.env.env.TMPDIR ?? '/tmp').filter((f) => f.startsWith('nix-seal-nars-')), []);
+});
+
+test('with the local store gone, closure --seal-images, suggest and hash fetch the NARs they read and answer as the database; a bad NAR is a one-line error', async (t) => {
+  const c = setup(t);
+  if (!c || !requireTools(t, 'nginx', 'xz')) return;
+  const { s } = c;
+  const url = await nginxFor(c);
+  const sealImages = ['closure', s.launcher, '--seal-images', '--json'];
+  const suggest = ['suggest', s.launcher, '--json'];
+  const hashed = [s.iso, s.launcher, s.bash, `${s.bash}/bin`];
+  const closureLocal = json(cli(s, ...sealImages)) as { seals: { path: string }[] };
+  assert.deepEqual(closureLocal.seals.map((x) => x.path), [s.iso], 'the ISO is detected from the local store');
+  const suggestLocal = json(cli(s, ...suggest)) as { images: { path: string; proven: boolean }[] };
+  assert.deepEqual(suggestLocal.images.map((i) => [i.path, i.proven]), [[s.iso, true]]);
+  const hashLocal = json(cli(s, 'hash', ...hashed, '--json')) as { narHash: string }[];
+  // nix-store's own hashes of the store paths (the last one is a directory inside one).
+  assert.deepEqual(hashLocal.slice(0, 3).map((h) => h.narHash), hashed.slice(0, 3).map((p) => s.env.nixStore(['-q', '--hash', p]).trim()));
+  const wrongHash = brokenCopy(c, 'cache-wrong-narhash-iso');
+  const hashOf = (dir: string, p: string) => /^NarHash: (.*)$/m.exec(fs.readFileSync(narinfo(dir, p), 'utf8'))![1]!;
+  fs.writeFileSync(narinfo(wrongHash, s.iso), fs.readFileSync(narinfo(wrongHash, s.iso), 'utf8').replace(hashOf(wrongHash, s.iso), hashOf(wrongHash, s.glibc)));
+  const tmp = s.env.env.TMPDIR ?? '/tmp';
+  const leftovers = () => fs.readdirSync(tmp).filter((f) => f.startsWith('nix-seal-nars-'));
+  const before = leftovers();
+  const moved = `${s.env.storeDir}.moved`;
+  fs.renameSync(s.env.storeDir, moved);
+  try {
+    for (const store of [url, `file://${c.xz}`, `file://${c.none}`]) {
+      assert.deepEqual(json(await cliAsync(s, ...sealImages, '--store', store)), closureLocal, `closure --seal-images from ${store}`);
+      assert.deepEqual(json(await cliAsync(s, ...suggest, '--store', store)), suggestLocal, `suggest from ${store}`);
+      assert.deepEqual(json(await cliAsync(s, 'hash', ...hashed, '--json', '--store', store)), hashLocal, `hash from ${store}`);
+    }
+    // Without --store, hash reads the disk only: the path is gone.
+    const gone = cli(s, 'hash', s.iso);
+    assert.equal(gone.code, ERROR_EXIT, gone.stderr);
+    for (const args of [sealImages, suggest, ['hash', s.iso]]) {
+      const r = await cliAsync(s, ...args.filter((a) => a !== '--json'), '--store', `file://${wrongHash}`);
+      assert.equal(r.code, ERROR_EXIT, r.stderr);
+      assert.ok(isOneLineError(r), r.stderr);
+      assert.match(r.stderr, new RegExp(`Cannot unpack the NAR of ${s.iso} from .*: its NarHash is sha256:\\w+, but the narinfo says sha256:`));
+      assert.equal(r.stdout, '');
+    }
+  } finally {
+    fs.renameSync(moved, s.env.storeDir);
+  }
+  assert.deepEqual(leftovers(), before, 'the fetched NARs went to a temporary store dir that is gone again');
 });
 
 test('https:// with a certificate the system trusts (NODE_EXTRA_CA_CERTS here), and not without', async (t) => {

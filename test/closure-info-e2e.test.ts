@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { analyze } from '../src/analysis.js';
-import { closureInfoCommand, type ClosureInfoOptions, type ClosureInfoResult } from '../src/cli/closure-info.js';
+import { closureInfoCommand, type ClosureInfoOptions, type ClosureInfoResult } from '../src/commands/closure-info.js';
 import { NixSealError } from '../src/errors.js';
 import { formatHashNix32, parseHash } from '../src/store/hash.js';
 import { isOneLineError, runCli, nonEmptyLines } from './support/cli.js';

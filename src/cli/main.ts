@@ -1,12 +1,13 @@
 import { Command, CommanderError, Option } from 'commander';
-import { analyzeStore, type AnalysisOptions } from '../analysis.js';
+import { analyzeStore, prepareStore, type Analysis, type AnalysisOptions } from '../analysis.js';
 import { ERROR_EXIT_CODE, NixSealError, type ErrorJson, type Warning } from '../errors.js';
-import { closureLines, closureResult } from './closure.js';
-import type { InitrdFlags } from './initrd.js';
+import { closureLines, closureResult } from '../commands/closure.js';
+import type { InitrdFlags } from '../commands/initrd.js';
+import type { GraphSource } from '../sources/source.js';
 import { STORE_FORMS, parseStoreSpec } from '../store/store-url.js';
 
 // Commands other than `closure` load their modules when they run: `closure` on a small store is
-// start-up bound (it must keep pace with nix-store -qR's ~70 ms), so it loads only what it uses.
+// start-up bound (it must keep pace with nix-store -qR; BENCHMARKS.md), so it loads only what it uses.
 const render = () => import('./render.js');
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -105,7 +106,16 @@ Exit codes: 0 success or yes, 1 a negative answer (why: no dependency; audit --s
 2 any error (with --json: one {"error": {...}} object on stderr).
 `;
 
-export function buildProgram(out: Output, setExit: (code: number) => void): Command {
+/**
+ * The CLI's commands. `opened` collects the sources their analyses open; main() closes them when
+ * the command is done, whether it succeeded or not.
+ */
+export function buildProgram(out: Output, setExit: (code: number) => void, opened: GraphSource[] = []): Command {
+  const analyze = async (opts: AnalysisOptions): Promise<Analysis> => {
+    const a = await analyzeStore(opts);
+    opened.push(a.source);
+    return a;
+  };
   const program = new Command('nix-seal')
     .description('Nix closures that stop at seals: self-contained store paths such as ISO images')
     .version('0.1.0')
@@ -120,7 +130,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       .description('print the sealed closure of ROOTs, dependencies first (without seals: exactly nix-store -qR)')
       .argument('[root...]', 'store paths, paths inside them, or symlinks to them (./result); with --store image:FILE, default: the paths the image embeds that nothing else refers to'),
   ).action(async (roots: string[], f: CommonFlags) => {
-    const a = await analyzeStore(analysisOptions(roots, f, out));
+    const a = await analyze(analysisOptions(roots, f, out));
     warn(out, a.warnings);
     out.out(f.json ? JSON.stringify(closureResult(a), null, 2) + '\n' : closureLines(a));
   });
@@ -133,9 +143,9 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
   )
     .option('--all', 'list every erased path (default: the 10 largest per seal)')
     .action(async (roots: string[], f: CommonFlags & { all?: boolean }) => {
-      const a = await analyzeStore(analysisOptions(roots, f, out));
+      const a = await analyze(analysisOptions(roots, f, out));
       warn(out, a.warnings);
-      const { infoResult } = await import('./info.js');
+      const { infoResult } = await import('../commands/info.js');
       const r = infoResult(a);
       out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderInfo(r, { all: f.all ?? false }));
     });
@@ -152,9 +162,9 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .option('--precise', "for each edge, where the reference sits: file, offset, the bytes around it, and the file inside an image (ISO 9660, squashfs)")
     .addOption(new Option('--evidence <n>', 'how many occurrences --precise shows per edge').default(5).argParser(positiveInt('--evidence')))
     .action(async (root: string, target: string, f: CommonFlags & { all?: boolean; limit: number; precise?: boolean; evidence: number }) => {
-      const a = await analyzeStore(analysisOptions([root], f, out));
+      const a = await analyze(analysisOptions([root], f, out));
       warn(out, a.warnings);
-      const { addPrecision, whyResult } = await import('./why.js');
+      const { addPrecision, whyResult } = await import('../commands/why.js');
       let r = whyResult(a, target, f.all ? { limit: f.limit } : undefined);
       if (f.precise) r = await addPrecision(r, a, { maxEvidence: f.evidence });
       out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderWhy(r));
@@ -180,8 +190,8 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       const { noProgressReason, progressBar } = await import('./progress.js');
       const bar = out === processOutput && noProgressReason(process.stderr) === undefined ? await progressBar(process.stderr) : undefined;
       try {
-        const { initrdCommand } = await import('./initrd.js');
-        const { registrationFor } = await import('./registration-hook.js');
+        const { initrdCommand } = await import('../commands/initrd.js');
+        const { registrationFor } = await import('../commands/initrd-registration.js');
         const r = await initrdCommand(roots, f, analysisOptions([], f, out), registrationFor, bar?.update);
         // The bar goes first, so the summary stands on its own line, not glued to or wiped by it.
         bar?.stop();
@@ -201,14 +211,14 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .option('-o, --out <dir>', 'write the files into DIR (created if missing; its parent must exist)')
     .option('--registration-only <file>', "write only the registration, to FILE ('-' for standard output)")
     .action(async (roots: string[], f: CommonFlags & { out?: string; registrationOnly?: string }) => {
-      const { checkClosureInfoOptions, closureInfoCommand, renderClosureInfo } = await import('./closure-info.js');
+      const { checkClosureInfoOptions, closureInfoCommand } = await import('../commands/closure-info.js');
       const opts = analysisOptions(roots, f, out);
       const ci = { out: f.out, registrationOnly: f.registrationOnly, log: opts.log };
       checkClosureInfoOptions(ci);
-      const a = await analyzeStore({ ...opts, hashes: true });
+      const a = await analyze({ ...opts, hashes: true });
       warn(out, a.warnings);
       const r = await closureInfoCommand(a, ci);
-      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderClosureInfo(r));
+      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderClosureInfo(r));
     });
 
   withClosureFlags(
@@ -221,9 +231,9 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .option('--quick', "do not hash the copies inside the images: a copy makes a path 'contained', not 'verified'")
     .addOption(new Option('--evidence <n>', 'how many pieces of evidence to show per erased path').default(5).argParser(positiveInt('--evidence')))
     .action(async (roots: string[], f: CommonFlags & { strict?: boolean; quick?: boolean; evidence: number }) => {
-      const { auditCommand, renderAudit } = await import('./audit.js');
+      const { auditCommand } = await import('../commands/audit.js');
       const opts = analysisOptions(roots, f, out);
-      const a = await analyzeStore({ ...opts, hashes: true });
+      const a = await analyze({ ...opts, hashes: true });
       warn(out, a.warnings);
       const { noProgressReason, progressBar } = await import('./progress.js');
       const bar = !f.quick && out === processOutput && noProgressReason(process.stderr) === undefined ? await progressBar(process.stderr, 'audit: hashing copies') : undefined;
@@ -233,7 +243,7 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
       } finally {
         bar?.stop();
       }
-      out.out(f.json ? JSON.stringify(r.result, null, 2) + '\n' : renderAudit(r.result));
+      out.out(f.json ? JSON.stringify(r.result, null, 2) + '\n' : (await import('./render-audit.js')).renderAudit(r.result));
       setExit(r.exitCode);
     });
 
@@ -245,11 +255,11 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
   )
     .option('--quick', "do not hash the copies inside the images: an image is proven when every erased path has a copy inside")
     .action(async (roots: string[], f: CommonFlags & { quick?: boolean }) => {
-    const { suggestResult, renderSuggest } = await import('./suggest.js');
-    const a = await analyzeStore({ ...analysisOptions(roots, f, out), sealImages: true, hashes: true });
+    const { suggestResult } = await import('../commands/suggest.js');
+    const a = await analyze({ ...analysisOptions(roots, f, out), sealImages: true, hashes: true });
     warn(out, a.warnings.filter((w) => w.code !== 'WNOIMAGE'));
     const r = await suggestResult(a, { seals: f.seal, sealsFrom: f.sealsFrom, noSeals: f.noSeal }, { quick: f.quick ?? false });
-    out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderSuggest(r, (await render()).human));
+    out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderSuggest(r));
   });
 
   withClosureFlags(
@@ -262,11 +272,11 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .addOption(new Option('--format <name>', 'cyclonedx (1.6 JSON) or spdx (2.3 JSON)').choices(['cyclonedx', 'spdx']).default('cyclonedx'))
     .option('--audit', "audit each seal and give every erased path its verdict (property nix-seal:verdict)")
     .option('--timestamp', 'record the time of writing (otherwise none: CycloneDX omits it, SPDX gets 1970-01-01T00:00:00Z)')
-    .action(async (roots: string[], f: CommonFlags & import('./sbom.js').SbomFlags) => {
-      const { sbomCommand, renderSbomResult } = await import('./sbom.js');
+    .action(async (roots: string[], f: CommonFlags & import('../commands/sbom.js').SbomFlags) => {
+      const { sbomCommand } = await import('../commands/sbom.js');
       const r = await sbomCommand(analysisOptions(roots, f, out), f, (t) => out.out(t));
       warn(out, r.warnings);
-      if (f.output !== '-') out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderSbomResult(r));
+      if (f.output !== '-') out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderSbomResult(r));
     });
 
   withClosureFlags(
@@ -279,25 +289,41 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
     .option('--audit', "also audit each seal (as `audit`): every erased path's verdict and evidence")
     .addOption(new Option('--evidence <n>', 'with --audit: how many pieces of evidence per erased path').default(5).argParser(positiveInt('--evidence')))
     .action(async (roots: string[], f: CommonFlags & { output: string; audit?: boolean; evidence: number }) => {
-      const { checkReportFlags, reportCommand, renderReport } = await import('./report.js');
+      const { checkReportFlags, reportCommand } = await import('../commands/report.js');
       await checkReportFlags(f);
       const opts = analysisOptions(roots, f, out);
-      const a = await analyzeStore(opts);
+      const a = await analyze(opts);
       warn(out, a.warnings);
       const r = await reportCommand(a, f, opts.log);
-      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderReport(r, (await render()).human));
+      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderReport(r));
     });
 
   program
     .command('hash')
     .description('print the NAR hash (sha256, nix32) and NAR size of each PATH, as Nix registers them (nix-hash --type sha256 --base32)')
     .argument('<path...>', 'files or directories, in the store or not (a symlink is hashed as the symlink; PATH/ follows it)')
+    .option('--store <url>', `where a store path that is not on disk is read from: ${STORE_FORMS} (default: disk only)`)
+    .addOption(new Option('--http-connections <n>', 'binary caches over HTTP: how many requests in flight at once (default 25, like Nix)').argParser(positiveInt('--http-connections')))
+    .option('--netrc-file <file>', "binary caches over HTTP: credentials from this netrc file (like Nix's netrc-file)")
     .option('--json', 'print JSON')
+    .option('-v, --verbose', 'say which source was used and what was done')
     .option('--debug', 'print stack traces on errors')
-    .action(async (paths: string[], f: { json?: boolean }) => {
-      const { hashCommand, renderHash } = await import('./hash.js');
-      const r = await hashCommand(paths);
-      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : renderHash(r));
+    .action(async (paths: string[], f: { json?: boolean; store?: string; httpConnections?: number; netrcFile?: string; verbose?: boolean }) => {
+      const { hashCommand } = await import('../commands/hash.js');
+      const { openSource } = await import('../sources/open-source.js');
+      const store = f.store;
+      if (store !== undefined) await prepareStore(store);
+      const r = await hashCommand(
+        paths,
+        store === undefined
+          ? undefined
+          : () =>
+              openSource(
+                parseStoreSpec(store, process.env, { httpConnections: f.httpConnections, netrcFile: f.netrcFile }),
+                f.verbose ? (m) => out.err(`nix-seal: ${m}\n`) : () => {},
+              ),
+      );
+      out.out(f.json ? JSON.stringify(r, null, 2) + '\n' : (await render()).renderHash(r));
     });
 
   return program;
@@ -310,7 +336,8 @@ export function buildProgram(out: Output, setExit: (code: number) => void): Comm
  */
 export async function main(argv: string[], out: Output = processOutput): Promise<number> {
   let code = 0;
-  const program = buildProgram(out, (c) => (code = c));
+  const opened: GraphSource[] = [];
+  const program = buildProgram(out, (c) => (code = c), opened);
   const debug = argv.includes('--debug');
   const json = argv.includes('--json');
   const report = (e: ErrorJson, stack?: string): number => {
@@ -350,5 +377,7 @@ export async function main(argv: string[], out: Output = processOutput): Promise
       },
       `${(err as Error)?.stack}\n`,
     );
+  } finally {
+    for (const s of opened) s.close?.();
   }
 }

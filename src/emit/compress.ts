@@ -1,9 +1,8 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { NixSealError, usageError } from '../errors.js';
+import { findProgram as findProgramPath } from '../io/programs.js';
 
 export const COMPRESSORS = ['zstd', 'gzip', 'xz', 'lz4', 'none'] as const;
 export type Compressor = (typeof COMPRESSORS)[number];
@@ -38,24 +37,13 @@ export function parseCompressor(name: string, level?: string): CompressorChoice 
   return { name: c, level: n };
 }
 
-/**
- * Where a compressor program is: NIX_SEAL_<NAME> (for builds with no PATH, see nix/), then PATH,
- * then /usr/bin and /bin.
- */
+/** The compressor program `name`, or ECOMPRESS saying which Debian package holds it. */
 export function findProgram(name: string): string {
-  const override = process.env[`NIX_SEAL_${name.toUpperCase()}`];
-  if (override) return override;
-  const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/bin', '/bin'];
-  for (const d of dirs) {
-    const p = path.join(d, name);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      /* next */
-    }
+  try {
+    return findProgramPath(name);
+  } catch {
+    throw new NixSealError('ECOMPRESS', `Cannot compress with ${name}: the ${name} program is not installed (apt-get install ${name === 'xz' ? 'xz-utils' : name})`);
   }
-  throw new NixSealError('ECOMPRESS', `Cannot compress with ${name}: the ${name} program is not installed (apt-get install ${name === 'xz' ? 'xz-utils' : name})`);
 }
 
 /**

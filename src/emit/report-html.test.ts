@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { Analysis } from '../analysis.js';
 import { sealedClosure } from '../graph/closure.js';
 import { buildRefGraph } from '../graph/ref-graph.js';
-import { reportData } from '../report/report-data.js';
+import { reportData } from './report-data.js';
 import { VERDICTS } from '../seal/audit.js';
 import type { StorePath } from '../store/store-path.js';
 import { reportHtml } from './report-html.js';

@@ -7,8 +7,8 @@
  */
 import prettyBytes from 'pretty-bytes';
 import { shortestChain } from '../graph/why.js';
-import { KEPT, SEVERAL_SEALS, type ReportData } from '../report/report-data.js';
-import { layoutTreemap, type TreemapCell } from '../report/treemap.js';
+import { KEPT, SEVERAL_SEALS, type ReportData } from './report-data.js';
+import { layoutTreemap, type TreemapCell } from './treemap.js';
 import { REPORT_SCRIPT } from './report-script.js';
 import { REPORT_STYLE } from './report-style.js';
 

@@ -19,9 +19,13 @@ import { Gunzip } from 'fflate';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { NixSealError } from '../errors.js';
 import { FdSource, type ByteSource } from './byte-source.js';
-import { decompress } from './decompress.js';
+import { decompress, DecompressError, unzstdFrameStreaming } from './decompress.js';
 import type { ImageReader, ImageView, InnerEntry } from './image.js';
 import { readRange } from './archive-view.js';
+import * as bytes from './bytes.js';
+import { le32 } from './bytes.js';
+import { crc32 } from './crc32.js';
+import { headOf, type Verdict } from './detection.js';
 
 export type StreamKind = 'gzip' | 'xz' | 'zstd' | 'bzip2' | 'lz4';
 
@@ -38,24 +42,105 @@ export interface StreamLimits {
 
 export const DEFAULT_STREAM_LIMITS: StreamLimits = { maxOutput: 16 * 2 ** 30, tmpDir: tmpdir(), reserve: 256 * 2 ** 20, maxInMemory: 2 ** 30 };
 
-const MAGICS: Array<[StreamKind, number[]]> = [
-  ['gzip', [0x1f, 0x8b, 0x08]],
-  ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
-  ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],
-  ['lz4', [0x04, 0x22, 0x4d, 0x18]],
-  ['lz4', [0x02, 0x21, 0x4c, 0x18]], // legacy frames (lz4 -l, the kernel's initrd format)
-];
-/** bzip2: "BZh", a level 1–9, then a block magic (π) or the end-of-stream magic (√π). */
-const BZ_BLOCK = [0x31, 0x41, 0x59, 0x26, 0x53, 0x59];
-const BZ_END = [0x17, 0x72, 0x45, 0x38, 0x50, 0x90];
+// ---------------------------------------------------------------------------------------------
+// Detection: each compressor's magic and the structure right after it (a magic alone turns up in
+// random data sooner or later). The magic with a broken structure is a near miss: the reader
+// claims it and reports the corruption, the sniffer does not take it for an image.
 
-/** The compressor of `src`, by its magic number. */
-export function streamKind(src: ByteSource): StreamKind | undefined {
-  const head = src.read(0, Math.min(10, src.size));
-  const starts = (m: number[], at = 0): boolean => head.length >= at + m.length && m.every((b, i) => head[at + i] === b);
-  for (const [kind, m] of MAGICS) if (starts(m)) return kind;
-  if (starts([0x42, 0x5a, 0x68]) && head[3]! >= 0x31 && head[3]! <= 0x39 && (starts(BZ_BLOCK, 4) || starts(BZ_END, 4))) return 'bzip2';
+const XZ_MAGIC = bytes.magicBytes('\xfd7zXZ\0');
+const BZIP2_MAGIC = bytes.magicBytes('BZh');
+/** bzip2 block magic (π) and end-of-stream magic (√π), 48 bits each. */
+const BZIP2_BLOCK = Uint8Array.of(0x31, 0x41, 0x59, 0x26, 0x53, 0x59);
+const BZIP2_END = Uint8Array.of(0x17, 0x72, 0x45, 0x38, 0x50, 0x90);
+const ZSTD_MAGIC = 0xfd2fb528;
+const LZ4_MAGIC = 0x184d2204;
+/** Legacy frames (lz4 -l, the kernel's initrd format). */
+const LZ4_LEGACY_MAGIC = 0x184c2102;
+/** LZ4_compressBound(8 MiB): the largest legacy block. */
+const LZ4_LEGACY_MAX_BLOCK = 8 * 1024 * 1024 + 32 * 1024 + 16;
+
+/** gzip: 1f 8b, deflate, reserved flag bits clear, a known XFL and OS byte (RFC 1952). */
+export function detectGzip(head: Uint8Array): Verdict {
+  if (head.length < 3 || head[0] !== 0x1f || head[1] !== 0x8b || head[2] !== 8) return undefined;
+  if (head.length < 18) return { format: 'gzip', offset: 0, nearMiss: 'shorter than a gzip member' };
+  const flags = bytes.u8(head, 3);
+  const xfl = bytes.u8(head, 8);
+  const os = bytes.u8(head, 9);
+  if (flags & 0xe0 || (xfl !== 0 && xfl !== 2 && xfl !== 4) || (os > 13 && os !== 255)) return { format: 'gzip', offset: 0, nearMiss: 'reserved flags or unknown XFL/OS bytes' };
+  return { format: 'gzip', offset: 0, why: 'gzip member header (deflate, reserved flags clear)' };
+}
+
+/** xz: the stream header magic, and its stream flags' CRC32. */
+export function detectXz(head: Uint8Array): Verdict {
+  if (!bytes.startsWith(head, 0, XZ_MAGIC)) return undefined;
+  if (head.length < 32) return { format: 'xz', offset: 0, nearMiss: 'shorter than an xz stream' };
+  if (head[6] !== 0 || head[7]! > 0x0f || crc32(head.subarray(6, 8)) !== bytes.le32(head, 8)) return { format: 'xz', offset: 0, nearMiss: 'bad stream flags' };
+  return { format: 'xz', offset: 0, why: 'xz stream header, flags CRC32 valid' };
+}
+
+/** zstd: a frame (magic 0xFD2FB528) with a valid frame header and a first block of a real type (RFC 8878). */
+export function detectZstd(head: Uint8Array): Verdict {
+  if (head.length < 4 || bytes.le32(head, 0) !== ZSTD_MAGIC) return undefined;
+  const nearMiss = (why: string): Verdict => ({ format: 'zstd', offset: 0, nearMiss: why });
+  if (head.length < 9) return nearMiss('shorter than a zstd frame');
+  const fhd = bytes.u8(head, 4);
+  if (fhd & 0x08) return nearMiss('a reserved frame header bit set');
+  const singleSegment = (fhd >> 5) & 1;
+  const fcsFlag = fhd >> 6;
+  const dictBytes = [0, 1, 2, 4][fhd & 3]!;
+  const fcsBytes = [singleSegment ? 1 : 0, 2, 4, 8][fcsFlag]!;
+  if (!singleSegment && bytes.u8(head, 5) >> 3 > 31 - 10) return nearMiss('a window log beyond 31');
+  const block = 5 + (singleSegment ? 0 : 1) + dictBytes + fcsBytes;
+  if (block + 3 > head.length || ((head[block]! >> 1) & 3) === 3) return nearMiss('no valid first block'); // block type 3 is reserved
+  return { format: 'zstd', offset: 0, why: 'zstd frame header, first block valid' };
+}
+
+/** bzip2: "BZh", a block size 1…9, then a block's or the end-of-stream's 48-bit magic. */
+export function detectBzip2(head: Uint8Array): Verdict {
+  if (head.length < 10 || !bytes.startsWith(head, 0, BZIP2_MAGIC) || head[3]! < 0x31 || head[3]! > 0x39) return undefined;
+  const block = bytes.startsWith(head, 4, BZIP2_BLOCK);
+  const end = bytes.startsWith(head, 4, BZIP2_END);
+  if (!block && !end) return undefined;
+  return { format: 'bzip2', offset: 0, why: `bzip2 stream, ${String.fromCharCode(head[3]!)}00k blocks, ${block ? 'block' : 'end-of-stream'} magic` };
+}
+
+/** lz4: a frame (magic 0x184D2204) whose descriptor checksum (xxHash32) matches, or the legacy format. */
+export function detectLz4(head: Uint8Array): Verdict {
+  if (head.length < 4) return undefined;
+  const magic = bytes.le32(head, 0);
+  if (magic !== LZ4_MAGIC && magic !== LZ4_LEGACY_MAGIC) return undefined;
+  const nearMiss = (why: string): Verdict => ({ format: 'lz4', offset: 0, nearMiss: why });
+  if (head.length < 7) return nearMiss('shorter than an lz4 frame');
+  if (magic === LZ4_MAGIC) {
+    const flg = bytes.u8(head, 4);
+    const bd = bytes.u8(head, 5);
+    if (flg >> 6 !== 1 || flg & 0x02 || bd & 0x8f || ((bd >> 4) & 7) < 4) return nearMiss('a bad frame descriptor');
+    const descriptorEnd = 6 + (flg & 0x08 ? 8 : 0) + (flg & 0x01 ? 4 : 0);
+    if (descriptorEnd >= head.length || ((new Xxh32().update(head.subarray(4, descriptorEnd)).digest() >>> 8) & 0xff) !== head[descriptorEnd]) return nearMiss('a bad descriptor checksum');
+    return { format: 'lz4', offset: 0, why: 'lz4 frame header, descriptor checksum valid' };
+  }
+  {
+    const first = bytes.le32(head, 4);
+    if (first === 0 || first > LZ4_LEGACY_MAX_BLOCK) return nearMiss('a bad first legacy block size');
+    return { format: 'lz4', offset: 0, why: 'lz4 legacy frame, first block size valid' };
+  }
   return undefined;
+}
+
+const STREAM_DETECTIONS = [detectGzip, detectXz, detectZstd, detectBzip2, detectLz4];
+
+/** A gzip, xz, zstd, bzip2 or lz4 stream (or a near miss) from the file's first bytes (`head`), or undefined. */
+export function detectCompressedStream(head: Uint8Array): Verdict {
+  for (const detect of STREAM_DETECTIONS) {
+    const d = detect(head);
+    if (d !== undefined) return d;
+  }
+  return undefined;
+}
+
+/** The compressor of `src` (detectCompressedStream on its head, near misses included: the decoder reports them). */
+export function streamKind(src: ByteSource): StreamKind | undefined {
+  return detectCompressedStream(headOf(src))?.format as StreamKind | undefined;
 }
 
 const CHUNK = 1 << 20;
@@ -122,8 +207,6 @@ const crc32Update: (data: Uint8Array, crc: number) => number =
         };
       })();
 
-const le32 = (b: Uint8Array, at: number): number => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
-
 type Fail = (why: string, offset?: number) => NixSealError;
 
 function gunzipInto(src: ByteSource, sink: Sink, fail: Fail): void {
@@ -150,9 +233,10 @@ function gunzipInto(src: ByteSource, sink: Sink, fail: Fail): void {
 }
 
 /**
- * zstd frames one at a time: fzstd decodes, and the frame's content checksum (the low 32 bits of
- * its xxHash64), which fzstd does not check, is checked here. Frames are delimited by walking
- * their block headers; skippable frames are skipped.
+ * zstd frames one at a time, delimited by walking their block headers; skippable frames are
+ * skipped. libzstd (WebAssembly, once prepareDecoders() has loaded it) decodes and checks the
+ * content checksum; before that fzstd decodes, and the checksum (the low 32 bits of the frame's
+ * xxHash64), which fzstd does not check, is checked here.
  */
 function unzstdInto(src: ByteSource, sink: Sink, fail: Fail): void {
   let pos = 0;
@@ -182,12 +266,22 @@ function unzstdInto(src: ByteSource, sink: Sink, fail: Fail): void {
       if (at > src.size) throw fail('a zstd block runs past the end', at);
       if (word & 1) break;
     }
+    if (checksum && at + 4 > src.size) throw fail('the zstd data ends before its content checksum', at);
+    const frameEnd = at + (checksum ? 4 : 0);
+    try {
+      if (unzstdFrameStreaming(readRange(src, frameStart, frameEnd - frameStart), (chunk) => sink.write(chunk))) {
+        pos = frameEnd;
+        continue;
+      }
+    } catch (err) {
+      if (err instanceof DecompressError) throw fail(`a zstd frame libzstd cannot decode (${err.why})`, frameStart);
+      throw err;
+    }
     const hash = checksum ? new Xxh64() : undefined;
     const d = new ZstdDecompress((chunk) => {
       hash?.update(chunk);
       sink.write(chunk);
     });
-    if (checksum && at + 4 > src.size) throw fail('the zstd data ends before its content checksum', at);
     // fzstd reads the checksum field too (and skips it).
     for (const c of readRange(src, frameStart, at + (checksum ? 4 : 0) - frameStart)) d.push(c, false);
     d.push(new Uint8Array(0), true);
@@ -643,7 +737,7 @@ function streamView(src: ByteSource, kind: StreamKind, name: string, limits: Str
 export function makeCompressedStreamReader(limits: StreamLimits = DEFAULT_STREAM_LIMITS): ImageReader {
   return {
     kind: 'compressed-stream',
-    detect: (src) => src.size > 0 && streamKind(src) !== undefined,
+    detect: (src) => streamKind(src) !== undefined,
     open(src, name) {
       const kind = streamKind(src);
       if (kind === undefined) throw new NixSealError('EFORMAT', `Cannot read ${name}: not gzip, xz, zstd, bzip2 or lz4 data at offset 0`, { path: name, offset: 0 });

@@ -143,3 +143,14 @@ test('the writer enforces one entry at a time and nothing after finish', async (
   await assert.rejects(w.addDirectory('y', 0o755), /finish\(\) was already called/);
   assert.equal(readNewc(await bytes).length, 1);
 });
+
+test('an output closed by an EPIPE is reported to the file being added as "output closed", never as the EPIPE', async () => {
+  const w = new CpioNewcWriter({ highWaterMark: 1024 });
+  // Nobody reads: the writer waits for room inside addFile, then the downstream pipe breaks.
+  const adding = w.addFile('big', 0o644, 1 << 20, new Uint8Array(1 << 20));
+  await new Promise((r) => setImmediate(r));
+  const epipe = Object.assign(new Error('write EPIPE'), { code: 'EPIPE', syscall: 'write' });
+  w.readable.on('error', () => {}); // the pipeline that saw the EPIPE reports it
+  w.readable.destroy(epipe);
+  await assert.rejects(adding, (e: unknown) => e instanceof NixSealError && e.reason === 'closed' && e.cause === epipe);
+});

@@ -196,7 +196,10 @@ export class CpioNewcWriter implements AsyncIterable<Uint8Array> {
       destroy: (err, callback) => {
         const w = this.waiting;
         this.waiting = undefined;
-        w?.abort(err ?? new NixSealError('EIO', 'Cannot write cpio archive: the output was closed', { reason: 'closed' }));
+        // Whatever closed the output (a compressor's EPIPE, another stage's failure) is reported by
+        // that stage; the file being added only learns that the output is gone, so that a broken
+        // pipe is never blamed on reading the file.
+        w?.abort(new NixSealError('EIO', 'Cannot write cpio archive: the output was closed', { reason: 'closed', ...(err ? { cause: err } : {}) }));
         callback(err);
       },
     });

@@ -10,6 +10,8 @@
 import { NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import type { ImageReader, ImageView, InnerEntry } from './image.js';
+import * as bytes from './bytes.js';
+import { headOf, type Verdict } from './detection.js';
 import { normalisePath, readRange, TreeBuilder, windowedView, type Region } from './archive-view.js';
 import { NEWC_CRC_MAGIC, NEWC_HEADER_SIZE, NEWC_MAGIC, NEWC_TRAILER_NAME, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './cpio-newc.js';
 
@@ -196,16 +198,47 @@ function cpioView(src: ByteSource, name: string): ImageView {
   };
 }
 
-/** cpio: a newc, crc or odc magic at the start and a header of well-formed digits. */
+// ---------------------------------------------------------------------------------------------
+// Detection
+
+const MAGIC_SIZE = 6;
+/** A first member's name longer than PATH_MAX is no cpio a tool made. */
+const DETECT_MAX_NAME = 4096;
+
+/**
+ * cpio from the file's first bytes (`head`): "new ASCII" (070701), its CRC variant (070702) or
+ * the portable "odc" format (070707), a header of well-formed digits, a first name of sane size
+ * ending in a NUL, and newc's unused check field zero (else a near miss).
+ */
+export function detectCpio(head: Uint8Array): Verdict {
+  const magic = bytes.latin1(head, 0, MAGIC_SIZE);
+  if (magic === NEWC_MAGIC || magic === NEWC_CRC_MAGIC) {
+    if (!bytes.allMatch(head, MAGIC_SIZE, NEWC_HEADER_SIZE - MAGIC_SIZE, bytes.isHexDigit)) return undefined;
+    const format = magic === NEWC_MAGIC ? 'cpio-newc' : 'cpio-crc';
+    const field = (at: number): number => parseInt(bytes.latin1(head, at, 8), 16);
+    const nameSize = field(NEWC.namesize);
+    // A magic and 104 hex digits are no accident: a bad name or check field is a broken cpio.
+    if (nameSize < 1 || nameSize > DETECT_MAX_NAME) return { format, offset: 0, nearMiss: `a first name of ${nameSize} bytes` };
+    if (magic === NEWC_MAGIC && field(NEWC.check) !== 0) return { format, offset: 0, nearMiss: 'a newc check field that is not zero' };
+    const nul = NEWC_HEADER_SIZE + nameSize - 1;
+    if (nul < head.length && head[nul] !== 0) return { format, offset: 0, nearMiss: 'a first name without its NUL' };
+    return { format, offset: 0, why: `cpio ${magic === NEWC_MAGIC ? 'newc' : 'crc'} header, first entry "${bytes.printableName(head, NEWC_HEADER_SIZE, nameSize - 1)}"` };
+  }
+  if (magic === ODC_MAGIC) {
+    if (!bytes.allMatch(head, MAGIC_SIZE, ODC_HEADER_SIZE - MAGIC_SIZE, bytes.isOctalDigit)) return undefined;
+    const nameSize = parseInt(bytes.latin1(head, ODC.namesize[0], ODC.namesize[1]), 8);
+    if (nameSize < 1 || nameSize > DETECT_MAX_NAME) return { format: 'cpio-odc', offset: 0, nearMiss: `a first name of ${nameSize} bytes` };
+    const nul = ODC_HEADER_SIZE + nameSize - 1;
+    if (nul < head.length && head[nul] !== 0) return { format: 'cpio-odc', offset: 0, nearMiss: 'a first name without its NUL' };
+    return { format: 'cpio-odc', offset: 0, why: `cpio odc header, first entry "${bytes.printableName(head, ODC_HEADER_SIZE, nameSize - 1)}"` };
+  }
+  return undefined;
+}
+
+/** cpio: detectCpio. */
 export const cpioReader: ImageReader = {
   kind: 'cpio',
-  detect(src) {
-    if (src.size < ODC_HEADER_SIZE) return false;
-    const format = formatOf(latin1(src.read(0, 6)));
-    if (format === undefined) return false;
-    const hsize = format === 'odc' ? ODC_HEADER_SIZE : NEWC_HEADER_SIZE;
-    return src.size >= hsize && typeof parseHeader(src.read(0, hsize), format) !== 'string';
-  },
+  detect: (src) => detectCpio(headOf(src)) !== undefined,
   open(src, name) {
     return cpioView(src, name);
   },

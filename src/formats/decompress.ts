@@ -36,7 +36,7 @@
 import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
-import type { ZSTDDecoder } from 'zstddec';
+import type { ZSTDDecoder } from 'zstddec/stream';
 import { errnoCode, NixSealError } from '../errors.js';
 import { crc32 } from './crc32.js';
 import { Lzo1xError, lzo1xDecompress } from './lzo1x.js';
@@ -237,20 +237,22 @@ function zstdFrameSize(input: Uint8Array, maxOutput: number): number {
 /** node:zlib's zstd decoder (Node ≥ 22.15); @types/node 20 does not know it. */
 const nodeZstd = (zlib as unknown as { zstdDecompressSync?: (input: Uint8Array, opts: { maxOutputLength: number }) => Buffer }).zstdDecompressSync;
 
-/** libzstd as WebAssembly, once `prepareDecoders()` has loaded it (only where node:zlib lacks zstd). */
+/**
+ * libzstd as WebAssembly, once `prepareDecoders()` has loaded it: squashfs blocks where node:zlib
+ * lacks zstd, and streamed files (.zst) on every Node, since node:zlib's zstd stream is async only.
+ */
 let wasmZstd: ZSTDDecoder | undefined;
 let wasmLoading: Promise<void> | undefined;
 
 /**
- * Loads the decoders that need an asynchronous start: libzstd as WebAssembly on Nodes whose
- * node:zlib has no zstd (instantiating it takes tens of milliseconds, which commands that read no
- * image should not pay). Called by every asynchronous entry point that opens images (the audit,
+ * Loads the decoders that need an asynchronous start: libzstd as WebAssembly (instantiating it
+ * takes tens of milliseconds, which commands that read no image should not pay). Called by every asynchronous entry point that opens images (the audit,
  * `why --precise`, the image: source); idempotent. If WebAssembly is unavailable (node
  * --jitless), fzstd stays: same results, slower.
  */
 export function prepareDecoders(): Promise<void> {
-  if (nodeZstd !== undefined || wasmZstd !== undefined) return Promise.resolve();
-  wasmLoading ??= import('zstddec')
+  if (wasmZstd !== undefined) return Promise.resolve();
+  wasmLoading ??= import('zstddec/stream')
     .then(async ({ ZSTDDecoder }) => {
       const decoder = new ZSTDDecoder();
       await decoder.init();
@@ -263,6 +265,34 @@ export function prepareDecoders(): Promise<void> {
 /** Which zstd decoder this Node uses now (for tests and --debug). */
 export function zstdDecoder(): 'node:zlib' | 'zstddec' | 'fzstd' {
   return nodeZstd !== undefined ? 'node:zlib' : wasmZstd !== undefined ? 'zstddec' : 'fzstd';
+}
+
+/**
+ * Decodes one complete zstd frame, given in chunks, with libzstd (WebAssembly), passing the output
+ * to `write` as it comes; libzstd checks the content checksum. False when the decoder is not
+ * loaded (then the caller decodes otherwise). zstddec reports a libzstd error only by making no
+ * more progress (its loop then yields empty chunks forever): more than a few empty chunks without
+ * a new input chunk is that error.
+ */
+export function unzstdFrameStreaming(chunks: Iterable<Uint8Array>, write: (chunk: Uint8Array) => void): boolean {
+  if (wasmZstd === undefined) return false;
+  let emptySincePull = 0;
+  function* feed(): Generator<Uint8Array> {
+    for (const c of chunks) {
+      emptySincePull = 0;
+      yield c;
+    }
+  }
+  try {
+    for (const out of wasmZstd.decodeStreaming(feed())) {
+      if (out.length > 0) write(out);
+      else if (++emptySincePull > 8) throw new DecompressError('zstd', 'corrupt frame (libzstd refused it)');
+    }
+  } catch (err) {
+    if (err instanceof NixSealError) throw err; // the sink's own budget errors pass through
+    throw failed('zstd', err);
+  }
+  return true;
 }
 
 function unzstd(input: Uint8Array, maxOutput: number): Uint8Array {

@@ -6,14 +6,19 @@
  * Read: the superblock, compact (32-byte) and extended (64-byte) inodes, the flat plain, flat
  * inline (tail packed after the inode) and chunk-based layouts (holes as zeros), directories,
  * symlinks; compressed files with full or compact (2- and 4-byte) lcluster indexes and big
- * pclusters and tail packing, decoded when lz4 (lz4-napi, through decompress.ts) or stored. Other
- * algorithms (lzma, deflate, zstd), fragments and interlaced pclusters are EFORMAT errors naming
- * what is missing, raised when the file is read (the image still opens and lists).
+ * pclusters and tail packing, decoded for every algorithm the kernel defines: lz4 (lz4-napi),
+ * MicroLZMA (@napi-rs/lzma), deflate (node:zlib), zstd (decompress.ts) and stored pclusters.
+ * Fragments, interlaced pclusters and unknown algorithms are EFORMAT errors naming what is
+ * missing, raised when the file is read (the image still opens and lists).
  */
-import { NixSealError } from '../errors.js';
+import * as zlib from 'node:zlib';
+import { errnoCode, NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
-import { decompress } from './decompress.js';
+import { decompress, DecompressError } from './decompress.js';
+import { walkDirectories } from './dir-walk.js';
 import type { ImageReader, ImageView, InnerEntry, InnerOwner } from './image.js';
+import * as bytes from './bytes.js';
+import { headOf, type Verdict } from './detection.js';
 
 export const EROFS_SUPERBLOCK_OFFSET = 1024;
 export const EROFS_MAGIC = 0xe0f5e1e2;
@@ -318,27 +323,30 @@ export class Erofs {
       if (l.type === LTYPE.nonhead) continue;
       if (l.lo >= lsize) throw this.fail(`inode ${ino.nid}'s lcluster ${i} has clusterofs ${l.lo}`, h);
       const next = lcs[i + 1];
-      const blocks = big && next !== undefined && next.type === LTYPE.nonhead && next.lo & CBLKCNT ? next.lo & ~CBLKCNT : 1;
+      // The kernel's z_erofs_get_extent_compressedlen: one lcluster unless the head's type is
+      // advised big and the next lcluster is a NONHEAD carrying the block count (CBLKCNT).
+      const bigHere = (l.type === LTYPE.head1 && big) || (l.type === LTYPE.head2 && (advise & Z_ADVISE.bigPcluster2) !== 0);
+      const length = bigHere && next !== undefined && next.type === LTYPE.nonhead && next.lo & CBLKCNT ? (next.lo & ~CBLKCNT) * bs : lsize;
       const alg = l.type === LTYPE.plain ? -1 : algs[l.type === LTYPE.head1 ? 0 : 1]!;
-      heads.push({ fileOffset: i * lsize + l.lo, length: 0, offset: l.pblk * bs, compressedLength: blocks * bs, alg, lcn: i });
+      heads.push({ fileOffset: i * lsize + l.lo, length: 0, offset: l.pblk * bs, compressedLength: length, alg, lcn: i });
     }
-    // Tail packing: the last extent's pcluster is inline, right after its head's index pack.
-    const last = heads[heads.length - 1];
-    if (advise & Z_ADVISE.inlinePcluster && last !== undefined) {
+    // An extent runs to the next head; a head at or past the end of the file (mkfs.erofs can end
+    // an index with one) starts nothing the kernel ever maps.
+    const live = heads.filter((x) => x.fileOffset < ino.size);
+    if (ino.size === 0) return [];
+    if (live.length === 0 || live[0]!.fileOffset !== 0) throw this.fail(`inode ${ino.nid}'s first lcluster is not a head`, h);
+    for (let i = 0; i < live.length; i++) live[i]!.length = (live[i + 1]?.fileOffset ?? ino.size) - live[i]!.fileOffset;
+    // Tail packing: the last extent's pcluster is inline, right after the index pack of the
+    // lcluster holding the file's last byte (the kernel's z_idataoff).
+    const last = live[live.length - 1]!;
+    if (advise & Z_ADVISE.inlinePcluster) {
       const idataSize = u16(hdr, 2);
-      last.offset = packEnd[last.lcn!]!;
+      last.offset = packEnd[Math.floor((ino.size - 1) / lsize)]!;
       last.compressedLength = idataSize;
       if (idataSize === 0 || Math.floor(last.offset / bs) !== Math.floor((last.offset + idataSize - 1) / bs)) throw this.fail(`inode ${ino.nid}'s inline pcluster (${idataSize} bytes) crosses a block boundary`, last.offset);
     }
-    if (heads.length === 0 || heads[0]!.fileOffset !== 0) throw this.fail(`inode ${ino.nid}'s first lcluster is not a head`, h);
-    for (let i = 0; i < heads.length; i++) {
-      const x = heads[i]!;
-      const endOff = i + 1 < heads.length ? heads[i + 1]!.fileOffset : ino.size;
-      if (endOff <= x.fileOffset && !(i + 1 === heads.length && endOff === x.fileOffset)) throw this.fail(`inode ${ino.nid}'s extents are out of order`, h);
-      x.length = Math.min(endOff, ino.size) - x.fileOffset;
-      this.check(x.offset, x.compressedLength, h, `inode ${ino.nid}'s pcluster`);
-    }
-    return heads.filter((x) => x.length > 0);
+    for (const x of live) this.check(x.offset, x.compressedLength, h, `inode ${ino.nid}'s pcluster`);
+    return live;
   }
 
   private decodeExtent(ino: ErofsInode, x: ZExtent): Uint8Array {
@@ -347,22 +355,25 @@ export class Erofs {
       if (x.length > raw.length) throw this.fail(`inode ${ino.nid}'s stored pcluster is shorter than its extent`, x.offset);
       return raw.subarray(0, x.length);
     }
-    if (x.alg !== 0) throw this.fail(`inode ${ino.nid} is compressed with ${ALGORITHMS[x.alg] ?? `algorithm ${x.alg}`}, which nix-seal cannot decode`, x.offset);
-    // lz4 with 0-padding: the compressed stream ends the pcluster, zeros before it.
+    const alg = ALGORITHMS[x.alg] as Algorithm | undefined;
+    if (alg === undefined) throw this.fail(`inode ${ino.nid} is compressed with algorithm ${x.alg}, which nix-seal cannot decode`, x.offset);
+    // 0-padding: the compressed stream ends the pcluster, zeros before it (the kernel's
+    // z_erofs_fixup_insize). lzma, deflate and zstd always have it; lz4 when the superblock says so.
     let start = 0;
-    if (this.incompat & INCOMPAT_ZERO_PADDING) while (start < raw.length && raw[start] === 0) start++;
-    // LZ4 expands at most 255×: a longer extent is corrupt (and would be a large allocation).
-    if (x.length > x.compressedLength * 255 || x.length > MAX_EXTENT) throw this.fail(`inode ${ino.nid}'s extent of ${x.length} bytes cannot come from a ${x.compressedLength}-byte pcluster`, x.offset);
+    if (alg !== 'lz4' || this.incompat & INCOMPAT_ZERO_PADDING) while (start < raw.length && raw[start] === 0) start++;
+    const input = raw.subarray(start);
+    // A decoded extent is capped at EXPANSION[alg] × its pcluster (and MAX_EXTENT): a longer one is
+    // corrupt, and would be a large allocation.
+    if (x.length > x.compressedLength * EXPANSION[alg] || x.length > MAX_EXTENT) throw this.fail(`inode ${ino.nid}'s extent of ${x.length} bytes cannot come from a ${x.compressedLength}-byte ${alg} pcluster`, x.offset);
+    if (input.length === 0) throw this.fail(`inode ${ino.nid}'s ${alg} pcluster is all zeros`, x.offset);
     let out: Uint8Array;
     try {
-      // Without 0-padding (mkfs.erofs -E legacy-compress) a pcluster may decode a little past its
-      // extent (the kernel decodes partially): the prefix is taken.
-      out = decompress('lz4', raw.subarray(start), x.length + x.compressedLength);
+      out = decodePcluster(alg, input, x.length, x.compressedLength);
     } catch (err) {
-      if (err instanceof NixSealError) throw this.fail(`inode ${ino.nid}'s lz4 pcluster does not decode (${err.message})`, x.offset);
+      if (err instanceof NixSealError) throw this.fail(`inode ${ino.nid}'s ${alg} pcluster does not decode (${err instanceof DecompressError ? err.why : err.message})`, x.offset);
       throw err;
     }
-    if (out.length < x.length) throw this.fail(`inode ${ino.nid}'s lz4 pcluster decodes to ${out.length} bytes, not ${x.length}`, x.offset);
+    if (out.length < x.length) throw this.fail(`inode ${ino.nid}'s ${alg} pcluster decodes to ${out.length} bytes, not ${x.length}`, x.offset);
     return out.subarray(0, x.length);
   }
 
@@ -430,12 +441,12 @@ export class Erofs {
     }
   }
 
+  /** Every entry, root ('') first, parents before children (depth first, walkDirectories). */
   entries(): ErofsEntry[] {
     if (this.walked !== undefined) return this.walked;
-    const out: ErofsEntry[] = [];
     const root = this.inode(this.rootNid, EROFS_SUPERBLOCK_OFFSET + SB.rootNid);
     if ((root.mode & 0xf000) !== 0x4000) throw this.fail('the root inode is not a directory', root.offset);
-    const add = (path: string, ino: ErofsInode, at: number): ErofsEntry => {
+    const entryOf = (path: string, ino: ErofsInode): ErofsEntry => {
       const fmt = ino.mode & 0xf000;
       const type: InnerEntry['type'] = fmt === 0x4000 ? 'dir' : fmt === 0x8000 ? 'file' : fmt === 0xa000 ? 'symlink' : 'special';
       const e: ErofsEntry = { path, nid: ino.nid, type, mode: ino.mode, size: ino.size };
@@ -443,34 +454,30 @@ export class Erofs {
         if (ino.size > 4096) throw this.fail(`symlink inode ${ino.nid} has a ${ino.size}-byte target`, ino.offset + 8);
         e.target = Buffer.concat([...this.readInode(ino)]).toString('utf8');
       }
-      if (out.length >= this.limits.maxEntries) throw this.fail(`more than ${this.limits.maxEntries} entries`, at);
-      out.push(e);
-      this.byPath.set(path, e);
       return e;
     };
-    add('', root, root.offset);
-    const seen = new Set<number>([root.nid]);
-    const stack: { path: string; ino: ErofsInode; depth: number }[] = [{ path: '', ino: root, depth: 0 }];
-    while (stack.length > 0) {
-      const { path, ino, depth } = stack.pop()!;
-      const kids: { path: string; ino: ErofsInode; depth: number }[] = [];
-      for (const { name, nid, at } of this.dirents(ino)) {
-        if (name === '.' || name === '..') continue;
-        if (name === '' || name.includes('/')) throw this.fail(`directory ${path || '/'} holds an entry named ${JSON.stringify(name)}`, at);
-        const child = this.inode(nid, at);
-        const p = path === '' ? name : `${path}/${name}`;
-        if (this.byPath.has(p)) throw this.fail(`${p} is named twice`, at);
-        const e = add(p, child, at);
-        if (e.type === 'dir') {
-          if (seen.has(nid)) throw this.fail(`directory inode ${nid} is linked twice (a loop?)`, at);
-          seen.add(nid);
-          if (depth + 1 > this.limits.maxDepth) throw this.fail(`directories nest deeper than ${this.limits.maxDepth}`, at);
-          kids.push({ path: p, ino: child, depth: depth + 1 });
+    const self = this;
+    const { entries, byPath } = walkDirectories<ErofsInode, ErofsEntry>({
+      root: { entry: entryOf('', root), dir: root, key: root.nid },
+      *children(dir) {
+        for (const { name, nid, at } of self.dirents(dir)) {
+          if (name === '.' || name === '..') continue;
+          yield {
+            name,
+            at,
+            open(path) {
+              const child = self.inode(nid, at);
+              const entry = entryOf(path, child);
+              return entry.type === 'dir' ? { entry, dir: { dir: child, key: nid } } : { entry };
+            },
+          };
         }
-      }
-      for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]!);
-    }
-    return (this.walked = out);
+      },
+      limits: this.limits,
+      fail: (why, offset) => this.fail(why, offset),
+    });
+    for (const [k, v] of byPath) this.byPath.set(k, v);
+    return (this.walked = entries);
   }
 
   entry(path: string): ErofsEntry | undefined {
@@ -518,6 +525,98 @@ export class Erofs {
   }
 }
 
+// ---- pcluster decoders ----------------------------------------------------------------------------
+
+/** The kernel's Z_EROFS_COMPRESSION_* algorithms, by their h_algorithmtype nibble (ALGORITHMS). */
+type Algorithm = 'lz4' | 'lzma' | 'deflate' | 'zstd';
+/**
+ * How many times its pcluster an extent may decode to: lz4's and deflate's format limits (255×,
+ * 1032×); lzma and zstd have none that helps, so only MAX_EXTENT bounds them.
+ */
+const EXPANSION: Readonly<Record<Algorithm, number>> = { lz4: 255, deflate: 1032, lzma: Infinity, zstd: Infinity };
+/** The LZMA "alone" header: properties, dictionary size (LE32), unpacked size (LE64). */
+const LZMA_ALONE_HEADER = 13;
+
+/**
+ * Walks an LZ4 block's sequences (without decoding) up to the one whose output reaches `want`
+ * bytes: how much input that is and how much it outputs. Short or malformed input: DecompressError.
+ */
+function lz4Prefix(input: Uint8Array, want: number): { inputLength: number; outputLength: number; afterMatch: boolean } {
+  let ip = 0;
+  let out = 0;
+  const bad = (why: string): DecompressError => new DecompressError('lz4', why);
+  const length = (n: number): number => {
+    if (n !== 15) return n;
+    for (;;) {
+      if (ip >= input.length) throw bad('truncated length');
+      const b = input[ip++]!;
+      n += b;
+      if (b !== 255) return n;
+    }
+  };
+  while (ip < input.length) {
+    const token = input[ip++]!;
+    const lits = length(token >> 4);
+    ip += lits;
+    out += lits;
+    if (ip > input.length) throw bad('literals run past the pcluster');
+    if (out >= want || ip === input.length) return { inputLength: ip, outputLength: out, afterMatch: false };
+    if (ip + 2 > input.length) throw bad('truncated match offset');
+    ip += 2;
+    out += length(token & 15) + 4;
+    if (out >= want) return { inputLength: ip, outputLength: out, afterMatch: true };
+  }
+  throw bad(`the stream ends after ${out} of ${want} bytes`);
+}
+
+/**
+ * Decodes one pcluster (0-padding already removed) into at most `length` bytes (lz4: a little
+ * more, see below), with the decoders decompress.ts uses, each capped at the extent's length.
+ */
+function decodePcluster(alg: Algorithm, input: Uint8Array, length: number, compressedLength: number): Uint8Array {
+  switch (alg) {
+    case 'lz4': {
+      // Without 0-padding (mkfs.erofs -E legacy-compress) the stream starts the pcluster and
+      // whatever follows it is not lz4; the kernel decodes partially (LZ4_decompress_safe_partial)
+      // and stops at the extent's length. Here the sequences are walked to where the output
+      // reaches it, and that prefix is decoded (the last sequence whole: a little more output).
+      const { inputLength, outputLength, afterMatch } = lz4Prefix(input, length);
+      // A block ends with literals: after a match, a token of no literals ends it for lz4_flex.
+      const block = afterMatch ? Buffer.concat([input.subarray(0, inputLength), new Uint8Array(1)]) : input.subarray(0, inputLength);
+      return decompress('lz4', block, Math.max(outputLength, 1));
+    }
+    case 'deflate':
+      // Raw DEFLATE (the kernel's zlib_inflate with a negative window): capped by zlib itself.
+      // Z_SYNC_FLUSH: a stream cut after the extent's last byte is accepted, as the kernel does.
+      try {
+        return zlib.inflateRawSync(input, { maxOutputLength: length, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+      } catch (err) {
+        if (errnoCode(err) === 'ERR_BUFFER_TOO_LARGE') throw new DecompressError('gzip', `decodes to more than ${length} bytes`);
+        throw new DecompressError('gzip', `corrupt deflate data (${err instanceof Error ? err.message : String(err)})`);
+      }
+    case 'lzma': {
+      // MicroLZMA (liblzma's lzma_microlzma_encoder, as mkfs.erofs writes it): an LZMA1 range-coder
+      // stream without header or end marker whose first byte (always 0x00 in LZMA) is replaced by
+      // the complemented properties byte. Given back that byte and an "LZMA alone" header stating
+      // the extent's length, @napi-rs/lzma decodes it and stops there. The dictionary never needs
+      // to be larger than the output (each pcluster is decoded alone).
+      const props = ~input[0]! & 0xff;
+      if (props >= 9 * 5 * 5) throw new DecompressError('lzma', `bad MicroLZMA properties byte 0x${input[0]!.toString(16)}`);
+      const alone = new Uint8Array(LZMA_ALONE_HEADER + input.length);
+      const dv = new DataView(alone.buffer);
+      alone[0] = props;
+      dv.setUint32(1, Math.max(4096, length), true);
+      dv.setBigUint64(5, BigInt(length), true);
+      alone.set(input.subarray(1), LZMA_ALONE_HEADER + 1);
+      return decompress('lzma', alone, length);
+    }
+    case 'zstd':
+      // One zstd frame declaring its content size (libzstd's default): decompress.ts checks the
+      // frame's structure and caps the output; a frame without a size is a clear EFORMAT.
+      return decompress('zstd', input, length);
+  }
+}
+
 export function openErofs(src: ByteSource, name: string, limits: Partial<ErofsLimits> = {}): Erofs {
   return new Erofs(src, name, limits);
 }
@@ -554,14 +653,31 @@ function erofsView(fs: Erofs, src: ByteSource): ImageView {
   };
 }
 
-/** EROFS: the magic 0xE0F5E1E2 at 1024 and a block size the kernel accepts. */
+/** The superblock fields detection checks lie in its first 64 bytes. */
+const DETECT_SUPERBLOCK = 64;
+/** Block sizes the kernel accepts: 512 B…64 KiB. */
+const MIN_BLKSZBITS = 9;
+const MAX_BLKSZBITS = 16;
+
+/**
+ * EROFS from the file's first bytes (`head`, of a file of `size` bytes): the magic 0xE0F5E1E2 at
+ * 1024, a block size the kernel accepts, and its block count within the file (else a near miss).
+ */
+export function detectErofs(head: Uint8Array, size: number): Verdict {
+  const sb = EROFS_SUPERBLOCK_OFFSET;
+  if (head.length < sb + DETECT_SUPERBLOCK || bytes.le32(head, sb + SB.magic) !== EROFS_MAGIC) return undefined;
+  const bits = bytes.u8(head, sb + SB.blkszbits);
+  const blocks = bytes.le32(head, sb + SB.blocks);
+  if (bits < MIN_BLKSZBITS || bits > MAX_BLKSZBITS) return undefined;
+  // A block size the kernel accepts but a block count that does not fit: a broken (truncated) EROFS.
+  if (blocks < 1 || blocks * 2 ** bits > size + 2 ** bits) return { format: 'erofs', offset: sb, nearMiss: `${blocks} blocks do not fit the file` };
+  return { format: 'erofs', offset: sb, why: `EROFS superblock at ${sb}, ${2 ** bits}-byte blocks, ${blocks} blocks` };
+}
+
+/** EROFS: detectErofs; the reader checks the rest. */
 export const erofsReader: ImageReader = {
   kind: 'erofs',
-  detect(src) {
-    if (src.size < EROFS_SUPERBLOCK_OFFSET + 128) return false;
-    const b = src.read(EROFS_SUPERBLOCK_OFFSET, 128);
-    return u32(b, SB.magic) === EROFS_MAGIC && b[SB.blkszbits]! >= 9 && b[SB.blkszbits]! <= 16;
-  },
+  detect: (src) => detectErofs(headOf(src), src.size) !== undefined,
   open(src, name) {
     return erofsView(new Erofs(src, name), src);
   },

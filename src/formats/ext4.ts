@@ -14,7 +14,10 @@
  */
 import { NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
+import { walkDirectories } from './dir-walk.js';
 import type { ImageReader, ImageView, InnerEntry, InnerOwner } from './image.js';
+import * as bytes from './bytes.js';
+import { headOf, type Verdict } from './detection.js';
 
 export const EXT4_SUPERBLOCK_OFFSET = 1024;
 export const EXT4_MAGIC = 0xef53;
@@ -430,46 +433,43 @@ export class Ext4 {
     };
   }
 
-  /** Every entry, root ('') first, parents before children (depth first). Hard links appear at each name. */
+  /**
+   * Every entry, root ('') first, parents before children (depth first, walkDirectories). Hard
+   * links appear at each name; a name twice in one directory is refused.
+   */
   entries(): Ext4Entry[] {
     if (this.walked !== undefined) return this.walked;
-    const out: Ext4Entry[] = [];
-    const seenDirs = new Set<number>();
     const root = this.inode(ROOT_INO, EXT4_SUPERBLOCK_OFFSET);
     if ((root.mode & 0xf000) !== 0x4000) throw this.fail('the root inode is not a directory', root.offset);
-    const add = (path: string, ino: Ext4Inode): Ext4Entry => {
+    const entryOf = (path: string, ino: Ext4Inode): Ext4Entry => {
       const fmt = ino.mode & 0xf000;
       const type: InnerEntry['type'] = fmt === 0x4000 ? 'dir' : fmt === 0x8000 ? 'file' : fmt === 0xa000 ? 'symlink' : 'special';
       const e: Ext4Entry = { path, ino: ino.ino, type, mode: ino.mode, size: ino.size };
       if (type === 'symlink') e.target = Buffer.from(this.symlinkTarget(ino)).toString('utf8');
-      if (out.length >= this.limits.maxEntries) throw this.fail(`more than ${this.limits.maxEntries} entries`, ino.offset);
-      out.push(e);
-      this.byPath.set(path, e);
       return e;
     };
-    const stack: { path: string; ino: Ext4Inode; depth: number }[] = [{ path: '', ino: root, depth: 0 }];
-    add('', root);
-    seenDirs.add(ROOT_INO);
-    while (stack.length > 0) {
-      const { path, ino, depth } = stack.pop()!;
-      const children: { path: string; ino: Ext4Inode; depth: number }[] = [];
-      for (const { name, inum, at } of this.dirents(ino)) {
-        if (name === '.' || name === '..') continue;
-        if (name.includes('/') || name === '') throw this.fail(`directory ${path || '/'} holds an entry named ${JSON.stringify(name)}`, at);
-        const child = this.inode(inum, at);
-        const p = path === '' ? name : `${path}/${name}`;
-        const e = add(p, child);
-        if (e.type === 'dir') {
-          if (seenDirs.has(inum)) throw this.fail(`directory inode ${inum} is linked twice (a loop?)`, at);
-          seenDirs.add(inum);
-          if (depth + 1 > this.limits.maxDepth) throw this.fail(`directories nest deeper than ${this.limits.maxDepth}`, at);
-          children.push({ path: p, ino: child, depth: depth + 1 });
+    const self = this;
+    const { entries, byPath } = walkDirectories<Ext4Inode, Ext4Entry>({
+      root: { entry: entryOf('', root), dir: root, key: ROOT_INO },
+      *children(dir) {
+        for (const { name, inum, at } of self.dirents(dir)) {
+          if (name === '.' || name === '..') continue;
+          yield {
+            name,
+            at,
+            open(path) {
+              const child = self.inode(inum, at);
+              const entry = entryOf(path, child);
+              return entry.type === 'dir' ? { entry, dir: { dir: child, key: inum } } : { entry };
+            },
+          };
         }
-      }
-      // Depth first, in directory order: push reversed so the first child is walked first.
-      for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
-    }
-    return (this.walked = out);
+      },
+      limits: this.limits,
+      fail: (why, offset) => this.fail(why, offset),
+    });
+    for (const [k, v] of byPath) this.byPath.set(k, v);
+    return (this.walked = entries);
   }
 
   entry(path: string): Ext4Entry | undefined {
@@ -658,14 +658,51 @@ function ext4View(fs: Ext4, src: ByteSource): ImageView {
   };
 }
 
-/** ext2/3/4: the magic 0xEF53 in the superblock at 1024 and a sane block size. */
+/** The superblock is 1024 bytes: a file that ends inside it is no ext2/3/4 file system. */
+const SUPERBLOCK_SIZE = 1024;
+/** s_log_block_size: block sizes 1 KiB…64 KiB. */
+const MAX_LOG_BLOCK_SIZE = 6;
+/** s_rev_level: 0 (original) or 1 (dynamic). */
+const MAX_REV_LEVEL = 1;
+const COMPAT_HAS_JOURNAL = 0x4;
+/** The features only ext4 has, by name (incompat and ro_compat), as the kernel's ext4 driver tells them. */
+const EXT4_ONLY_INCOMPAT = { extents: 0x40, '64bit': 0x80, flex_bg: 0x200, inline_data: 0x8000 } as const;
+const EXT4_ONLY_RO_COMPAT = { huge_file: 0x8, gdt_csum: 0x10, dir_nlink: 0x20, extra_isize: 0x40, metadata_csum: 0x400 } as const;
+
+/**
+ * ext2/3/4 from the file's first bytes (`head`): the magic 0xEF53 in a consistent superblock at
+ * 1024. Which of the three is decided as the kernel's ext4 driver would describe it: ext4-only
+ * features make ext4, a journal ext3. Sane group sizes with a broken rest are a near miss.
+ */
+export function detectExt(head: Uint8Array): Verdict {
+  const sb = EXT4_SUPERBLOCK_OFFSET;
+  if (head.length < sb + SUPERBLOCK_SIZE || bytes.le16(head, sb + SB.magic) !== EXT4_MAGIC) return undefined;
+  const logBlock = bytes.le32(head, sb + SB.logBlockSize);
+  const blocksPerGroup = bytes.le32(head, sb + SB.blocksPerGroup);
+  // The 2-byte magic alone turns up by chance: without sane group sizes it is no claim at all.
+  if (logBlock > MAX_LOG_BLOCK_SIZE || blocksPerGroup === 0 || bytes.le32(head, sb + SB.inodesPerGroup) === 0) return undefined;
+  const blockSize = 1024 << logBlock;
+  const nearMiss = (why: string): Verdict => ({ format: 'ext4', offset: sb, nearMiss: why });
+  if (bytes.le32(head, sb + SB.inodesCount) === 0 || bytes.le32(head, sb + SB.blocksCountLo) === 0) return nearMiss('no inodes or no blocks');
+  if (bytes.le32(head, sb + SB.revLevel) > MAX_REV_LEVEL) return nearMiss('an unknown revision');
+  // A group's block bitmap is one block: at most 8 × block size blocks per group.
+  if (blocksPerGroup > 8 * blockSize) return nearMiss('more blocks per group than a bitmap block maps');
+  const compat = bytes.le32(head, sb + SB.featureCompat);
+  const incompat = bytes.le32(head, sb + SB.featureIncompat);
+  const roCompat = bytes.le32(head, sb + SB.featureRoCompat);
+  const ext4Features = [
+    ...Object.entries(EXT4_ONLY_INCOMPAT).filter(([, bit]) => incompat & bit),
+    ...Object.entries(EXT4_ONLY_RO_COMPAT).filter(([, bit]) => roCompat & bit),
+  ].map(([name]) => name);
+  const format = ext4Features.length > 0 ? 'ext4' : compat & COMPAT_HAS_JOURNAL ? 'ext3' : 'ext2';
+  const features = format === 'ext4' ? `; ${ext4Features.join(', ')}` : format === 'ext3' ? '; has_journal' : '';
+  return { format, offset: sb, why: `${format} superblock at ${sb} (${blockSize}-byte blocks${features})` };
+}
+
+/** ext2/3/4: detectExt; the reader checks the rest. */
 export const ext4Reader: ImageReader = {
   kind: 'ext4',
-  detect(src) {
-    if (src.size < EXT4_SUPERBLOCK_OFFSET + 1024) return false;
-    const b = src.read(EXT4_SUPERBLOCK_OFFSET, 1024);
-    return u16(b, SB.magic) === EXT4_MAGIC && u32(b, SB.logBlockSize) <= 6 && u32(b, SB.blocksPerGroup) !== 0 && u32(b, SB.inodesPerGroup) !== 0;
-  },
+  detect: (src) => detectExt(headOf(src)) !== undefined,
   open(src, name) {
     return ext4View(new Ext4(src, name), src);
   },

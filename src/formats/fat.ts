@@ -11,6 +11,7 @@
  */
 import { NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
+import { walkDirectories, type DirChild } from './dir-walk.js';
 import type { ImageReader, ImageView, InnerEntry, InnerOwner } from './image.js';
 
 /** Boot sector (BPB) field offsets. */
@@ -192,65 +193,68 @@ export class Fat {
     }
   }
 
+  /** Every entry, root ('') first, parents before children (depth first, walkDirectories). */
   entries(): FatEntry[] {
     if (this.walked !== undefined) return this.walked;
     const root: FatEntry = { path: '', type: 'dir', size: 0, cluster: this.geo.type === 32 ? this.geo.rootCluster : 0, recordOffset: this.geo.type === 32 ? BPB.rootCluster32 : this.geo.rootOffset };
-    const out: FatEntry[] = [root];
-    this.byPath.set('', root);
-    const seenDirs = new Set<number>([root.cluster]);
-    const stack: { dir: FatEntry; depth: number }[] = [{ dir: root, depth: 0 }];
-    while (stack.length > 0) {
-      const { dir, depth } = stack.pop()!;
-      const kids: FatEntry[] = [];
-      let lfn: { parts: string[]; sum: number; next: number } | undefined;
-      for (const { rec, at } of this.records(dir)) {
-        const first = rec[0]!;
-        if (first === 0) break;
-        if (first === 0xe5) {
-          lfn = undefined;
-          continue;
-        }
-        const attr = rec[11]!;
-        if ((attr & 0x3f) === 0x0f) {
-          const seq = first & 0x1f;
-          const part = Buffer.concat([rec.subarray(1, 11), rec.subarray(14, 26), rec.subarray(28, 32)]);
-          let s = '';
-          for (let i = 0; i + 2 <= part.length; i += 2) {
-            const ch = u16(part, i);
-            if (ch === 0) break;
-            s += String.fromCharCode(ch);
-          }
-          if (first & 0x40) lfn = { parts: [s], sum: rec[13]!, next: seq - 1 };
-          else if (lfn !== undefined && seq === lfn.next && rec[13] === lfn.sum && seq > 0) {
-            lfn.parts.unshift(s);
-            lfn.next = seq - 1;
-          } else lfn = undefined;
-          continue;
-        }
-        const long = lfn !== undefined && lfn.next === 0 && lfn.sum === lfnChecksum(rec) ? lfn.parts.join('') : undefined;
+    const startsAt = (path: string, cluster: number): string => `directory ${path} starts at cluster ${cluster}, which is the root or another directory`;
+    const { entries, byPath } = walkDirectories<FatEntry, FatEntry>({
+      root: { entry: root, dir: root, key: root.cluster },
+      children: (dir) => this.children(dir),
+      limits: this.limits,
+      fail: (why, offset) => this.fail(why, offset),
+      loop: startsAt,
+    });
+    for (const [k, v] of byPath) this.byPath.set(k, v);
+    return (this.walked = entries);
+  }
+
+  /** A directory's named entries (VFAT long names joined, deleted entries and the label left out). */
+  private *children(dir: FatEntry): Generator<DirChild<FatEntry, FatEntry>> {
+    let lfn: { parts: string[]; sum: number; next: number } | undefined;
+    for (const { rec, at } of this.records(dir)) {
+      const first = rec[0]!;
+      if (first === 0) break;
+      if (first === 0xe5) {
         lfn = undefined;
-        if (attr & 0x08) continue; // volume label
-        const short = shortName(rec);
-        if (short === '.' || short === '..') continue;
-        const name = long ?? short;
-        if (name === '' || name.includes('/') || name === '.' || name === '..') throw this.fail(`a directory entry is named ${JSON.stringify(name)}`, at);
-        const cluster = (this.geo.type === 32 ? u16(rec, 20) * 65536 : 0) + u16(rec, 26);
-        const isDir = (attr & 0x10) !== 0;
-        const e: FatEntry = { path: dir.path === '' ? name : `${dir.path}/${name}`, type: isDir ? 'dir' : 'file', size: isDir ? 0 : u32(rec, 28), cluster, recordOffset: at };
-        if (out.length >= this.limits.maxEntries) throw this.fail(`more than ${this.limits.maxEntries} entries`, at);
-        if (this.byPath.has(e.path)) throw this.fail(`${e.path} is named twice`, at);
-        out.push(e);
-        this.byPath.set(e.path, e);
-        if (isDir) {
-          if (cluster === 0 || seenDirs.has(cluster)) throw this.fail(`directory ${e.path} starts at cluster ${cluster}, which is the root or another directory`, at);
-          seenDirs.add(cluster);
-          if (depth + 1 > this.limits.maxDepth) throw this.fail(`directories nest deeper than ${this.limits.maxDepth}`, at);
-          kids.push(e);
-        } else if (e.size > 0 && cluster === 0) throw this.fail(`${e.path} has ${e.size} bytes but no cluster`, at);
+        continue;
       }
-      for (let i = kids.length - 1; i >= 0; i--) stack.push({ dir: kids[i]!, depth: depth + 1 });
+      const attr = rec[11]!;
+      if ((attr & 0x3f) === 0x0f) {
+        const seq = first & 0x1f;
+        const part = Buffer.concat([rec.subarray(1, 11), rec.subarray(14, 26), rec.subarray(28, 32)]);
+        let s = '';
+        for (let i = 0; i + 2 <= part.length; i += 2) {
+          const ch = u16(part, i);
+          if (ch === 0) break;
+          s += String.fromCharCode(ch);
+        }
+        if (first & 0x40) lfn = { parts: [s], sum: rec[13]!, next: seq - 1 };
+        else if (lfn !== undefined && seq === lfn.next && rec[13] === lfn.sum && seq > 0) {
+          lfn.parts.unshift(s);
+          lfn.next = seq - 1;
+        } else lfn = undefined;
+        continue;
+      }
+      const long = lfn !== undefined && lfn.next === 0 && lfn.sum === lfnChecksum(rec) ? lfn.parts.join('') : undefined;
+      lfn = undefined;
+      if (attr & 0x08) continue; // volume label
+      const short = shortName(rec);
+      if (short === '.' || short === '..') continue;
+      const cluster = (this.geo.type === 32 ? u16(rec, 20) * 65536 : 0) + u16(rec, 26);
+      const isDir = (attr & 0x10) !== 0;
+      const size = isDir ? 0 : u32(rec, 28);
+      yield {
+        name: long ?? short,
+        at,
+        open: (path) => {
+          const e: FatEntry = { path, type: isDir ? 'dir' : 'file', size, cluster, recordOffset: at };
+          if (isDir && cluster === 0) throw this.fail(`directory ${path} starts at cluster 0, which is the root or another directory`, at);
+          if (!isDir && size > 0 && cluster === 0) throw this.fail(`${path} has ${size} bytes but no cluster`, at);
+          return isDir ? { entry: e, dir: { dir: e, key: cluster } } : { entry: e };
+        },
+      };
     }
-    return (this.walked = out);
   }
 
   entry(path: string): FatEntry | undefined {

@@ -41,6 +41,8 @@ import { NixSealError, describeSystemError } from '../errors.js';
 export { BufferSource, FdSource, type ByteSource } from './byte-source.js';
 import { FdSource, windowSource, type ByteSource } from './byte-source.js';
 import type { ImageReader, ImageView, InnerEntry } from './image.js';
+import * as bytes from './bytes.js';
+import type { Verdict } from './detection.js';
 
 // ---------------------------------------------------------------------------------------------
 // Layout
@@ -1234,13 +1236,53 @@ function isoView(iso: Iso, src: ByteSource): ImageView {
   };
 }
 
-/** ISO 9660: "CD001" in the first volume descriptor (sector 16); the reader checks the rest. */
+// ---------------------------------------------------------------------------------------------
+// Detection
+
+/** How many volume descriptors detection looks at (from sector 16). */
+export const DETECT_DESCRIPTORS = 16;
+const TEA = 'TEA01'; // the end of a UDF volume recognition sequence: no ISO descriptor follows
+
+/**
+ * ISO 9660: a valid primary volume descriptor (its both-endian fields agree) among the volume
+ * descriptors in `vds`, bytes at file offset `offset` (normally SYSTEM_AREA_SIZE). "CD001" in the
+ * first descriptor without a valid PVD is a near miss.
+ */
+export function detectIso9660(vds: Uint8Array, offset: number): Verdict {
+  for (let at = 0; at + SECTOR_SIZE <= vds.length; at += SECTOR_SIZE) {
+    const id = bytes.latin1(vds, at + VD_FIELD.standardId, 5);
+    if (id === ISO_STANDARD_ID) {
+      if (bytes.u8(vds, at + VD_FIELD.type) !== VD_TYPE.primary) continue;
+      const pvd = primaryVolumeDescriptor(vds, at, offset);
+      if (pvd !== undefined) return { format: 'iso9660', offset: offset + at, why: pvd };
+    } else if (id === TEA) break;
+  }
+  if (bytes.latin1(vds, VD_FIELD.standardId, 5) === ISO_STANDARD_ID) return { format: 'iso9660', offset, nearMiss: 'no valid primary volume descriptor' };
+  return undefined;
+}
+
+/** The PVD's file structure version (ECMA-119 8.4.31): always 1. */
+const PVD_FILE_STRUCTURE_VERSION = 881;
+const ROOT_RECORD_LENGTH = 34;
+
+/** Why the descriptor at `at` is a valid ISO 9660 PVD, or undefined. */
+function primaryVolumeDescriptor(d: Uint8Array, at: number, offset: number): string | undefined {
+  if (bytes.u8(d, at + VD_FIELD.version) !== 1 || bytes.u8(d, at + PVD_FILE_STRUCTURE_VERSION) !== 1) return undefined;
+  const blockSize = bytes.le16(d, at + VD_FIELD.logicalBlockSize);
+  const blocks = bytes.le32(d, at + VD_FIELD.volumeSpaceSize);
+  if (blockSize !== bytes.be16(d, at + VD_FIELD.logicalBlockSize + 2) || ![512, 1024, 2048].includes(blockSize)) return undefined;
+  if (blocks === 0 || blocks !== bytes.be32(d, at + VD_FIELD.volumeSpaceSize + 4) || bytes.u8(d, at + VD_FIELD.rootDirectoryRecord) !== ROOT_RECORD_LENGTH) return undefined;
+  const label = bytes.printableName(d, at + VD_FIELD.volumeId, 32).trim();
+  return `ISO 9660 primary volume descriptor at ${offset + at} (${label ? `volume "${label}", ` : ''}${blocks} blocks of ${blockSize} bytes)`;
+}
+
+/** ISO 9660: detectIso9660 (a near miss too: the reader reports what is broken). */
 export const iso9660Reader: ImageReader = {
   kind: 'iso9660',
   detect(src) {
-    const at = SYSTEM_AREA_SIZE + 1;
-    if (src.size < at + 5) return false;
-    return latin1(src.read(at, 5)) === ISO_STANDARD_ID;
+    if (src.size < SYSTEM_AREA_SIZE + VD_FIELD.standardId + ISO_STANDARD_ID.length) return false;
+    const vds = src.read(SYSTEM_AREA_SIZE, Math.min(DETECT_DESCRIPTORS * SECTOR_SIZE, src.size - SYSTEM_AREA_SIZE));
+    return detectIso9660(vds, SYSTEM_AREA_SIZE) !== undefined;
   },
   open(src, name) {
     return isoView(openIso(src, name), src);

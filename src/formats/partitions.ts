@@ -9,6 +9,8 @@ import { NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import { crc32 } from './crc32.js';
 import type { ImageReader, ImageView, InnerEntry } from './image.js';
+import * as bytes from './bytes.js';
+import { headOf, type Verdict } from './detection.js';
 import { windowedView, type Region } from './archive-view.js';
 
 const MBR_SIZE = 512;
@@ -313,16 +315,84 @@ export function partitionTypeName(p: Partition): string {
   return GPT_TYPES[p.type] ?? p.type;
 }
 
-/** MBR and GPT partition tables (after ISO 9660 in the registry: a hybrid ISO is read as the ISO). */
+// ---------------------------------------------------------------------------------------------
+// Detection
+
+const GPT_SIGNATURE_BYTES = bytes.magicBytes(GPT_SIGNATURE);
+const GPT_REVISION_1_0 = 0x00010000;
+const GH_REVISION = 8;
+/** MBR entry fields (offsets within a 16-byte entry). */
+const ME = { status: 0, type: 4, start: 8, count: 12 } as const;
+const MBR_ACTIVE = 0x80;
+/** Sector counts are 32-bit: an MBR partition ends within 2^32 sectors. */
+const MBR_MAX_SECTORS = 2 ** 32;
+
+/**
+ * GPT from the disk's first bytes (`head`): "EFI PART" in LBA 1 (512- or 4096-byte sectors),
+ * revision 1.0, and its header CRC32. The signature with a damaged header, or a protective MBR
+ * without a primary header, is a near miss: the reader tries the backup header at the disk's end.
+ */
+export function detectGpt(head: Uint8Array): Verdict {
+  let signatureAt: number | undefined;
+  for (const sector of [512, 4096]) {
+    const at = sector; // LBA 1
+    if (!bytes.startsWith(head, at, GPT_SIGNATURE_BYTES)) continue;
+    signatureAt ??= at;
+    if (at + GPT_HEADER_MIN > head.length) continue;
+    const headerSize = bytes.le32(head, at + GH.headerSize);
+    if (bytes.le32(head, at + GH_REVISION) !== GPT_REVISION_1_0 || headerSize < GPT_HEADER_MIN || headerSize > sector || at + headerSize > head.length) continue;
+    if (bytes.le64(head, at + GH.myLba) !== 1) continue; // the primary header says it is at LBA 1
+    const header = Uint8Array.from(head.subarray(at, at + headerSize));
+    header.fill(0, GH.headerCrc, GH.headerCrc + 4);
+    if (crc32(header) !== bytes.le32(head, at + GH.headerCrc)) continue;
+    return { format: 'gpt', offset: at, why: `GPT header at ${at} (${sector}-byte sectors, ${bytes.le32(head, at + GH.entryCount)} partition entries), CRC32 valid` };
+  }
+  if (signatureAt !== undefined) return { format: 'gpt', offset: signatureAt, nearMiss: 'a damaged primary GPT header' };
+  if (head.length >= MBR_SIZE && bytes.le16(head, MBR_SIZE - 2) === MBR_SIGNATURE && mbrSlots(head).some((p) => p.type === MBR_PROTECTIVE)) {
+    return { format: 'gpt', offset: MBR_TABLE, nearMiss: 'a protective MBR without a primary GPT header' };
+  }
+  return undefined;
+}
+
+/**
+ * MBR from the disk's first bytes (`head`): the 0x55AA signature and a partition table that makes
+ * sense: boot flags 0x00 or 0x80, at least one partition, each starting after sector 0 and inside
+ * 2 TiB. A protective MBR (type 0xEE) is not an MBR disk: detectGpt decides. Partition entries
+ * that are there but out of range are a near miss.
+ */
+export function detectMbr(head: Uint8Array): Verdict {
+  if (head.length < MBR_SIZE || bytes.le16(head, MBR_SIZE - 2) !== MBR_SIGNATURE) return undefined;
+  let partitions = 0;
+  let bad: number | undefined;
+  for (let i = 0; i < 4; i++) {
+    const e = MBR_TABLE + MBR_ENTRY * i;
+    const status = bytes.u8(head, e + ME.status);
+    const type = bytes.u8(head, e + ME.type);
+    if (status !== 0 && status !== MBR_ACTIVE) return undefined;
+    if (type === 0) continue;
+    const start = bytes.le32(head, e + ME.start);
+    const count = bytes.le32(head, e + ME.count);
+    if (type === MBR_PROTECTIVE) return undefined;
+    if (start === 0 || count === 0 || start + count > MBR_MAX_SECTORS) bad ??= i;
+    else partitions++;
+  }
+  if (bad !== undefined) return { format: 'mbr', offset: MBR_TABLE + MBR_ENTRY * bad, nearMiss: `partition ${bad + 1} starts at sector 0, is empty or ends past 2 TiB` };
+  if (partitions === 0) return undefined;
+  return { format: 'mbr', offset: 0, why: `MBR partition table with ${partitions} partition${partitions === 1 ? '' : 's'}` };
+}
+
+/**
+ * MBR and GPT partition tables (after ISO 9660 in the registry: a hybrid ISO is read as the ISO):
+ * detectGpt or detectMbr, near misses included (the reader tries a GPT's backup header, and says
+ * what is wrong with an MBR). A FAT boot sector also ends in 55 AA: the FAT reader takes it.
+ */
 export const partitionTableReader: ImageReader = {
   kind: 'partition-table',
   detect(src) {
     if (src.size < MBR_SIZE * 2) return false;
-    for (const ss of [512, 4096]) if (gptHeaderAt(src, ss, 1) !== undefined) return true;
-    const mbr = src.read(0, MBR_SIZE);
-    if (u16(mbr, 510) !== MBR_SIGNATURE) return false;
-    if (mbrSlots(mbr).some((p) => p.type === MBR_PROTECTIVE)) return true;
-    return looksLikeMbr(mbr);
+    const head = headOf(src);
+    if (detectGpt(head) !== undefined) return true;
+    return detectMbr(head) !== undefined && !isVolumeBootRecord(head);
   },
   open(src, name) {
     return tableView(readPartitionTable(src, name), src);

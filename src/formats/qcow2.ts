@@ -10,6 +10,8 @@ import { Decompress as ZstdDecompress } from 'fzstd';
 import { NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import type { ImageReader, ImageView, InnerEntry, InnerOwner } from './image.js';
+import * as bytes from './bytes.js';
+import { headOf, type Verdict } from './detection.js';
 import { readRange } from './archive-view.js';
 
 const MAGIC = 0x514649fb; // "QFI\xfb"
@@ -316,15 +318,25 @@ function qcow2View(q: Qcow2, src: ByteSource): ImageView {
   };
 }
 
-/** qcow2: the "QFI\xfb" magic and version 2 or 3. */
+/** Detection reads the header up to the virtual size (QH.size, 8 bytes). */
+const DETECT_HEADER_MIN = 32;
+const MIN_CLUSTER_BITS = 9;
+const MAX_CLUSTER_BITS = 21;
+
+/** qcow2 (QEMU) from the file's first bytes: "QFI\xfb", version 2 or 3, cluster bits 9…21 (else a near miss). */
+export function detectQcow2(head: Uint8Array): Verdict {
+  if (head.length < DETECT_HEADER_MIN || bytes.be32(head, 0) !== MAGIC) return undefined;
+  const version = bytes.be32(head, QH.version);
+  const clusterBits = bytes.be32(head, QH.clusterBits);
+  if (version !== 2 && version !== 3) return undefined; // another format version: not one the reader knows
+  if (clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS) return { format: 'qcow2', offset: 0, nearMiss: `cluster bits ${clusterBits}` };
+  return { format: 'qcow2', offset: 0, why: `qcow2 version ${version} header, ${2 ** clusterBits}-byte clusters, virtual size ${bytes.be64(head, QH.size)}` };
+}
+
+/** qcow2: detectQcow2; the reader checks the rest of the header. */
 export const qcow2Reader: ImageReader = {
   kind: 'qcow2',
-  detect(src) {
-    if (src.size < 72) return false;
-    const h = src.read(0, 8);
-    const v = be32(h, 4);
-    return be32(h, 0) === MAGIC && (v === 2 || v === 3);
-  },
+  detect: (src) => detectQcow2(headOf(src)) !== undefined,
   open(src, name) {
     return qcow2View(new Qcow2(src, name), src);
   },

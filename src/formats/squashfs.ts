@@ -39,6 +39,8 @@ import { type CompressionKind, DecompressError, SQUASHFS_COMPRESSION, decompress
 export { bytesSource, fdSource, windowSource, type ByteSource } from './byte-source.js';
 import type { ByteSource } from './byte-source.js';
 import type { ImageReader, ImageView, InnerEntry } from './image.js';
+import * as bytes from './bytes.js';
+import { headOf, type Verdict } from './detection.js';
 
 // ---------------------------------------------------------------------------------------------
 // Format constants
@@ -1157,14 +1159,32 @@ function squashfsView(sq: Squashfs, src: ByteSource): ImageView {
   };
 }
 
-/** squashfs 4.0: "hsqs" at 0; the reader checks the superblock. */
+const MIN_BLOCK_LOG = 12;
+const MAX_BLOCK_LOG = 20;
+
+/**
+ * squashfs 4.0 from the file's first bytes (`head`, of a file of `size` bytes): "hsqs", version
+ * 4.0, a block size of 4 KiB…1 MiB matching its log, a known compressor, bytes_used inside the
+ * file. The magic with a broken superblock is a near miss.
+ */
+export function detectSquashfs(head: Uint8Array, size: number): Verdict {
+  if (head.length < SUPERBLOCK_SIZE || bytes.le32(head, SB.magic) !== SQUASHFS_MAGIC) return undefined;
+  const blockSize = bytes.le32(head, SB.blockSize);
+  const blockLog = bytes.le16(head, SB.blockLog);
+  const compressor = SQUASHFS_COMPRESSION[bytes.le16(head, SB.compression)];
+  const bytesUsed = bytes.le64(head, SB.bytesUsed);
+  const nearMiss = (why: string): Verdict => ({ format: 'squashfs', offset: 0, nearMiss: why });
+  if (bytes.le16(head, SB.versionMajor) !== 4 || bytes.le16(head, SB.versionMinor) !== 0) return nearMiss('not version 4.0');
+  if (blockLog < MIN_BLOCK_LOG || blockLog > MAX_BLOCK_LOG || blockSize !== 2 ** blockLog) return nearMiss('a bad block size');
+  if (!compressor) return nearMiss('an unknown compressor');
+  if (bytesUsed < SUPERBLOCK_SIZE || bytesUsed > size) return nearMiss('bytes_used outside the file');
+  return { format: 'squashfs', offset: 0, why: `squashfs 4.0 superblock, ${compressor}, ${blockSize / 1024} KiB blocks, ${bytes.le32(head, SB.inodeCount)} inodes` };
+}
+
+/** squashfs: detectSquashfs (a near miss too: the reader reports what is broken). */
 export const squashfsReader: ImageReader = {
   kind: 'squashfs',
-  detect(src) {
-    if (src.size < SUPERBLOCK_SIZE) return false;
-    const b = src.read(0, 4);
-    return new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true) === SQUASHFS_MAGIC;
-  },
+  detect: (src) => detectSquashfs(headOf(src), src.size) !== undefined,
   open(src, name) {
     return squashfsView(openSquashfs(src, name), src);
   },

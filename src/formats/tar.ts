@@ -7,6 +7,8 @@
 import { NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import type { ImageReader, ImageView, InnerEntry } from './image.js';
+import * as bytes from './bytes.js';
+import { headOf, type Detection } from './detection.js';
 import { normalisePath, TreeBuilder, windowedView, type Region } from './archive-view.js';
 
 const BLOCK = 512;
@@ -237,17 +239,46 @@ function tarView(src: ByteSource, name: string): ImageView {
   return windowedView({ kind: 'tar', description: `tar (${[...a.flavours].join(', ')})`, source: src, entries: a.entries, regions: a.regions, gap: 'padding' });
 }
 
-/** tar: a first header block whose checksum matches, with the ustar magic or v7-plausible fields. */
+// ---------------------------------------------------------------------------------------------
+// Detection
+
+const USTAR = bytes.magicBytes('ustar');
+const GNU_MAGIC = bytes.magicBytes('ustar  \0');
+
+/** tar from the file's first bytes (`head`): a POSIX ustar (or GNU) first header whose checksum matches. */
+export function detectTar(head: Uint8Array): Detection | undefined {
+  if (head.length < BLOCK || !bytes.startsWith(head, H.magic, USTAR) || head[H.name] === 0) return undefined;
+  const field = bytes.latin1(head, H.chksum, 8).replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  if (!/^[0-7]{1,7}$/.test(field)) return undefined;
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const c = i >= H.chksum && i < H.chksum + 8 ? 0x20 : head[i]!;
+    unsigned += c;
+    signed += c > 127 ? c - 256 : c;
+  }
+  const stored = parseInt(field, 8);
+  if (stored !== unsigned && stored !== signed) return undefined;
+  const gnu = bytes.startsWith(head, H.magic, GNU_MAGIC);
+  return { format: 'tar', offset: 0, why: `${gnu ? 'GNU' : 'ustar'} tar header, checksum valid, first entry "${bytes.printableName(head, H.name, 100)}"` };
+}
+
+/**
+ * A v7 tar header (no magic: a name, octal mode and size, a known type, the checksum). The reader
+ * reads v7 archives when asked; detectTar does not name them, since without a magic the sniffer
+ * could take other data for an image.
+ */
+function isV7Header(h: Uint8Array): boolean {
+  if (h.length < BLOCK || isZero(h.subarray(0, BLOCK)) || !checksumOk(h)) return false;
+  return h[0] !== 0 && num(h, H.mode, 8) !== undefined && num(h, H.size, 12) !== undefined && '\x0001234567'.includes(String.fromCharCode(h[H.typeflag]!));
+}
+
+/** tar: detectTar, or a v7 header. */
 export const tarReader: ImageReader = {
   kind: 'tar',
   detect(src) {
-    if (src.size < BLOCK) return false;
-    const h = src.read(0, BLOCK);
-    if (isZero(h) || !checksumOk(h)) return false;
-    const magic = String.fromCharCode(...h.subarray(H.magic, H.magic + 6));
-    if (magic === 'ustar\0' || magic === 'ustar ') return true;
-    // v7: a name, octal mode and size, and a known type.
-    return h[0] !== 0 && num(h, H.mode, 8) !== undefined && num(h, H.size, 12) !== undefined && '\x0001234567'.includes(String.fromCharCode(h[H.typeflag]!));
+    const head = headOf(src);
+    return detectTar(head) !== undefined || isV7Header(head);
   },
   open(src, name) {
     return tarView(src, name);

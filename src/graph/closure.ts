@@ -5,9 +5,9 @@ import type { PathId, RefGraph } from './ref-graph.js';
 export type PathMask = Uint8Array;
 
 /*
- * Fresh memory is what these walks mostly cost on a 190k-path graph (a first-touched page costs
- * 10–30 µs on the benchmark VM): a caller doing several walks passes one Scratch through them, so
- * their stacks are one array touched once; nothing is allocated for seals that are not there.
+ * Fresh memory is what these walks mostly cost on a large graph (first-touched pages): a caller
+ * doing several walks passes one Scratch through them, so their stacks are one array touched once;
+ * nothing is allocated for seals that are not there.
  */
 
 /** Stack space for the walks, reusable across calls (passed explicitly: no shared module state). */

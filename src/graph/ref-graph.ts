@@ -38,8 +38,8 @@ export interface GraphRecords {
  * Indices of `paths` in byte-wise order (Nix's std::set order; store paths are ASCII, so that is
  * JS string order). When every path is `prefix` then [0-9a-z]… (a store dir and a base-32 hash),
  * the first characters after the prefix and the index are packed into one double per path and the
- * doubles sorted natively: a string comparator costs ~100 ms for 45k paths, this a few. Paths whose
- * packed characters tie are then ordered by their whole text; anything else compares strings.
+ * doubles sorted natively, far cheaper than a string comparator. Paths whose packed characters
+ * tie are then ordered by their whole text; anything else compares strings.
  */
 export function byteOrder(paths: readonly string[], prefix: string): Uint32Array {
   const n = paths.length;

@@ -1,29 +1,6 @@
 /**
- * A streaming reference scanner with Nix's semantics that reports every occurrence.
- *
- * Nix (libstore/references.cc, `search` and `RefScanSink`) finds the references of a build output by
- * searching its NAR for the hash parts (32 nix32 characters) of a candidate set of store paths: it
- * slides a 32-byte window, checks it right to left, and on a byte outside the nix32 alphabet at
- * offset j jumps j+1 forward; a window made only of nix32 characters is looked up in the candidate
- * set. Chunks are joined by searching the previous chunk's tail together with the new chunk's head.
- * The jumps only skip windows that hold a non-nix32 byte, so the result is exactly "every candidate
- * that occurs as 32 consecutive bytes of the stream": compressed, UTF-16, upper-case or split hashes
- * are not found, overlapping occurrences all are.
- *
- * This scanner finds exactly those occurrences, but reports each one (Nix stops looking for a hash
- * once found): the hash, the absolute byte offset of its first character in the stream, and a few
- * bytes of printable context on either side.
- *
- * Speed: Nix's right-to-left check is kept for the bytes it reads (on a non-nix32 byte at offset j
- * the window moves j+1 forward, so random binary data costs about one table lookup per 32 bytes).
- * Text made of nix32 characters is the worst case for Nix's loop (32 lookups per byte position);
- * here the last 4 characters of the window also index a Wu-Manber shift table built from the
- * candidates (how far the window may move before those 4 characters could line up with the same 4
- * characters of some candidate; the 20-bit key is folded into a table small enough for the CPU
- * caches), so such text moves ~23-29 bytes per step too. Only when the window's last 4 characters
- * fall in a slot where some candidate ends are its 32 bytes compared with the candidates chained
- * there. The results are Nix's, whatever the shifts: the tests compare with a port of Nix's loop
- * and with a naive scan of every window.
+ * A streaming reference scanner with Nix's semantics (libstore/references.cc) that reports every
+ * occurrence, where Nix stops at the first: the evidence behind `why --precise` and the audit.
  */
 import { NixSealError } from '../errors.js';
 import { NIX32_ALPHABET } from '../store/nix32.js';
@@ -53,9 +30,8 @@ for (let m = 2; m < 16; m += 2) BAD_SHIFT[m] = m & 2 ? 31 : m & 4 ? 30 : 29;
 
 /**
  * Bits of the shift table's index. The 20-bit block key is folded into fewer bits when there are
- * few candidates: a table that fits the CPU caches is faster, and a quarter full at most it still
- * lets the window move ~26 of 29 bytes on average. Measured on text of random nix32 characters
- * with 1000 candidates: 2^20 entries (1 MiB) 1.3 GB/s, 2^17 2.3-2.6 GB/s.
+ * few candidates: a table that fits the CPU caches is faster (BENCHMARKS.md, "Figures behind code
+ * choices"), and a quarter full at most it still lets the window move ~26 of 29 bytes on average.
  */
 function tableBits(candidates: number): number {
   return Math.min(20, Math.max(12, Math.ceil(Math.log2(Math.max(1, candidates * (HASH_PART_LENGTH - BLOCK + 1)))) + 2));
@@ -228,6 +204,29 @@ interface PendingHit {
 /** Each byte as shown in context: itself when printable ASCII, else '.'. */
 const SHOWN = new Uint8Array(256).fill(0x2e);
 for (let c = 0x20; c < 0x7f; c++) SHOWN[c] = c;
+
+/*
+ * How the search works. Nix (`search` and `RefScanSink`) finds the references of a build output by
+ * searching its NAR for the hash parts (32 nix32 characters) of a candidate set of store paths: it
+ * slides a 32-byte window, checks it right to left, and on a byte outside the nix32 alphabet at
+ * offset j jumps j+1 forward; a window made only of nix32 characters is looked up in the candidate
+ * set. Chunks are joined by searching the previous chunk's tail together with the new chunk's head.
+ * The jumps only skip windows that hold a non-nix32 byte, so the result is exactly "every candidate
+ * that occurs as 32 consecutive bytes of the stream": compressed, UTF-16, upper-case or split hashes
+ * are not found, overlapping occurrences all are. This scanner finds exactly those occurrences, and
+ * reports each one: the hash, the absolute byte offset of its first character in the stream, and a
+ * few bytes of printable context on either side.
+ *
+ * Nix's right-to-left check is kept for the bytes it reads (random binary data costs about one table
+ * lookup per 32 bytes). Text made of nix32 characters is the worst case for Nix's loop (32 lookups
+ * per byte position); here the last 4 characters of the window also index a Wu-Manber shift table
+ * built from the candidates (how far the window may move before those 4 characters could line up
+ * with the same 4 characters of some candidate; the 20-bit key is folded into a table small enough
+ * for the CPU caches), so such text moves most of a window per step too. Only when the window's last
+ * 4 characters fall in a slot where some candidate ends are its 32 bytes compared with the
+ * candidates chained there. The results are Nix's, whatever the shifts: the tests compare with a
+ * port of Nix's loop and with a naive scan of every window.
+ */
 
 /**
  * Feed it a stream's chunks in order; each `feed` returns the hits that are complete (their

@@ -1,18 +1,7 @@
 /**
- * Reference scanning of a path on disk the way Nix does it after a build (it searches the path's
- * NAR, so entry names and symlink targets count as well as file contents), reporting for every
- * occurrence the file inside the path that holds it and where.
- *
- * No NAR is built: the tree is walked in NAR order (entries sorted byte-wise) and each entry name,
- * symlink target and file's contents is scanned as a stream of its own. That finds exactly the
- * occurrences a scan of the NAR finds, because in a NAR every name, target and contents is
- * framed by bytes outside the nix32 alphabet: it is preceded by its u64 little-endian length,
- * whose last byte is 0 (lengths < 2^56), and followed by zero padding or, when its length is a
- * multiple of 8, by the next token's length (4 for "node" after a name, 1 for ")" after a target
- * or contents), and the framing tokens themselves ("(", "type", "regular", "entry", …) are at
- * most 13 characters between zero bytes. So no 32-character nix32 run crosses the framing or lies
- * inside it, and each occurrence in the NAR is an occurrence in exactly one name, target or contents.
- * (The root's own name is not in the NAR, and is not scanned.)
+ * Reference scanning of a path on disk the way Nix does it after a build (over the path's NAR, so
+ * entry names and symlink targets count as well as file contents), reporting for every occurrence
+ * the file inside the path that holds it and where.
  */
 import { closeSync, readSync, type Stats } from 'node:fs';
 import { READ_CHUNK, readAsync, walkNarOrder } from '../formats/fs-walk.js';
@@ -53,8 +42,8 @@ const SMALL_FILE = 1 << 20;
 
 /**
  * Read buffers of READ_CHUNK bytes left by finished scans. Scanning a closure means many calls, and
- * fresh buffers cost page faults on every call (measured: a fresh pair per call made a 128 MiB scan
- * a third slower); concurrent scans each take their own.
+ * fresh buffers cost page faults on every call (BENCHMARKS.md, "Figures behind code choices");
+ * concurrent scans each take their own.
  */
 const freeBuffers: Buffer[] = [];
 const MAX_FREE_BUFFERS = 4;
@@ -64,6 +53,19 @@ const WALK_ERRORS = {
   type: (path: Buffer, st: Stats): NixSealError => treeTypeError('scan', path, st),
 };
 const ioError = WALK_ERRORS.io;
+
+/*
+ * No NAR is built: the tree is walked in NAR order (entries sorted byte-wise) and each entry name,
+ * symlink target and file's contents is scanned as a stream of its own. That finds exactly the
+ * occurrences a scan of the NAR finds, because in a NAR every name, target and contents is
+ * framed by bytes outside the nix32 alphabet: it is preceded by its u64 little-endian length,
+ * whose last byte is 0 (lengths < 2^56), and followed by zero padding or, when its length is a
+ * multiple of 8, by the next token's length (4 for "node" after a name, 1 for ")" after a target
+ * or contents), and the framing tokens themselves ("(", "type", "regular", "entry", …) are at
+ * most 13 characters between zero bytes. So no 32-character nix32 run crosses the framing or lies
+ * inside it, and each occurrence in the NAR is an occurrence in exactly one name, target or contents.
+ * (The root's own name is not in the NAR, and is not scanned.)
+ */
 
 /**
  * Every occurrence of the candidate hash parts in `fsPath` (not followed if it is a symlink), as

@@ -1,20 +1,6 @@
 /**
  * The containment audit: for each seal and each path it erased, is the erasure safe? A copy
- * inside the image decides, never a registration line (that is a claim, reported beside):
- *
- * - verified: the image holds a copy (an entry at `…/nix/store/<basename>`, or `<basename>` at the
- *   root of a store image such as nix-store.squashfs) whose NAR serialisation, streamed from the
- *   image, hashes to the path's narHash;
- * - contained: a copy is inside but was not hashed (`quick`, or no narHash known and the path is
- *   not on disk to compute one);
- * - differs: a copy is inside but its NAR hash is not the path's;
- * - mentioned: no copy, but the seal's bytes hold the path's hash;
- * - unverified: no copy found, but the seal has images nix-seal cannot look inside, or a copy it
- *   could not read, or the hash sits in such an image nested in a readable one;
- * - missing: none of the above: erased only because an erased path (`via`) refers to it.
- *
- * A symlink entry whose target leaves the image is not a copy (an ISO whose nix/store entries
- * point at the host's store), unless its own NAR is the path's: the store path is that symlink.
+ * inside the image decides, never a registration line (that is a claim, reported beside).
  */
 import { prepareDecoders } from '../formats/decompress.js';
 import path from 'node:path';
@@ -31,6 +17,23 @@ import { contextFor } from './edge-evidence.js';
 import { resolveInside, treeIndex } from './image-view.js';
 import { StorePathInspector, type Copy, type Evidence } from './inspect.js';
 
+/**
+ * What the audit says of an erased path:
+ *
+ * - verified: the image holds a copy (an entry at `…/nix/store/<basename>`, or `<basename>` at the
+ *   root of a store image such as nix-store.squashfs) whose NAR serialisation, streamed from the
+ *   image, hashes to the path's narHash;
+ * - contained: a copy is inside but was not hashed (`quick`, or no narHash known and the path is
+ *   not on disk to compute one);
+ * - differs: a copy is inside but its NAR hash is not the path's;
+ * - mentioned: no copy, but the seal's bytes hold the path's hash;
+ * - unverified: no copy found, but the seal has images nix-seal cannot look inside, or a copy it
+ *   could not read, or the hash sits in such an image nested in a readable one;
+ * - missing: none of the above: erased only because an erased path (`via`) refers to it.
+ *
+ * A symlink entry whose target leaves the image is not a copy (an ISO whose nix/store entries
+ * point at the host's store), unless its own NAR is the path's: the store path is that symlink.
+ */
 export type Verdict = 'verified' | 'contained' | 'differs' | 'mentioned' | 'unverified' | 'missing';
 export const VERDICTS: readonly Verdict[] = ['verified', 'contained', 'differs', 'mentioned', 'unverified', 'missing'];
 
@@ -104,8 +107,8 @@ export interface AuditInput {
   seals: readonly { seal: PathId; erased: readonly PathId[] }[];
   /** Where the store's files are on disk (differs from graph.storeDir for chroot stores). */
   realStoreDir: string;
-  /** For sources whose paths are not on disk (an image): put these paths' files there first. */
-  materialize?: (paths: readonly string[]) => void;
+  /** For sources whose paths may not be on disk (an image, a binary cache): puts these paths' files on disk, returns the dir holding them. */
+  materialize?: (paths: readonly string[]) => string;
 }
 
 const zeroCounts = (): Record<Verdict, number> => ({ verified: 0, contained: 0, differs: 0, mentioned: 0, unverified: 0, missing: 0 });
@@ -121,7 +124,7 @@ export function auditAnalysis(
     graph: RefGraph;
     roots: readonly PathId[];
     closure: { seals: readonly { seal: PathId; erased: readonly PathId[] }[] };
-    source: { realStoreDir: string; materialize?(paths: readonly string[]): void };
+    source: { realStoreDir: string; materialize?(paths: readonly string[]): string };
   },
   opts: AuditOptions = {},
 ): Promise<AuditResult> {
@@ -141,8 +144,8 @@ export async function auditSeals(input: AuditInput, opts: AuditOptions = {}): Pr
   for (const s of input.seals) {
     const sealPath = g.paths[s.seal]!;
     opts.log?.(`auditing ${sealPath}: ${s.erased.length} erased paths`);
-    input.materialize?.([sealPath]);
-    const inspector = new StorePathInspector(path.join(input.realStoreDir, path.posix.basename(sealPath)), sealPath, g.storeDir);
+    const sealDir = input.materialize?.([sealPath]) ?? input.realStoreDir;
+    const inspector = new StorePathInspector(path.join(sealDir, path.posix.basename(sealPath)), sealPath, g.storeDir);
     try {
       const audit = await auditSeal(input, s.seal, s.erased, inspector, hasher, { maxEvidence, context: opts.context ?? contextFor(g.storeDir), quick: opts.quick ?? false });
       for (const v of VERDICTS) summary[v] += audit.counts[v];

@@ -14,7 +14,7 @@ import type { ImageView, InnerEntry } from '../formats/image.js';
 import { MAX_NESTING, treeIndex } from '../sources/embedded-store.js';
 import { sniffSource, type Detection } from './sniff.js';
 
-export { openImageView };
+export { openImageView, readerFor };
 export type { ImageView, InnerEntry };
 export type { InnerOwner } from '../formats/image.js';
 export {
@@ -31,11 +31,6 @@ export {
   type ViewProblem,
 } from '../sources/embedded-store.js';
 
-
-/** Whether a reader recognises the source (without opening it). */
-export function isReadableImage(src: Parameters<typeof readerFor>[0]): boolean {
-  return readerFor(src) !== undefined;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Locating a byte, through nested images
@@ -117,10 +112,5 @@ function nestedImage(view: ImageView, path: string, name: string): NestedImage {
   }
   cache.set(path, nested);
   return nested;
-}
-
-/** The image inside file `path` of `view` (stored in one uncompressed piece), or undefined. */
-export function nestedView(view: ImageView, path: string, name: string): ImageView | undefined {
-  return nestedImage(view, path, name).view;
 }
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { NixSealError, describeSystemError } from '../errors.js';
 import { FdSource } from '../formats/byte-source.js';
 import type { PathHit } from '../scan/scan-path.js';
-import { embeddedStorePaths, isReadableImage, locateDeep, openImageView, type Embedding, type ImageRegistration, type ImageView, type ViewProblem } from './image-view.js';
+import { embeddedStorePaths, locateDeep, readerFor, type Embedding, type ImageRegistration, type ImageView, type ViewProblem } from './image-view.js';
 import { sniffSource, type Detection } from './sniff.js';
 
 /** What a file of the store path is, for evidence. */
@@ -106,9 +106,11 @@ export class StorePathInspector {
     const src = new FdSource(fd, fsFile);
     let nature: FileNature;
     const name = this.fileName(rel);
-    if (isReadableImage(src)) {
+    // One detection per file: the reader that recognises it opens it.
+    const reader = readerFor(src);
+    if (reader !== undefined) {
       try {
-        nature = { nature: 'image', view: openImageView(src, name)! };
+        nature = { nature: 'image', view: reader.open(src, name) };
       } catch (err) {
         nature = { nature: 'opaque', why: err instanceof NixSealError ? err.message : String(err) };
       }

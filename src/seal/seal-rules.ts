@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type Picomatch from 'picomatch';
-import { readSourceFile } from '../sources/file-source.js';
 import { usageError, type Warning, type WarningCode } from '../errors.js';
+import { readUserFile } from '../io/user-file.js';
 import type { PathMask } from '../graph/closure.js';
 import { idOf, type RefGraph } from '../graph/ref-graph.js';
 import { resolveToStorePath } from '../store/resolve-path.js';
@@ -21,7 +21,7 @@ export type SealRule =
 /** Reads `--seals-from FILE`: one pattern a line, `#` starts a comment, blank lines ignored. */
 export function readSealsFile(file: string): SealPattern[] {
   const out: SealPattern[] = [];
-  readSourceFile(file)
+  readUserFile(file)
     .split('\n')
     .forEach((raw, i) => {
       const line = raw.replace(/(^|\s)#.*$/, '').trim();

@@ -4,6 +4,9 @@
  * HTTP(S)_PROXY/NO_PROXY) and the breadth-first walk of narinfos that keeps N lookups in flight.
  */
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as path from 'node:path';
 import { errnoCode, NixSealError } from '../errors.js';
 import { parseCacheInfo, parseNarInfo, type NarInfo } from '../store/narinfo.js';
 import { baseNameOf, hashPartOf, type StorePath } from '../store/store-path.js';
@@ -110,11 +113,83 @@ class FileCacheClient implements CacheClient {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A response body: its chunks, or all of it as text. */
+interface Body extends AsyncIterable<Buffer> {
+  text(): Promise<string>;
+}
+
+/** What one GET answered: the status and a body to read or drop. */
+interface Answer {
+  status: number;
+  body: Body;
+  dump(): Promise<void>;
+}
+
+/**
+ * Sends GETs. Without a proxy: node:http(s) with a keep-alive agent of `connections` sockets (its
+ * native HTTP parser costs a fraction of undici's WebAssembly one per small narinfo, and nothing
+ * to load); with HTTP(S)_PROXY set: undici's EnvHttpProxyAgent, which honours NO_PROXY too (Node
+ * 20's own HTTP client ignores those variables).
+ */
+interface Transport {
+  get(url: string, headers: Record<string, string>): Promise<Answer>;
+  close(): Promise<void>;
+}
+
+class NodeTransport implements Transport {
+  private readonly agent: http.Agent;
+  constructor(
+    private readonly mod: typeof http | typeof https,
+    connections: number,
+    private readonly timeout: number,
+  ) {
+    this.agent = new mod.Agent({ keepAlive: true, maxSockets: connections, keepAliveMsecs: 30_000, scheduling: 'lifo' });
+  }
+  get(url: string, headers: Record<string, string>): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      const req = this.mod.get(url, { agent: this.agent, headers }, (res) => {
+        const body: Body = Object.assign(res as AsyncIterable<Buffer>, {
+          async text(): Promise<string> {
+            const chunks: Buffer[] = [];
+            for await (const c of res) chunks.push(c as Buffer);
+            return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+          },
+        });
+        resolve({ status: res.statusCode ?? 0, body, dump: () => (res.resume(), Promise.resolve()) });
+      });
+      // No answer, or no byte of the body, for `timeout` ms: a network error like any other.
+      req.setTimeout(this.timeout, () => req.destroy(Object.assign(new Error('timed out'), { code: 'UND_ERR_HEADERS_TIMEOUT' })));
+      req.on('error', reject);
+    });
+  }
+  async close(): Promise<void> {
+    this.agent.destroy();
+  }
+}
+
+class UndiciTransport implements Transport {
+  private readonly dispatcher: import('undici').Dispatcher;
+  constructor(
+    private readonly undici: typeof import('undici'),
+    connections: number,
+    timeout: number,
+  ) {
+    const options = { connections, keepAliveTimeout: 30_000, headersTimeout: timeout, bodyTimeout: timeout, connectTimeout: timeout };
+    this.dispatcher = new undici.EnvHttpProxyAgent(options);
+  }
+  async get(url: string, headers: Record<string, string>): Promise<Answer> {
+    const res = await this.undici.request(url, { dispatcher: this.dispatcher, method: 'GET', headers });
+    return { status: res.statusCode, body: res.body, dump: () => res.body.dump() };
+  }
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+}
+
 class HttpCacheClient implements CacheClient {
   private readonly base: string;
-  private readonly auth: string | undefined;
-  private dispatcher: import('undici').Dispatcher | undefined;
-  private undici: typeof import('undici') | undefined;
+  private readonly headers: Record<string, string>;
+  private transport: Transport | undefined;
   constructor(
     private readonly opts: CacheOptions,
     readonly display: string,
@@ -137,7 +212,7 @@ class HttpCacheClient implements CacheClient {
       login = e?.login ?? '';
       password = e?.password ?? '';
     }
-    this.auth = login !== '' || password !== '' ? 'Basic ' + Buffer.from(`${login}:${password}`).toString('base64') : undefined;
+    this.headers = login !== '' || password !== '' ? { authorization: 'Basic ' + Buffer.from(`${login}:${password}`).toString('base64') } : {};
     u.username = '';
     u.password = '';
     u.search = '';
@@ -145,19 +220,16 @@ class HttpCacheClient implements CacheClient {
     this.base = u.href.replace(/\/+$/, '');
   }
 
-  private async client(): Promise<{ undici: typeof import('undici'); dispatcher: import('undici').Dispatcher }> {
-    if (!this.undici || !this.dispatcher) {
-      this.undici = await import('undici');
+  private async client(): Promise<Transport> {
+    if (!this.transport) {
       const timeout = this.opts.timeoutMs ?? 60_000;
-      const options = { connections: this.opts.connections, keepAliveTimeout: 30_000, headersTimeout: timeout, bodyTimeout: timeout, connectTimeout: timeout };
-      // Node 20's own fetch ignores HTTP(S)_PROXY (Node 24 only with NODE_USE_ENV_PROXY), so the
-      // proxy comes from undici's agent, which reads http_proxy, https_proxy and no_proxy (any
-      // case). Without those variables a plain agent saves its NO_PROXY check on every request.
       const env = process.env;
       const proxied = [env.http_proxy, env.HTTP_PROXY, env.https_proxy, env.HTTPS_PROXY].some((v) => v !== undefined && v !== '');
-      this.dispatcher = proxied ? new this.undici.EnvHttpProxyAgent(options) : new this.undici.Agent(options);
+      this.transport = proxied
+        ? new UndiciTransport(await import('undici'), this.opts.connections, timeout)
+        : new NodeTransport(this.base.startsWith('https:') ? https : http, this.opts.connections, timeout);
     }
-    return { undici: this.undici, dispatcher: this.dispatcher };
+    return this.transport;
   }
 
   /** A body cut short (reset, timeout between chunks) is fetched again, like a failed request. */
@@ -185,25 +257,21 @@ class HttpCacheClient implements CacheClient {
   }
 
   /** GETs `rel`; 404/403/410 → undefined (as Nix: "not in the cache"); 5xx and network errors retried with backoff. */
-  private async get(rel: string): Promise<import('undici').Dispatcher.ResponseData['body'] | undefined> {
-    const { undici, dispatcher } = await this.client();
+  private async get(rel: string): Promise<Body | undefined> {
+    const transport = await this.client();
     const attempts = this.opts.attempts ?? 5;
     let delay = this.opts.retryDelayMs ?? 100;
     const shown = `${this.display}/${rel}`;
     for (let attempt = 1; ; attempt++) {
       let why: string;
       try {
-        const res = await undici.request(`${this.base}/${rel}`, {
-          dispatcher,
-          method: 'GET',
-          headers: this.auth ? { authorization: this.auth } : {},
-        });
-        if (res.statusCode === 200) return res.body;
-        await res.body.dump();
-        if (res.statusCode === 404 || res.statusCode === 410 || res.statusCode === 403) return undefined;
-        why = `HTTP ${res.statusCode}`;
-        if (res.statusCode < 500 && res.statusCode !== 429 && res.statusCode !== 408) {
-          throw new NixSealError('EIO', `Cannot fetch ${shown}: ${why}${res.statusCode === 401 ? ' (credentials: --netrc-file)' : ''}`, { path: shown });
+        const res = await transport.get(`${this.base}/${rel}`, this.headers);
+        if (res.status === 200) return res.body;
+        await res.dump();
+        if (res.status === 404 || res.status === 410 || res.status === 403) return undefined;
+        why = `HTTP ${res.status}`;
+        if (res.status < 500 && res.status !== 429 && res.status !== 408) {
+          throw new NixSealError('EIO', `Cannot fetch ${shown}: ${why}${res.status === 401 ? ' (credentials: --netrc-file)' : ''}`, { path: shown });
         }
       } catch (err) {
         if (err instanceof NixSealError) throw err;
@@ -220,7 +288,7 @@ class HttpCacheClient implements CacheClient {
   }
 
   async close(): Promise<void> {
-    await this.dispatcher?.close();
+    await this.transport?.close();
   }
 }
 
@@ -251,6 +319,23 @@ function networkWhy(err: unknown): string {
       if (code !== undefined && tlsProblem(err)) return `TLS: ${code} (${e?.cause?.message ?? e?.message ?? ''}; a private CA can be added with NODE_EXTRA_CA_CERTS)`;
       return code ?? e?.message ?? String(err);
   }
+}
+
+/** Removes a tree unpacked read-only (directories 0555 cannot be emptied as a non-root user). */
+export function removeTree(p: string): void {
+  const walk = (q: string): void => {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(q);
+    } catch {
+      return;
+    }
+    if (!st.isDirectory()) return;
+    fs.chmodSync(q, 0o755);
+    for (const n of fs.readdirSync(q)) walk(path.join(q, n));
+  };
+  walk(p);
+  fs.rmSync(p, { recursive: true, force: true });
 }
 
 /** A client for the cache at `opts.url`: `file://` or `http(s)://`. */

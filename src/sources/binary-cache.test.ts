@@ -110,3 +110,36 @@ test('a missing reference names itself and its referrer; a missing root says it 
   });
   await assert.rejects(walkClosure(m.client, SD, [pathOf(2)], 4), { message: `Cannot use ${pathOf(2)}: it is not in the binary cache mem://cache` });
 });
+
+test('HTTP: a request that gets no answer, or whose body stalls, times out and is retried; a server that never answers is an error after the attempts', { timeout: 20_000 }, async () => {
+  const http = await import('node:http');
+  let requests = 0;
+  const server = http.createServer((req, res) => {
+    requests++;
+    if (req.url === '/never') return; // holds every request
+    if (requests === 1) return; // no answer at all
+    if (requests === 2) {
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('StorePath: '); // then stalls
+      return;
+    }
+    res.end('StoreDir: /nix/store\n');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  const { openCacheClient } = await import('./binary-cache-fetch.js');
+  const client = openCacheClient({ url: `http://127.0.0.1:${port}`, connections: 2, attempts: 3, retryDelayMs: 1, timeoutMs: 150 });
+  try {
+    assert.equal(await client.getText('nix-cache-info'), 'StoreDir: /nix/store\n');
+    assert.equal(requests, 3);
+    await assert.rejects(client.getText('never'), (err: NixSealError) => {
+      assert.equal(err.code, 'EIO');
+      assert.match(err.message, new RegExp(`^Cannot fetch http://127\\.0\\.0\\.1:${port}/never: timed out \\(after 3 attempts\\)$`));
+      return true;
+    });
+  } finally {
+    await client.close();
+    server.closeAllConnections();
+    server.close();
+  }
+});

@@ -3,15 +3,19 @@
  * `http(s)://host[:port][/prefix]`. The closure is walked from the roots by fetching narinfos; see
  * binary-cache-fetch.ts for the HTTP side.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { NixSealError, type ErrorCode } from '../errors.js';
 import { buildRefGraph, type RefGraph } from '../graph/ref-graph.js';
-import type { NarInfo } from '../store/narinfo.js';
-import type { StorePath } from '../store/store-path.js';
-import { displayUrl, openCacheClient, type CacheOptions } from './binary-cache-fetch.js';
-import type { WalkRequest } from './binary-cache-worker.js';
-import type { Analysis } from '../analysis.js';
+import type { NarInfoRecord } from '../store/narinfo.js';
+import { baseNameOf, type StorePath } from '../store/store-path.js';
+import { displayUrl, removeTree, type CacheOptions } from './binary-cache-fetch.js';
+import type * as WorkerModule from './binary-cache-worker.js';
 import type { GraphSource } from './source.js';
+
+type WorkerFunctions = Pick<typeof WorkerModule, 'runWalk' | 'runFetch'>;
 
 /** Nix's default for http-connections. */
 export const DEFAULT_HTTP_CONNECTIONS = 25;
@@ -29,29 +33,32 @@ const done = (msg) => {
   Atomics.notify(cell, 0);
 };
 import(workerData.module)
-  .then((m) => m.runWalk(workerData.req))
+  .then((m) => m[workerData.fn](workerData.req))
   .then(
-    (infos) => done({ ok: true, infos }),
+    (value) => done({ ok: true, value }),
     (e) => done({ ok: false, error: { name: e && e.name, code: e && e.code, message: String(e && e.message || e), path: e && e.details && e.details.path, stack: e && e.stack } }),
   );
 `;
 
-interface WalkReply {
+interface WorkerReply<T> {
   ok: boolean;
-  infos?: NarInfo[];
+  value?: T;
   error?: { name?: string; code?: string; message: string; path?: string; stack?: string };
 }
 
-/** Runs the asynchronous walk in a worker and waits for it: GraphSource.loadClosure is synchronous. */
-function walkSync(req: WalkRequest): NarInfo[] {
+/**
+ * Runs one of binary-cache-worker.ts' asynchronous functions in a worker and waits for it:
+ * GraphSource.loadClosure and materialize are synchronous.
+ */
+function inWorker<K extends keyof WorkerFunctions>(fn: K, req: Parameters<WorkerFunctions[K]>[0]): Awaited<ReturnType<WorkerFunctions[K]>> {
   const cell = new SharedArrayBuffer(4);
   const { port1, port2 } = new MessageChannel();
   const module = new URL('./binary-cache-worker.js', import.meta.url).href;
-  const worker = new Worker(STUB, { eval: true, workerData: { port: port2, cell, module, req }, transferList: [port2] });
+  const worker = new Worker(STUB, { eval: true, workerData: { port: port2, cell, module, fn, req }, transferList: [port2] });
   worker.unref();
   try {
     Atomics.wait(new Int32Array(cell), 0, 0);
-    const reply = receiveMessageOnPort(port1)?.message as WalkReply | undefined;
+    const reply = receiveMessageOnPort(port1)?.message as WorkerReply<Awaited<ReturnType<WorkerFunctions[K]>>> | undefined;
     if (!reply) throw new NixSealError('EIO', 'Cannot query the binary cache: its worker thread gave no answer');
     if (!reply.ok) {
       const e = reply.error!;
@@ -62,7 +69,7 @@ function walkSync(req: WalkRequest): NarInfo[] {
       }
       throw new NixSealError('EIO', `Cannot query the binary cache: ${e.message}`);
     }
-    return reply.infos!;
+    return reply.value!;
   } finally {
     port1.close();
     void worker.terminate();
@@ -71,40 +78,32 @@ function walkSync(req: WalkRequest): NarInfo[] {
 
 export class BinaryCacheSource implements GraphSource {
   readonly description: string;
-  /** Where the files would be if the paths were also on disk here (hash, audit, initrd read them there). */
+  /** Where the files would be if the paths were also on disk here (read when they are). */
   readonly realStoreDir: string;
   /** Every narinfo loaded so far (for NARs on demand). */
-  readonly narInfos = new Map<StorePath, NarInfo>();
+  readonly narInfos = new Map<StorePath, NarInfoRecord>();
+  /**
+   * The temporary store dir NARs are fetched into, once one was needed; held in an object so that
+   * views of this source (withBytesOf) share it.
+   */
+  private readonly fetched: { dir?: string } = {};
+  private readonly localDir: string;
 
   constructor(
     private readonly cache: CacheOptions,
     readonly storeDir: string,
     realStoreDir: string = storeDir,
     private readonly progress: boolean = process.stderr.isTTY === true,
+    private readonly log: (msg: string) => void = () => {},
   ) {
-    this.realStoreDir = realStoreDir;
+    this.realStoreDir = this.localDir = realStoreDir;
     const http = !cache.url.startsWith('file://');
     this.description = `binary cache ${displayUrl(cache.url)}${http ? ` (${cache.connections} connections)` : ''}`;
   }
 
   loadClosure(roots: readonly StorePath[]): RefGraph {
-    const infos = walkSync({ cache: this.cache, storeDir: this.storeDir, roots: [...roots], progress: this.progress });
-    const index = new Map<string, number>();
-    infos.forEach((n, i) => {
-      index.set(n.storePath, i);
-      this.narInfos.set(n.storePath, n);
-    });
-    let edgeCount = 0;
-    for (const n of infos) edgeCount += n.references.length;
-    const edgeFrom = new Uint32Array(edgeCount);
-    const edgeTo = new Uint32Array(edgeCount);
-    let e = 0;
-    infos.forEach((n, i) => {
-      for (const r of n.references) {
-        edgeFrom[e] = i;
-        edgeTo[e++] = index.get(r)!; // the walk fetched every reference or failed
-      }
-    });
+    const { infos, edgeFrom, edgeTo } = inWorker('runWalk', { cache: this.cache, storeDir: this.storeDir, roots: [...roots], progress: this.progress });
+    for (const n of infos) this.narInfos.set(n.storePath, n);
     return buildRefGraph({
       storeDir: this.storeDir,
       paths: infos.map((n) => n.storePath),
@@ -113,40 +112,53 @@ export class BinaryCacheSource implements GraphSource {
       deriver: infos.map((n) => n.deriver),
       edgeFrom,
       edgeTo,
-      edgeCount,
+      edgeCount: edgeFrom.length,
     });
   }
 
   /**
-   * A directory holding the files of `paths` (by base name), for commands that read bytes: the
-   * local store dir when they are all on disk there, else a temporary one with the missing paths'
-   * NARs fetched from the cache (verified) and the others copied. Removed when the process exits.
+   * NARs on demand (GraphSource.materialize): the local store dir when every path is on disk there
+   * and nothing was fetched yet; otherwise a temporary store dir (made once, removed by close()
+   * and at exit) into which each path is copied from disk, or its NAR fetched from the cache,
+   * decompressed, verified (FileSize, FileHash, NarSize, NarHash while streaming) and unpacked.
+   * A path whose narinfo was not loaded (hash) has it fetched first. A mismatch is an error and
+   * leaves nothing of that path.
    */
-  async storeDirWith(paths: readonly StorePath[], log?: (msg: string) => void): Promise<string> {
-    // Loaded here: closure commands never need it (start-up time).
-    const { materialize } = await import('./nar-fetch.js');
-    const client = openCacheClient(this.cache);
-    try {
-      return await materialize(client, this.narInfos, paths, this.realStoreDir, {
-        connections: Math.min(this.cache.connections, 8),
-        ...(log ? { log } : {}),
-      });
-    } finally {
-      await client.close();
+  materialize(paths: readonly string[]): string {
+    const want = [...new Set(paths)] as StorePath[];
+    const has = (dir: string) => (p: StorePath) => fs.existsSync(path.join(dir, baseNameOf(p)));
+    if (this.fetched.dir === undefined) {
+      if (want.every(has(this.localDir))) return this.localDir;
+      this.fetched.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nix-seal-nars-'));
+      process.on('exit', this.onExit);
     }
+    const dir = this.fetched.dir;
+    const todo = want.filter((p) => !has(dir)(p));
+    if (todo.length === 0) return dir;
+    const remote = todo.filter((p) => !has(this.localDir)(p));
+    if (remote.length > 0) this.log(`fetching ${remote.length} NAR${remote.length === 1 ? '' : 's'} from ${displayUrl(this.cache.url)} into ${dir}`);
+    const infos = inWorker('runFetch', {
+      cache: { ...this.cache, connections: Math.min(this.cache.connections, 8) },
+      storeDir: this.storeDir,
+      localDir: this.localDir,
+      dir,
+      paths: todo,
+      infos: remote.flatMap((p) => this.narInfos.get(p) ?? []),
+    });
+    for (const n of infos) this.narInfos.set(n.storePath, n);
+    return dir;
   }
-}
 
-/**
- * `a` itself, or, when its graph came from a binary cache, `a` with the files of `paths` readable
- * under its source's realStoreDir (fetched from the cache where they are not on disk): for the
- * commands that read bytes (audit).
- */
-export async function withBytesOf(a: Analysis, paths: readonly StorePath[], log?: (msg: string) => void): Promise<Analysis> {
-  if (!(a.source instanceof BinaryCacheSource) || paths.length === 0) return a;
-  const dir = await a.source.storeDirWith(paths, log);
-  if (dir === a.source.realStoreDir) return a;
-  // The same source, its files elsewhere.
-  const source: GraphSource = Object.create(a.source, { realStoreDir: { value: dir } });
-  return { ...a, source };
+  private readonly onExit = (): void => this.removeFetched();
+
+  private removeFetched(): void {
+    if (this.fetched.dir === undefined) return;
+    removeTree(this.fetched.dir);
+    delete this.fetched.dir;
+  }
+
+  close(): void {
+    this.removeFetched();
+    process.removeListener('exit', this.onExit);
+  }
 }

@@ -1,6 +1,6 @@
-import * as fs from 'node:fs';
-import { describeSystemError, NixSealError } from '../errors.js';
+import { NixSealError } from '../errors.js';
 import { idOf, type RefGraph } from '../graph/ref-graph.js';
+import { readUserFile } from '../io/user-file.js';
 import type { StorePath } from '../store/store-path.js';
 import { parseAttrsJson, parsePathInfoJson } from './json-sources.js';
 import { RecordCollector } from './records.js';
@@ -8,14 +8,6 @@ import { addRegistration, parseRegistration } from './registration.js';
 import type { GraphSource } from './source.js';
 
 export type FileSourceKind = 'registration' | 'export-graph' | 'attrs-json' | 'path-info';
-
-export function readSourceFile(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new NixSealError('EIO', `Cannot read ${file}: ${describeSystemError(err)}`, { path: file, cause: err });
-  }
-}
 
 /** A graph read whole from a file (registration, export graph, .attrs.json, path-info JSON). */
 export class FileSource implements GraphSource {
@@ -29,13 +21,13 @@ export class FileSource implements GraphSource {
       // A build gets one file per exportReferencesGraph entry: `export-graph:a,b,c` reads them all.
       const files = file.split(',');
       const c = new RecordCollector(files.length > 1 ? 'exportReferencesGraph files' : file, true);
-      for (const f of files) addRegistration(c, readSourceFile(f), false, files.length > 1 ? `${f} ` : '');
+      for (const f of files) addRegistration(c, readUserFile(f), false, files.length > 1 ? `${f} ` : '');
       this.graph = c.finish();
       this.description = `export-graph file ${file}`;
       this.storeDir = this.realStoreDir = this.graph.storeDir;
       return;
     }
-    const text = readSourceFile(file);
+    const text = readUserFile(file);
     switch (kind) {
       case 'registration':
         this.graph = parseRegistration(text, file, true);

@@ -2,16 +2,6 @@
  * `--store image:FILE`: the closure an image embeds, read from the image itself. Nixpkgs now
  * builds ISOs, squashfs images, tarballs and repart images with `unsafeDiscardReferences`, so
  * their store paths have no references; the image still knows what it holds.
- *
- * The graph comes from the registration inside (nix-path-registration, closureInfo's
- * registration: narHash, narSize, references), checked like `nix-store --load-db` checks one (it
- * must be closed under references). An image without one gets its graph from its copies: each is
- * serialised as a NAR from the image, hashed, and scanned for the hash parts of the others, as Nix
- * scans a build output.
- *
- * The copies are not on disk: commands that read a path's bytes (audit, why --precise, initrd,
- * --seal-images) ask `materialize` first, which writes those copies into a private temporary
- * store dir (removed by `close()` and at exit).
  */
 import { chmodSync, closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, realpathSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -36,6 +26,17 @@ const MAX_DIRECTORY_FILES = 1000;
 
 const REGISTRATION_FILE = /(^|\/)(nix-path-registration|registration)$/;
 
+/**
+ * The graph comes from the registration inside (nix-path-registration, closureInfo's
+ * registration: narHash, narSize, references), checked like `nix-store --load-db` checks one (it
+ * must be closed under references). An image without one gets its graph from its copies: each is
+ * serialised as a NAR from the image, hashed, and scanned for the hash parts of the others, as Nix
+ * scans a build output.
+ *
+ * The copies are not on disk: commands that read a path's bytes (audit, why --precise, initrd,
+ * --seal-images) ask `materialize` first, which writes those copies into a private temporary
+ * store dir (removed by `close()` and at exit).
+ */
 export class ImageSource implements GraphSource {
   readonly description: string;
   readonly storeDir: string;
@@ -119,7 +120,7 @@ export class ImageSource implements GraphSource {
    * read bytes find them at `<realStoreDir>/<basename>`. A path the image holds no copy of is left
    * out (the command then reports it missing on disk).
    */
-  materialize(paths: readonly string[]): void {
+  materialize(paths: readonly string[]): string {
     for (const p of paths) {
       const base = path.posix.basename(p);
       const dest = path.join(this.realStoreDir, base);
@@ -127,6 +128,7 @@ export class ImageSource implements GraphSource {
       if (c === undefined || exists(dest)) continue;
       extractCopy(c, dest);
     }
+    return this.realStoreDir;
   }
 
   close(): void {

@@ -8,17 +8,18 @@
 import { spawn } from 'node:child_process';
 import { createHash, type Hash as CryptoHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { NixSealError } from '../errors.js';
-import { findProgram } from '../emit/compress.js';
+import { findProgram } from '../io/programs.js';
 import { formatHashNix32, hashesEqual, parseHash } from '../store/hash.js';
-import type { NarInfo } from '../store/narinfo.js';
+import type { NarInfoRecord } from '../store/narinfo.js';
 import { baseNameOf, type StorePath } from '../store/store-path.js';
-import type { CacheClient } from './binary-cache-fetch.js';
+import { removeTree, type CacheClient } from './binary-cache-fetch.js';
+
+export { removeTree };
 
 const SLASH = Buffer.from('/');
 /** Deepest directory nesting accepted in a NAR (a hostile cache must not exhaust the stack). */
@@ -232,28 +233,11 @@ async function* decompress(kind: string, src: AsyncIterable<Buffer>, what: strin
   }
 }
 
-/** Removes a tree unpacked read-only (directories 0555 cannot be emptied as a non-root user). */
-export function removeTree(p: string): void {
-  const walk = (q: string): void => {
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(q);
-    } catch {
-      return;
-    }
-    if (!st.isDirectory()) return;
-    fs.chmodSync(q, 0o755);
-    for (const n of fs.readdirSync(q)) walk(path.join(q, n));
-  };
-  walk(p);
-  fs.rmSync(p, { recursive: true, force: true });
-}
-
 /**
  * Fetches `info`'s NAR from the cache and unpacks it at `dest`, verifying the download's FileSize
  * and FileHash and the NAR's NarSize and NarHash. On any failure `dest` is removed.
  */
-export async function fetchNarInto(client: CacheClient, info: NarInfo, dest: string): Promise<void> {
+export async function fetchNarInto(client: CacheClient, info: NarInfoRecord, dest: string): Promise<void> {
   const url = `${client.display}/${info.url}`;
   const what = `the NAR of ${info.storePath} from ${url}`;
   const body = await client.getStream(info.url);
@@ -292,47 +276,38 @@ export async function fetchNarInto(client: CacheClient, info: NarInfo, dest: str
   }
 }
 
-/** Store dirs made by materialize(), removed when the process exits. */
-const made: string[] = [];
-let exitHook = false;
-
 /**
- * A directory that holds `paths` (by base name): `localDir` itself when every one is there (the
- * paths are on disk), otherwise a new temporary directory into which each path is copied from
- * `localDir` when it is there and fetched from the cache when not. Removed at exit.
+ * Puts the files of `paths` into `dir` (by base name): each copied from `localDir` when it is
+ * there, else its NAR fetched from the cache (`infos` holds its narinfo), verified and unpacked;
+ * up to `connections` at once. On a failure the failing path leaves nothing behind.
  */
-export async function materialize(
+export async function fillStoreDir(
   client: CacheClient,
-  infos: ReadonlyMap<StorePath, NarInfo>,
+  infos: ReadonlyMap<StorePath, NarInfoRecord>,
   paths: readonly StorePath[],
   localDir: string,
-  opts: { connections?: number; log?: (msg: string) => void } = {},
-): Promise<string> {
+  dir: string,
+  connections = 4,
+): Promise<void> {
   const onDisk = (p: StorePath) => fs.existsSync(path.join(localDir, baseNameOf(p)));
-  const missing = paths.filter((p) => !onDisk(p));
-  if (missing.length === 0) return localDir;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nix-seal-nars-'));
-  made.push(dir);
-  if (!exitHook) {
-    exitHook = true;
-    process.on('exit', () => {
-      for (const d of made) removeTree(d);
-    });
-  }
-  opts.log?.(`fetching ${missing.length} NAR${missing.length === 1 ? '' : 's'} from ${client.display} into ${dir}`);
   const todo = [...paths];
+  let failed = false;
   const worker = async (): Promise<void> => {
-    for (let p = todo.shift(); p !== undefined; p = todo.shift()) {
+    for (let p = todo.shift(); p !== undefined && !failed; p = todo.shift()) {
       const dest = path.join(dir, baseNameOf(p));
-      if (onDisk(p)) {
-        fs.cpSync(path.join(localDir, baseNameOf(p)), dest, { recursive: true, verbatimSymlinks: true });
-        continue;
+      try {
+        if (onDisk(p)) {
+          fs.cpSync(path.join(localDir, baseNameOf(p)), dest, { recursive: true, verbatimSymlinks: true });
+          continue;
+        }
+        const info = infos.get(p);
+        if (!info) throw new NixSealError('EINVALIDPATH', `Cannot fetch the NAR of ${p}: no narinfo was loaded for it`, { path: p });
+        await fetchNarInto(client, info, dest);
+      } catch (err) {
+        failed = true;
+        throw err;
       }
-      const info = infos.get(p);
-      if (!info) throw new NixSealError('EINVALIDPATH', `Cannot fetch the NAR of ${p}: no narinfo was loaded for it`, { path: p });
-      await fetchNarInto(client, info, dest);
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.connections ?? 4, paths.length)) }, worker));
-  return dir;
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(connections, paths.length)) }, worker));
 }

@@ -8,7 +8,7 @@ import { ImageSource } from './image-source.js';
 import { LocalDbSource } from './local-db.js';
 import type { GraphSource } from './source.js';
 
-/** Whether the current user may read `file` (EACCES is the multi-user install's normal case). */
+/** True when this user is denied reading `file` (EACCES, the multi-user install's normal case); false when readable or missing. */
 function unreadable(file: string): boolean {
   try {
     fs.accessSync(file, fs.constants.R_OK);
@@ -57,6 +57,9 @@ export function openSource(spec: StoreSpec, log: (msg: string) => void = () => {
       source = new BinaryCacheSource(
         { url: spec.url, connections: spec.httpConnections ?? DEFAULT_HTTP_CONNECTIONS, netrcFile: spec.netrcFile },
         spec.storeDir,
+        spec.storeDir,
+        process.stderr.isTTY === true,
+        log,
       );
       break;
     case 'attrs-json':

@@ -93,3 +93,125 @@ test('several exportReferencesGraph files of one build merge; a conflicting repe
     fs.rmSync(dir, { recursive: true });
   }
 });
+
+/*
+ * `nix path-info --json-format 1|2|3` (Nix 2.33+). The entries are Nix's own test fixtures,
+ * NixOS/nix src/libstore-tests/data/path-info/json-{1,2,3}/{impure,empty_impure}.json (commit
+ * 88b09c64fb), wrapped as src/nix/path-info.cc `pathInfoToJSON` wraps them: format 1 keyed by
+ * absolute path, formats 2 and 3 as {version, storeDir, info} keyed by base name.
+ */
+const BAR = 'g1w7hy3qg1w7hy3qg1w7hy3qg1w7hy3q-bar';
+const FOO = 'n5wkd9frr45pa74if5gpz9j7mifg27fh-foo';
+const BAZ = '0a1s2d3f4g5h6j7k8l9z0x1c2v3b4n5m-baz';
+const SIG1 = 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==';
+const NIX_FIXTURES = {
+  1: {
+    impure: {
+      ca: 'fixed:r:sha256:1lr187v6dck1rjh2j6svpikcfz53wyl3qrlcbb405zlh13x0khhh',
+      deriver: '/nix/store/g1w7hy3qg1w7hy3qg1w7hy3qg1w7hy3q-bar.drv',
+      narHash: 'sha256-FePFYIlMuycIXPZbWi7LGEiMmZSX9FMbaQenWBzm1Sc=',
+      narSize: 34878,
+      references: ['/nix/store/g1w7hy3qg1w7hy3qg1w7hy3qg1w7hy3q-bar', '/nix/store/n5wkd9frr45pa74if5gpz9j7mifg27fh-foo'],
+      registrationTime: 23423,
+      signatures: [`asdf:${SIG1}`, `qwer:${SIG1}`],
+      storeDir: '/nix/store',
+      ultimate: true,
+      version: 1,
+    },
+    empty: { ca: null, deriver: null, narHash: 'sha256-FePFYIlMuycIXPZbWi7LGEiMmZSX9FMbaQenWBzm1Sc=', narSize: 0, references: [], registrationTime: null, signatures: [], storeDir: '/nix/store', ultimate: false, version: 1 },
+  },
+  2: {
+    impure: {
+      ca: { hash: 'sha256-EMIJ+giQ/gLIWoxmPKjno3zHZrxbGymgzGGyZvZBIdM=', method: 'nar' },
+      deriver: 'g1w7hy3qg1w7hy3qg1w7hy3qg1w7hy3q-bar.drv',
+      narHash: 'sha256-FePFYIlMuycIXPZbWi7LGEiMmZSX9FMbaQenWBzm1Sc=',
+      narSize: 34878,
+      references: [BAR, FOO],
+      registrationTime: 23423,
+      signatures: [`asdf:${SIG1}`, `qwer:${SIG1}`],
+      storeDir: '/nix/store',
+      ultimate: true,
+      version: 2,
+    },
+    empty: { ca: null, deriver: null, narHash: 'sha256-FePFYIlMuycIXPZbWi7LGEiMmZSX9FMbaQenWBzm1Sc=', narSize: 0, references: [], registrationTime: null, signatures: [], storeDir: '/nix/store', ultimate: false, version: 2 },
+  },
+  3: {
+    impure: {
+      ca: { hash: 'sha256-EMIJ+giQ/gLIWoxmPKjno3zHZrxbGymgzGGyZvZBIdM=', method: 'nar' },
+      deriver: 'g1w7hy3qg1w7hy3qg1w7hy3qg1w7hy3q-bar.drv',
+      narHash: 'sha256-FePFYIlMuycIXPZbWi7LGEiMmZSX9FMbaQenWBzm1Sc=',
+      narSize: 34878,
+      references: [BAR, FOO],
+      registrationTime: 23423,
+      signatures: [
+        { keyName: 'asdf', sig: SIG1 },
+        { keyName: 'qwer', sig: SIG1 },
+      ],
+      storeDir: '/nix/store',
+      ultimate: true,
+      version: 3,
+    },
+    empty: { ca: null, deriver: null, narHash: 'sha256-FePFYIlMuycIXPZbWi7LGEiMmZSX9FMbaQenWBzm1Sc=', narSize: 0, references: [], registrationTime: null, signatures: [], storeDir: '/nix/store', ultimate: false, version: 3 },
+  },
+} as const;
+
+/** What `nix path-info --json --json-format N -r baz` prints for baz → bar, foo. */
+function pathInfoDoc(format: 1 | 2 | 3): unknown {
+  const f = NIX_FIXTURES[format];
+  const info = { [BAZ]: f.impure, [BAR]: f.empty, [FOO]: f.empty };
+  if (format === 1) return Object.fromEntries(Object.entries(info).map(([k, v]) => [`${S}/${k}`, v]));
+  return { version: format, storeDir: S, info };
+}
+
+test('path-info JSON: --json-format 1, 2 and 3 of Nix 2.33+ (Nix’s own fixtures) give the same graph', () => {
+  const want = { [`${S}/${BAZ}`]: { size: 34878, refs: [`${S}/${BAR}`, `${S}/${FOO}`] }, [`${S}/${BAR}`]: { size: 0, refs: [] }, [`${S}/${FOO}`]: { size: 0, refs: [] } };
+  for (const format of [1, 2, 3] as const) {
+    const g = parsePathInfoJson(JSON.stringify(pathInfoDoc(format), null, 2), 'pi.json');
+    assert.deepEqual(summary(g), want, `format ${format}`);
+    const baz = idOf(g, `${S}/${BAZ}`)!;
+    assert.equal(g.deriver[baz], `${S}/${BAR}.drv`, `format ${format}: the deriver is made absolute`);
+    assert.equal(g.narHash[baz], 'sha256-FePFYIlMuycIXPZbWi7LGEiMmZSX9FMbaQenWBzm1Sc=');
+    assert.equal(g.storeDir, S);
+  }
+  // Another store dir, as format 2 states it once for all base names.
+  const other = JSON.parse(JSON.stringify(pathInfoDoc(2)).replaceAll('/nix/store', '/gnu/store')) as unknown;
+  assert.deepEqual(parsePathInfoJson(JSON.stringify(other), 'pi.json').paths, [`/gnu/store/${BAZ}`, `/gnu/store/${BAR}`, `/gnu/store/${FOO}`]);
+  // The pre-2.33 development form of narHash ({algorithm, format, hash}) is read too.
+  const dev = pathInfoDoc(2) as { info: Record<string, { narHash: unknown }> };
+  dev.info[BAR] = { ...NIX_FIXTURES[2].empty, narHash: { algorithm: 'sha256', format: 'base16', hash: '15e3c560894cbb27085cf65b5a2ecb18488c999497f4531b6907a7581ce6d527' } };
+  assert.equal(parsePathInfoJson(JSON.stringify(dev), 'pi.json').narHash[1], 'sha256:15e3c560894cbb27085cf65b5a2ecb18488c999497f4531b6907a7581ce6d527');
+});
+
+test('path-info JSON: a malformed format 1, 2 or 3 document is a one-line error naming the file and the problem', () => {
+  const doc = (f: 1 | 2 | 3, edit: (d: any) => void): string => {
+    const d = JSON.parse(JSON.stringify(pathInfoDoc(f))) as unknown;
+    edit(d);
+    return JSON.stringify(d);
+  };
+  const cases: [string, RegExp][] = [
+    [doc(2, (d) => (d.version = 4)), /^Cannot parse pi\.json: 'version' is 4: expected 2 or 3/],
+    [doc(3, (d) => delete d.info), /^Cannot parse pi\.json: 'info' is missing/],
+    [doc(3, (d) => (d.info = [])), /^Cannot parse pi\.json: 'info' is not an object of path infos/],
+    [doc(2, (d) => delete d.storeDir), /^Cannot parse pi\.json: 'storeDir' is missing/],
+    [doc(2, (d) => (d.info[BAR] = null)), new RegExp(`^Cannot parse pi\\.json info '${BAR}': the path is not valid`)],
+    [doc(2, (d) => (d.info[BAZ].references = [`${S}/${BAR}`])), new RegExp(`info '${BAZ}': reference '/nix/store/${BAR}' is not a store path's base name`)],
+    [doc(2, (d) => (d.info[`${S}/${FOO}`] = d.info[FOO])), /key '\/nix\/store\/n5wk.*-foo' is not a store path's base name/],
+    [doc(3, (d) => (d.info[BAZ].version = 2)), new RegExp(`info '${BAZ}': 'version' is 2, expected 3`)],
+    [doc(2, (d) => (d.info[BAZ].storeDir = '/gnu/store')), /'storeDir' is "\/gnu\/store", but the document's is '\/nix\/store'/],
+    [doc(1, (d) => (d[`${S}/${BAZ}`].version = 2)), /entry '\/nix\/store\/0a1s.*-baz': 'version' is 2, expected 1/],
+    [doc(3, (d) => (d.info[BAZ].narHash = 42)), /'narHash' is not a hash/],
+    [doc(3, (d) => (d.info[BAZ].narHash = { algorithm: 'sha256', format: 'base99', hash: 'x' })), /'narHash' has the unknown format "base99"/],
+    [doc(3, (d) => (d.info[BAZ].narHash = 'sha256-nope')), /'sha256-nope' is not a hash Nix accepts/],
+    [doc(3, (d) => delete d.info[FOO]), /reference \/nix\/store\/n5wk.*-foo of .*-baz is not listed/],
+  ];
+  for (const [text, re] of cases) {
+    assert.throws(
+      () => parsePathInfoJson(text, 'pi.json'),
+      (err: Error) => {
+        assert.match(err.message, re);
+        assert.doesNotMatch(err.message, /\n/);
+        return true;
+      },
+    );
+  }
+});

@@ -29,6 +29,9 @@ export interface NarInfo {
   ca?: string | undefined;
 }
 
+/** A narinfo without its references: what fetching its NAR needs (references travel as graph edges). */
+export type NarInfoRecord = Omit<NarInfo, 'references'>;
+
 /** What `nix-cache-info` says. */
 export interface CacheInfo {
   storeDir?: string | undefined;
@@ -71,10 +74,25 @@ function hash(url: string, line: number, key: string, v: string): string {
   return v;
 }
 
+/**
+ * Base names already checked, with their store path: a closure's narinfos name each path about
+ * ten times (once as StorePath, then as references), so each is checked and concatenated once
+ * (and held as one string). Per store dir; bounded.
+ */
+const checked = { storeDir: '', paths: new Map<string, StorePath>() };
+
 function baseName(url: string, line: number, key: string, v: string, storeDir: string): StorePath {
+  if (checked.storeDir !== storeDir || checked.paths.size > 1_000_000) {
+    checked.storeDir = storeDir;
+    checked.paths = new Map();
+  }
+  const known = checked.paths.get(v);
+  if (known !== undefined) return known;
   const problem = storeBaseNameProblem(v);
   if (problem || v.includes('/')) throw lineError(url, line, `${key} '${clip(v)}' is not a store path name (${problem ?? "it contains '/'"})`);
-  return `${storeDir}/${v}` as StorePath;
+  const p = `${storeDir}/${v}` as StorePath;
+  checked.paths.set(v, p);
+  return p;
 }
 
 /**
@@ -92,7 +110,7 @@ export function parseNarInfo(text: string, url: string, storeDir: string, expect
   let deriver: StorePath | undefined;
   let system: string | undefined;
   let ca: string | undefined;
-  const refs = new Set<StorePath>();
+  const refs: StorePath[] = [];
   const sigs: string[] = [];
   for (const [key, v, line] of fields(text, url)) {
     switch (key) {
@@ -125,7 +143,7 @@ export function parseNarInfo(text: string, url: string, storeDir: string, expect
         narSize = size(url, line, key, v);
         break;
       case 'References':
-        for (const r of v.split(' ')) if (r !== '') refs.add(baseName(url, line, 'reference', r, storeDir));
+        for (const r of v.split(' ')) if (r !== '') refs.push(baseName(url, line, 'reference', r, storeDir));
         break;
       case 'Deriver':
         deriver = v === '' || v === 'unknown-deriver' ? undefined : baseName(url, line, key, v, storeDir);
@@ -154,12 +172,20 @@ export function parseNarInfo(text: string, url: string, storeDir: string, expect
     fileSize,
     narHash: narHash ?? missing('NarHash'),
     narSize: narSize ?? missing('NarSize'),
-    references: [...refs].sort(),
+    references: sortedUnique(refs),
     deriver,
     system,
     sigs,
     ca,
   };
+}
+
+/** `refs` sorted without duplicates; Nix writes them sorted, so usually `refs` itself. */
+function sortedUnique(refs: StorePath[]): StorePath[] {
+  for (let i = 1; i < refs.length; i++) {
+    if (!(refs[i - 1]! < refs[i]!)) return [...new Set(refs)].sort();
+  }
+  return refs;
 }
 
 /** Parses `nix-cache-info`. Unknown fields are ignored; a bad Priority or WantMassQuery is an error. */

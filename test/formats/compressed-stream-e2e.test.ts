@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -9,11 +9,12 @@ import { NixSealError } from '../../src/errors.js';
 import { requireTools } from '../support/tools.js';
 import { treeArbitraries, writeTree } from '../support/random-tree.js';
 import { cleanly, nixHashOf, viewNarHash } from '../support/view-tree.js';
-import { tempDir } from '../support/temp.js';
 import { BufferSource } from '../../src/formats/byte-source.js';
 import { DEFAULT_STREAM_LIMITS, makeCompressedStreamReader, compressedStreamReader, streamKind, Xxh32, Xxh64 } from '../../src/formats/compressed-stream.js';
+import { prepareDecoders } from '../../src/formats/decompress.js';
 import { readWhole } from '../../src/formats/image.js';
 import { openImageView, readerFor } from '../../src/formats/image-readers.js';
+import { tempDir } from '../support/temp.js';
 import { seeded } from '../support/property.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -193,4 +194,53 @@ test('xxHash64 (zstd content checksums): reference vectors, any chunking; a flip
   assert.equal(readWhole(reader.open(new BufferSource(framed), 'f.zst'), { path: '(zstd contents)', type: 'file', size: data.length }).length, data.length);
   framed.writeUInt8(framed.readUInt8(framed.length - 1) ^ 1, framed.length - 1);
   assert.throws(() => reader.open(new BufferSource(framed), 'f.zst'), /^NixSealError: Cannot read f\.zst: a zstd frame content checksum does not match at offset \d+$/);
+});
+
+// Last in this file: from here on zstd streams go through libzstd (WebAssembly), not fzstd.
+test('zstd streams through libzstd once prepareDecoders() has run: same contents; corrupt, truncated and oversized frames are EFORMAT', async (t) => {
+  if (!requireTools(t, 'zstd')) return;
+  await prepareDecoders();
+  const dir = tempDir(t);
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp);
+  const reader = makeCompressedStreamReader({ ...DEFAULT_STREAM_LIMITS, tmpDir: tmp, maxOutput: 4 << 20 });
+  const isFormat = (e: unknown): boolean => e instanceof NixSealError && e.code === 'EFORMAT' && e.message.startsWith('Cannot read c.zst: ') && !e.message.includes('\n');
+  // Varied data over several zstd blocks, one frame with a checksum, one without, both back to back, and a skippable frame between.
+  const data = Buffer.concat([readFileSync(process.execPath).subarray(1 << 20, (1 << 20) + (700 << 10)), Buffer.from('nix-seal '.repeat(40_000))]);
+  const summed = run(['zstd', '-q', '-c', '--check'], data);
+  const plain = run(['zstd', '-q', '-c', '--no-check', '-19'], data);
+  const skippable = Buffer.concat([Buffer.from([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0]), Buffer.from('abc')]);
+  for (const bytes of [summed, plain, Buffer.concat([summed, skippable, plain])]) {
+    const view = reader.open(new BufferSource(bytes), 'c.zst');
+    const [, entry] = [...view.entries()];
+    assert.ok(Buffer.from(readWhole(view, entry!)).equals(run(['zstd', '-q', '-dc'], bytes)));
+  }
+  const flipped = Buffer.from(summed);
+  flipped[flipped.length - 1] = flipped[flipped.length - 1]! ^ 1; // the checksum
+  assert.throws(() => reader.open(new BufferSource(flipped), 'c.zst'), (e: unknown) => isFormat(e) && /libzstd/.test((e as Error).message));
+  const inData = Buffer.from(plain);
+  inData[inData.length >> 1] = inData[inData.length >> 1]! ^ 0x55;
+  // A flipped byte inside compressed data without a checksum: refused, or decoded to the declared size.
+  try {
+    reader.open(new BufferSource(inData), 'c.zst');
+  } catch (e) {
+    assert.ok(isFormat(e), String(e));
+  }
+  assert.throws(() => reader.open(new BufferSource(summed.subarray(0, summed.length - 9)), 'c.zst'), isFormat);
+  assert.throws(
+    () => reader.open(new BufferSource(run(['zstd', '-q', '-c'], Buffer.alloc(8 << 20))), 'c.zst'),
+    (e: unknown) => e instanceof NixSealError && /decompresses to more than 4194304 bytes/.test(e.message),
+  );
+  // Hostile edits end in contents or a NixSealError, never a hang or another exception.
+  const small = run(['zstd', '-q', '-c', '--check'], data.subarray(0, 200_000));
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.nat(small.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), (edits) => {
+      const b = Buffer.from(small);
+      for (const [at, v] of edits) b[at] = v;
+      cleanly(reader, b);
+    }),
+    seeded({ numRuns: 150 }),
+  );
+  for (let n = 1; n < small.length; n += Math.max(1, Math.floor(small.length / 100))) cleanly(reader, small.subarray(0, n));
+  assert.equal(readdirSync(tmp).length, 0, 'no temporary file is left behind');
 });

@@ -5,14 +5,15 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { NixSealError } from '../../src/errors.js';
+import { fuzzCorpus, replayCorpus } from '../support/fuzz-corpus.js';
 import { requireTools, skipOrFail } from '../support/tools.js';
 import { treeArbitraries, writeTree } from '../support/random-tree.js';
 import { hostileProperties, nixHashOf, viewNarHash } from '../support/view-tree.js';
-import { tempDir } from '../support/temp.js';
 import { BufferSource, FdSource } from '../../src/formats/byte-source.js';
 import { crc32 } from '../../src/formats/crc32.js';
 import { openImageView, readerFor } from '../../src/formats/image-readers.js';
 import { partitionTableReader, readPartitionTable } from '../../src/formats/partitions.js';
+import { tempDir } from '../support/temp.js';
 
 interface SfdiskPart {
   node: string;
@@ -264,4 +265,14 @@ test('a hybrid ISO (xorriso --protective-msdos-label) is read as the ISO; a bare
   const ext = blankDisk(dir, 'e.img', 4 << 20);
   execFileSync('mkfs.ext4', ['-q', '-F', ext], { stdio: 'ignore' });
   assert.equal(partitionTableReader.detect(new BufferSource(readFileSync(ext))), false);
+});
+
+test('fuzz: seeded mutations of the kept partitions seeds end in entries or a NixSealError, never a hang', () => {
+  const kinds = fuzzCorpus(partitionTableReader, 'partitions');
+  // The mutations reach the parsers: several kinds of error, not one refusal at the header.
+  assert.ok(kinds.size >= 3, [...kinds.keys()].join('\n'));
+});
+
+test('partitions fuzz corpus replays: each kept image ends as recorded (offsets are regression pins, not an oracle)', () => {
+  replayCorpus(partitionTableReader, 'partitions');
 });
