@@ -81,7 +81,11 @@ export const NIX_ARGS = ['--option', 'build-users-group', ''];
 // ---------------------------------------------------------------------------------------------
 // Deterministic randomness
 
-/** sfc32: small, fast, good enough, and identical on every platform. */
+/**
+ * sfc32: small, fast, good enough, and identical on every platform. Deliberately not the shared
+ * test/support/prng.ts: the cached 200k-path database, and the closure sizes of the roots that
+ * BENCHMARKS.md quotes, come from this generator; another one would make a different database.
+ */
 export function makeRng(seed: number): () => number {
   let a = 0x9e3779b9 ^ seed;
   let b = 0x243f6a88;

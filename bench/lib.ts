@@ -261,14 +261,5 @@ export function mark(ok: boolean): string {
   return ok ? '✅' : '❌';
 }
 
-/** mulberry32: a small seeded PRNG, so generated fixtures are the same on every machine. Returns [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG the tests use too: generated fixtures are the same on every machine. */
+export { prng } from '../test/support/prng.js';

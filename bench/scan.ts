@@ -29,6 +29,7 @@ import { HashPartSet, ReferenceScanner } from '../src/scan/reference-scanner.js'
 import { scanPath } from '../src/scan/scan-path.js';
 import { NIX32_ALPHABET } from '../src/store/nix32.js';
 import type { Benchmark, BenchOptions, BenchResult } from './lib.js';
+import { prng } from '../test/support/prng.js';
 
 const MiB = 1 << 20;
 const CHUNK = 4 * MiB;
@@ -41,16 +42,8 @@ export const TARGET_GBPS = 2;
 const KINDS = ['random', 'mixed', 'text', 'paths', 'nix32'] as const;
 type Kind = (typeof KINDS)[number];
 
-/** Deterministic PRNG (xorshift32), so every run scans the same bytes. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x1_0000_0000;
-  };
-}
+/** Deterministic PRNG, so every run scans the same bytes. */
+const rng = prng;
 
 const WORDS = (
   'the of and to in is that for it as was with be by on not he this are or his from at which but have an they you ' +

@@ -11,8 +11,8 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import { NixSealError } from '../src/errors.js';
-import { CLI, isOneLineError, runCli, type CliRun } from './support/cli.js';
-import { withSeedScenario, type SeedScenario } from './support/seed-scenario.js';
+import { CLI, isOneLineError, type CliRun } from './support/cli.js';
+import { seedCli, withSeedScenario, type SeedScenario } from './support/seed-scenario.js';
 import { requireTools, which } from './support/tools.js';
 
 const seed = withSeedScenario('nix-seal-cache-');
@@ -34,9 +34,9 @@ let caches: Caches | undefined;
 
 /** The seed scenario's launcher closure, copied into two file:// caches by Nix itself. */
 function setup(t: TestContext): Caches | undefined {
-  if (!requireTools(t, 'nix-store', 'nix-build', 'nix', 'xorriso')) return undefined;
+  const s = seed.need(t, 'nix');
+  if (!s) return undefined;
   if (caches) return caches;
-  const s = seed.get();
   const xz = path.join(s.env.root, 'cache-xz');
   const none = path.join(s.env.root, 'cache-none');
   const copy = (url: string) => s.env.run('nix', ['--extra-experimental-features', 'nix-command', 'copy', '--to', url, s.launcher]);
@@ -46,7 +46,7 @@ function setup(t: TestContext): Caches | undefined {
   return caches;
 }
 
-const cli = (s: SeedScenario, ...args: string[]): CliRun => runCli(args, s.env.env, s.env.root);
+const cli = seedCli;
 
 /** runCli without blocking this process' event loop (the test's own HTTP server must answer meanwhile). */
 function cliAsync(s: SeedScenario, ...args: string[]): Promise<CliRun> {

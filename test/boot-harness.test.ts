@@ -4,15 +4,15 @@
  * compressor the kernel can unpack. Also checks the two other ways a boot ends: a kernel panic
  * (qemu exits by itself) and the timeout (qemu is killed).
  */
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, copyFileSync, mkdirSync, openSync, readSync, closeSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { requireTools } from './support/tools.js';
+import { requireTools, skipOrFail } from './support/tools.js';
 import { debianKernel, initrdCompressors, type InitrdCompressor } from './support/kernel.js';
 import { bootInitrd, describeBoot } from './support/boot.js';
+import { fileTempDir } from './support/temp.js';
 
 const BASE_TOOLS = ['qemu-system-x86_64', 'cpio', 'zstd', 'apt-get', 'dpkg-deb', 'bash'];
 const BUSYBOX = '/bin/busybox';
@@ -39,8 +39,7 @@ const COMPRESSORS: Compressor[] = [
   { name: 'lz4', tool: 'lz4', cmd: 'lz4 -l', magic: [0x02, 0x21, 0x4c, 0x18] },
 ];
 
-const work = mkdtempSync(join(tmpdir(), 'nix-seal-boot-'));
-after(() => rmSync(work, { recursive: true, force: true }));
+const work = fileTempDir('nix-seal-boot-');
 
 /** A minimal initrd tree: /bin/busybox and an /init script with the given body. */
 function makeTree(name: string, initBody: string): string {
@@ -102,7 +101,7 @@ for (const c of COMPRESSORS) {
     const kernel = debianKernel();
     const supported = initrdCompressors(kernel);
     if (supported !== undefined && !supported.has(c.name)) {
-      t.skip(`kernel ${kernel.version} has no CONFIG_RD_${c.name.toUpperCase()}=y`);
+      skipOrFail(t, `kernel ${kernel.version} has no CONFIG_RD_${c.name.toUpperCase()}=y`);
       return;
     }
 

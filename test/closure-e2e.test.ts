@@ -7,23 +7,18 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { CLI, isOneLineError, runCli } from './support/cli.js';
-import { withSeedScenario, type SeedScenario } from './support/seed-scenario.js';
-import { requireTools } from './support/tools.js';
+import { CLI, isOneLineError, runCli, nonEmptyLines } from './support/cli.js';
+import { seedCli, withSeedScenario } from './support/seed-scenario.js';
+import { requireTools, skipOrFail } from './support/tools.js';
 
 const seed = withSeedScenario('nix-seal-closure-');
 after(() => seed.cleanup());
 
-const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '');
+const lines = nonEmptyLines;
 
-function scenario(t: import('node:test').TestContext): SeedScenario | undefined {
-  if (!requireTools(t, 'nix-store', 'nix-build', 'xorriso')) return undefined;
-  return seed.get();
-}
+const scenario = seed.need;
 
-function cli(s: SeedScenario, ...args: string[]) {
-  return runCli(args, s.env.env, s.env.root);
-}
+const cli = seedCli;
 
 test('without seals, closure is exactly nix-store -qR (same paths, same order) for every path', (t) => {
   const s = scenario(t);
@@ -285,8 +280,7 @@ test('a user who cannot read the database gets the same answer through the daemo
   if (!s || !requireTools(t, 'nix-daemon', 'runuser', 'nix')) return;
   if (process.getuid?.() !== 0) {
     // Needs root to start a daemon for the private store and to run the CLI as another user.
-    if (process.env.CI === 'true') throw new Error('CI=true: this test must run as root');
-    t.skip('needs root (starts nix-daemon and runs the CLI as nobody)');
+    skipOrFail(t, 'needs root (starts nix-daemon and runs the CLI as nobody)');
     return;
   }
   const { spawn, spawnSync } = await import('node:child_process');

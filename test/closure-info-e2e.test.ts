@@ -11,24 +11,20 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, test, type TestContext } from 'node:test';
+import { after, test } from 'node:test';
 import { analyze } from '../src/analysis.js';
 import { closureInfoCommand, type ClosureInfoOptions, type ClosureInfoResult } from '../src/commands/closure-info.js';
 import { NixSealError } from '../src/errors.js';
 import { formatHashNix32, parseHash } from '../src/store/hash.js';
-import { isOneLineError, runCli } from './support/cli.js';
-import { withSeedScenario, type SeedScenario } from './support/seed-scenario.js';
-import { requireTools } from './support/tools.js';
+import { isOneLineError, runCli, nonEmptyLines } from './support/cli.js';
+import { seedCli, withSeedScenario, type SeedScenario } from './support/seed-scenario.js';
 
 const seed = withSeedScenario('nix-seal-cinfo-');
 after(() => seed.cleanup());
 
-const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '');
+const lines = nonEmptyLines;
 
-function scenario(t: TestContext): SeedScenario | undefined {
-  if (!requireTools(t, 'nix-store', 'nix-build', 'xorriso')) return undefined;
-  return seed.get();
-}
+const scenario = seed.need;
 
 const localStore = (s: SeedScenario): string => `local?store=${s.env.storeDir}&state=${s.env.stateDir}`;
 
@@ -225,9 +221,7 @@ test('bad input: missing parent of the output dir, a path not on disk; nothing i
 
 // ---- The command line ------------------------------------------------------------------------
 
-function cli(s: SeedScenario, ...args: string[]) {
-  return runCli(args, s.env.env, s.env.root);
-}
+const cli = seedCli;
 
 test('CLI: closure-info -o DIR writes the files the library writes; --json describes them', async (t) => {
   const s = scenario(t);

@@ -8,24 +8,18 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, test, type TestContext } from 'node:test';
-import { CLI, isOneLineError, runCli } from './support/cli.js';
-import { withSeedScenario, type SeedScenario } from './support/seed-scenario.js';
-import { requireTools } from './support/tools.js';
+import { after, test } from 'node:test';
+import { CLI, isOneLineError, runCli, nonEmptyLines } from './support/cli.js';
+import { seedCli, withSeedScenario } from './support/seed-scenario.js';
 
 const seed = withSeedScenario('nix-seal-commands-');
 after(() => seed.cleanup());
 
-const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '');
+const lines = nonEmptyLines;
 
-function scenario(t: TestContext): SeedScenario | undefined {
-  if (!requireTools(t, 'nix-store', 'nix-build', 'xorriso')) return undefined;
-  return seed.get();
-}
+const scenario = seed.need;
 
-function cli(s: SeedScenario, ...args: string[]) {
-  return runCli(args, s.env.env, s.env.root);
-}
+const cli = seedCli;
 
 test("suggest: its flags give exactly the closure it reports, keeping the user's --seal and --no-seal", (t) => {
   const s = scenario(t);

@@ -18,7 +18,7 @@ import { basename } from 'node:path';
 import { after, test } from 'node:test';
 import { runCli } from './support/cli.js';
 import { makeNixEnv, type NixEnv } from './support/nix-env.js';
-import { NIX_MK } from './support/nix-expr.js';
+import { NIX_MK, nixGlibcBash } from './support/nix-expr.js';
 import { requireTools } from './support/tools.js';
 
 const COMPRESSORS = ['gzip', 'xz', 'zstd', 'lz4', 'lzo', 'lzma'] as const;
@@ -26,12 +26,7 @@ const COMPRESSORS = ['gzip', 'xz', 'zstd', 'lz4', 'lzo', 'lzma'] as const;
 const EXPR = `
 let
   ${NIX_MK}
-  glibc = mk "glibc-2.37" { } ''
-    mkdir -p $out/lib; head -c 20000 /dev/urandom > $out/lib/libc.so.6
-  '';
-  bash = mk "bash-5.2" { } ''
-    mkdir -p $out/bin; printf '#!/bin/sh\\n# linked against %s/lib/libc.so.6\\n' \${glibc} > $out/bin/bash; chmod +x $out/bin/bash
-  '';
+  ${nixGlibcBash(20_000)}
   toplevel = mk "nixos-system-test" { } ''
     mkdir -p $out; printf '#!%s/bin/bash\\n' \${bash} > $out/init; chmod +x $out/init; ln -s \${bash}/bin/bash $out/sh
   '';

@@ -7,23 +7,19 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { isOneLineError, runCli } from './support/cli.js';
-import { withSeedScenario, type SeedScenario } from './support/seed-scenario.js';
-import { requireTools } from './support/tools.js';
+import { isOneLineError, nonEmptyLines } from './support/cli.js';
+import { seedCli, withSeedScenario } from './support/seed-scenario.js';
 
 const seed = withSeedScenario('nix-seal-evidence-');
 after(() => seed.cleanup());
 
-const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '');
+const lines = nonEmptyLines;
 const base = (p: string): string => path.basename(p);
 const hashOf = (p: string): string => base(p).slice(0, 32);
 
-function scenario(t: import('node:test').TestContext): SeedScenario | undefined {
-  if (!requireTools(t, 'nix-store', 'nix-build', 'xorriso')) return undefined;
-  return seed.get();
-}
+const scenario = seed.need;
 
-const cli = (s: SeedScenario, ...args: string[]) => runCli(args, s.env.env, s.env.root);
+const cli = seedCli;
 
 interface Ev {
   file: string;

@@ -7,10 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import fc from 'fast-check';
 import { FdSource } from '../src/formats/byte-source.js';
 import { openImageView } from '../src/formats/image-readers.js';
@@ -19,9 +18,10 @@ import { copyTree } from '../src/sources/embedded-store.js';
 import { locateDeep, treeIndex } from '../src/seal/image-view.js';
 import { treeArbitraries, writeTree } from './support/random-tree.js';
 import { requireTools } from './support/tools.js';
+import { seeded } from './support/property.js';
+import { fileTempDir } from './support/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'nix-seal-image-copy-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = fileTempDir('nix-seal-image-copy-');
 
 const run = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C.UTF-8' } });
 
@@ -62,7 +62,7 @@ test('property: the NAR hash of a copy read from a squashfs and from a Rock Ridg
       }
       rmSync(work, { recursive: true, force: true });
     }),
-    { numRuns: 12, seed: Number(process.env.FC_SEED ?? 20261128), verbose: 1 },
+    seeded({ numRuns: 12, seed: Number(process.env.FC_SEED ?? 20261128), verbose: 1 }),
   );
 });
 

@@ -12,18 +12,13 @@ import { basename, join } from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import { isOneLineError, runCli } from './support/cli.js';
 import { makeNixEnv, type NixEnv } from './support/nix-env.js';
-import { NIX_MK } from './support/nix-expr.js';
+import { NIX_MK, nixGlibcBash } from './support/nix-expr.js';
 import { requireTools } from './support/tools.js';
 
 const EXPR = `
 let
   ${NIX_MK}
-  glibc = mk "glibc-2.37" { } ''
-    mkdir -p $out/lib; head -c 30000 /dev/urandom > $out/lib/libc.so.6
-  '';
-  bash = mk "bash-5.2" { } ''
-    mkdir -p $out/bin; printf '#!/bin/sh\\n# linked against %s/lib/libc.so.6\\n' \${glibc} > $out/bin/bash; chmod +x $out/bin/bash
-  '';
+  ${nixGlibcBash(30_000)}
   coreutils = mk "coreutils-9.1" { } ''
     mkdir -p $out/bin; printf 'uses %s\\n' \${glibc} > $out/bin/ls; ln -s ls $out/bin/dir
   '';

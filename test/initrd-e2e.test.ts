@@ -9,27 +9,20 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import { bootInitrd, describeBoot } from './support/boot.js';
-import { isOneLineError, runCli } from './support/cli.js';
-import { withSeedScenario, type SeedScenario } from './support/seed-scenario.js';
-import { requireTools } from './support/tools.js';
+import { isOneLineError, runCli, nonEmptyLines } from './support/cli.js';
+import { seedCli, withSeedScenario, type SeedScenario } from './support/seed-scenario.js';
 import { buildVmInit, listedStore } from './support/vm-init.js';
 
 const seed = withSeedScenario('nix-seal-initrd-');
 after(() => seed.cleanup());
 
-const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '');
+const lines = nonEmptyLines;
 const sh = (script: string, env: NodeJS.ProcessEnv, cwd?: string): Buffer =>
   execFileSync('bash', ['-o', 'pipefail', '-c', script], { env, cwd, maxBuffer: 1 << 30 });
 
-function scenario(t: TestContext, ...tools: string[]): SeedScenario | undefined {
-  if (!requireTools(t, 'nix-store', 'nix-build', 'xorriso', 'cpio', 'bsdtar', ...tools)) return undefined;
-  return seed.get();
-}
+const scenario = (t: TestContext, ...tools: string[]): SeedScenario | undefined => seed.need(t, 'cpio', 'bsdtar', ...tools);
 
-function cli(s: SeedScenario, ...args: string[]) {
-  const r = runCli(args, s.env.env, s.env.root);
-  return r;
-}
+const cli = seedCli;
 
 /**
  * A copy of the sealed closure, laid out and timestamped the way nixpkgs' make-initrd.sh packs it

@@ -11,10 +11,9 @@ import * as path from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { bootInitrd, describeBoot } from './support/boot.js';
-import { runCli } from './support/cli.js';
+import { runCli, nonEmptyLines } from './support/cli.js';
 import { buildNixSealDrv, type NixSealDrv } from './support/nix-seal-drv.js';
 import { withSeedScenario, type SeedScenario } from './support/seed-scenario.js';
-import { requireTools } from './support/tools.js';
 import { buildVmInit, listedStore } from './support/vm-init.js';
 
 /** nix/default.nix in the checkout (this file runs from dist/test/). */
@@ -23,7 +22,7 @@ const NIX_FUNCTIONS = fileURLToPath(new URL('../../nix/default.nix', import.meta
 const seed = withSeedScenario('nix-seal-nixfn-');
 after(() => seed.cleanup());
 
-const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '');
+const lines = nonEmptyLines;
 const base = (p: string): string => path.basename(p);
 
 interface Ctx {
@@ -35,9 +34,9 @@ interface Ctx {
 let ctx: Ctx | undefined;
 
 function scenario(t: TestContext, ...tools: string[]): Ctx | undefined {
-  if (!requireTools(t, 'nix-store', 'nix-build', 'nix-instantiate', 'xorriso', ...tools)) return undefined;
+  const s = seed.need(t, 'nix-instantiate', ...tools);
+  if (!s) return undefined;
   if (!ctx) {
-    const s = seed.get();
     const cli = buildNixSealDrv(s.env);
     ctx = { s, cli, fns: `(import ${NIX_FUNCTIONS} { nix-seal = ${cli.expr}; })` };
   }

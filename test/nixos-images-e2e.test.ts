@@ -23,7 +23,7 @@ import { basename } from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import { runCli } from './support/cli.js';
 import { makeNixEnv, type NixEnv } from './support/nix-env.js';
-import { NIX_MK } from './support/nix-expr.js';
+import { NIX_MK, nixGlibcBash } from './support/nix-expr.js';
 import { requireTools } from './support/tools.js';
 
 const TOOLS = ['nix-build', 'mkfs.ext4', 'mkfs.vfat', 'mcopy', 'sfdisk', 'sgdisk', 'qemu-img', 'mkfs.erofs', 'mksquashfs', 'zstd', 'xz', 'cpio'];
@@ -31,12 +31,7 @@ const TOOLS = ['nix-build', 'mkfs.ext4', 'mkfs.vfat', 'mcopy', 'sfdisk', 'sgdisk
 const EXPR = `
 let
   ${NIX_MK}
-  glibc = mk "glibc-2.37" { } ''
-    mkdir -p $out/lib; head -c 70000 /dev/urandom > $out/lib/libc.so.6
-  '';
-  bash = mk "bash-5.2" { } ''
-    mkdir -p $out/bin; printf '#!/bin/sh\\n# linked against %s/lib/libc.so.6\\n' \${glibc} > $out/bin/bash; chmod +x $out/bin/bash; ln -s bash $out/bin/sh
-  '';
+  ${nixGlibcBash(70_000, { shLink: true })}
   kernel = mk "linux-6.1" { } ''
     mkdir -p $out; head -c 300000 /dev/urandom > $out/bzImage
   '';

@@ -15,7 +15,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from './support/chromium.js';
 import { isOneLineError, runCli } from './support/cli.js';
 import { writeRandomRegistration } from './support/random-registration.js';
-import { withSeedScenario } from './support/seed-scenario.js';
+import { seedCli, withSeedScenario } from './support/seed-scenario.js';
 import { requireTools } from './support/tools.js';
 
 const seed = withSeedScenario('nix-seal-report-');
@@ -43,9 +43,9 @@ const json = (r: { code: number; stdout: string; stderr: string }): any => {
 };
 
 test('seed scenario: hooks equal closure, closure --json, audit --json and info --json; search, click, keys; no request', async (t: TestContext) => {
-  if (!requireTools(t, 'nix-store', 'nix-build', 'xorriso', 'chromium')) return;
-  const s = seed.get();
-  const cli = (args: string[]) => runCli(args, s.env.env, s.env.root);
+  const s = seed.need(t, 'chromium');
+  if (!s) return;
+  const cli = (args: string[]) => seedCli(s, ...args);
   const seal = ['--seal', '*.iso'];
   const file = join(artifacts(), 'seed.html');
   const made = cli(['report', s.launcher, ...seal, '--audit', '-o', file]);

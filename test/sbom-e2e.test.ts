@@ -14,15 +14,11 @@ import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
 import { parseDrvName } from '../src/emit/sbom.js';
 import { isOneLineError, runCli } from './support/cli.js';
 import { withSeedScenario, type SeedScenario } from './support/seed-scenario.js';
-import { requireTools } from './support/tools.js';
 
 const seed = withSeedScenario('nix-seal-sbom-');
 after(() => seed.cleanup());
 
-function scenario(t: import('node:test').TestContext): SeedScenario | undefined {
-  if (!requireTools(t, 'nix-store', 'nix-build', 'nix-hash', 'nix-instantiate', 'xorriso')) return undefined;
-  return seed.get();
-}
+const scenario = (t: import('node:test').TestContext): SeedScenario | undefined => seed.need(t, 'nix-hash', 'nix-instantiate');
 
 const cli = (s: SeedScenario, ...args: string[]) => runCli(args, s.env.env, s.env.root);
 const sorted = (xs: Iterable<string>): string[] => [...xs].sort();

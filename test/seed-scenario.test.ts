@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { requireTools } from './support/tools.js';
-import { SEED_NAMES, withSeedScenario } from './support/seed-scenario.js';
+import { SEED_NAMES, SEED_TOOLS, withSeedScenario } from './support/seed-scenario.js';
 
-const TOOLS = ['nix-store', 'nix-build', 'xorriso'];
+const TOOLS = SEED_TOOLS;
 
 const seed = withSeedScenario();
 after(() => seed.cleanup());

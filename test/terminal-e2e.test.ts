@@ -13,16 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { CLI } from './support/cli.js';
 import { buildNixSealDrv } from './support/nix-seal-drv.js';
 import { withSeedScenario, type SeedScenario } from './support/seed-scenario.js';
-import { requireTools } from './support/tools.js';
 
 const NIX_FUNCTIONS = fileURLToPath(new URL('../../nix/default.nix', import.meta.url));
 const seed = withSeedScenario('nix-seal-terminal-');
 after(() => seed.cleanup());
 
-function scenario(t: TestContext, ...tools: string[]): SeedScenario | undefined {
-  if (!requireTools(t, 'nix-store', 'nix-build', 'xorriso', 'zstd', ...tools)) return undefined;
-  return seed.get();
-}
+const scenario = (t: TestContext, ...tools: string[]): SeedScenario | undefined => seed.need(t, 'zstd', ...tools);
 
 const ESC = '\x1b';
 /** Variables that turn the bar off; the "terminal" runs below start from an environment without them. */

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import type { Analysis } from '../analysis.js';
 import { renderClosureInfo } from '../cli/render.js';
 import { closureInfoCommand } from '../commands/closure-info.js';
@@ -16,9 +15,9 @@ import { encodeNix32 } from '../store/nix32.js';
 import type { StorePath } from '../store/store-path.js';
 import { checkOutputDir, checkOutputFile, ensureOutputDir, writeFileAtomic, writeFilesAtomic } from './atomic-write.js';
 import { closureInfoTexts, formatRegistration, registrationText } from './closure-info.js';
+import { fileTempDir } from '../../test/support/temp.js';
 
-const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'nix-seal-emit-'));
-after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
+const tmpRoot = fileTempDir('nix-seal-emit-');
 let tmpCount = 0;
 const freshDir = (): string => {
   const d = path.join(tmpRoot, `t${++tmpCount}`);

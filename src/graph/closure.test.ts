@@ -5,6 +5,7 @@ import type { StorePath } from '../store/store-path.js';
 import { reach, Scratch, sealedClosure, topoOrder } from './closure.js';
 import { buildRefGraph, idOf, referencesOf, type RefGraph } from './ref-graph.js';
 import { allChains, shortestChain } from './why.js';
+import { seeded } from '../../test/support/property.js';
 
 /** A random DAG: node i may only refer to nodes with a smaller index (and to itself). */
 const dagArb = fc
@@ -61,6 +62,7 @@ test('without seals the closure is plain reachability', () => {
       const r = roots.map(id);
       assert.deepEqual(members(reach(g, r)), [...naiveReach(g, r)].sort((a, b) => a - b));
     }),
+    seeded(),
   );
 });
 
@@ -86,6 +88,7 @@ test('the sealed closure follows the definition, and attribution covers exactly 
         assert.deepEqual(x.exclusive, x.erased.filter((v) => !others.has(v)));
       }
     }),
+    seeded(),
   );
 });
 
@@ -99,6 +102,7 @@ test('adding a seal never grows the closure', () => {
       const after = reach(g, r, maskOf(g, [...s, id(extra % n)]));
       for (let i = 0; i < n; i++) if (after[i]) assert.equal(before[i], 1);
     }),
+    seeded(),
   );
 });
 
@@ -111,6 +115,7 @@ test('seals outside the closure change nothing', () => {
       const unrelated = seals.map(id).filter((v) => !full[v]);
       assert.deepEqual(reach(g, r, maskOf(g, unrelated)), full);
     }),
+    seeded(),
   );
 });
 
@@ -136,6 +141,7 @@ test('closure order is nix-store -qR order: dependencies first, ties by path', (
       const order = topoOrder(g, kept);
       assert.deepEqual(order, nixTopo(g, new Set(members(kept))));
     }),
+    seeded(),
   );
 });
 
@@ -168,6 +174,7 @@ test('why-chains are shortest, follow references, and respect seals', () => {
         assert.equal(new Set(all.map((c) => c.join())).size, all.length, 'chains are distinct');
       }
     }),
+    seeded(),
   );
 });
 
@@ -186,6 +193,6 @@ test('one Scratch shared by walks of different graphs, and a given full closure,
         assert.deepEqual(reach(g, r, s, scratch), reach(g, r, s));
       }
     }),
-    { seed: 16, numRuns: 200 },
+    seeded({ seed: 16, numRuns: 200 }),
   );
 });

@@ -5,16 +5,16 @@
  * checked with a counting source. Real images from the real tools: test/sniff-e2e.test.ts.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import fc from 'fast-check';
 import { crc32 } from '../formats/crc32.js';
 import { MIN_IMAGE_SIZE, sniffFile, sniffSource, sniffStorePath, type ImageFormat, type SniffSource } from './sniff.js';
+import { seeded } from '../../test/support/property.js';
+import { fileTempDir } from '../../test/support/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'nix-seal-sniff-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = fileTempDir('nix-seal-sniff-');
 
 const ascii = (b: Uint8Array, at: number, s: string): void => b.set(Buffer.from(s, 'latin1'), at);
 const flip = (b: Uint8Array, at: number): void => void (b[at] = b[at]! ^ 1);
@@ -326,7 +326,7 @@ test('near misses (the magic right, the structure broken) are not images', () =>
 test('property: random bytes are never an image', () => {
   fc.assert(
     fc.property(fc.uint8Array({ minLength: 0, maxLength: 40_000 }), (b) => sniffSource(source(b)) === undefined),
-    { numRuns: 300 },
+    seeded({ numRuns: 300 }),
   );
 });
 
@@ -351,7 +351,7 @@ test('property: random bytes behind a magic number are not that image', () => {
         const d = sniffSource(source(b));
         return d === undefined;
       }),
-      { numRuns: 40 },
+      seeded({ numRuns: 40 }),
     );
   }
 });
@@ -371,7 +371,7 @@ test('read budget: one read for an executable, two for an ISO, at most three and
       sniffSource(s);
       return s.reads <= 3 && s.bytesRead <= 8192 + 32768 + 512;
     }),
-    { numRuns: 100 },
+    seeded({ numRuns: 100 }),
   );
   const tiny = source(new Uint8Array(MIN_IMAGE_SIZE - 1));
   assert.equal(sniffSource(tiny), undefined);

@@ -5,6 +5,7 @@ import { NixSealError } from '../errors.js';
 import { parseStoreSpec } from '../store/store-url.js';
 import type { StorePath } from '../store/store-path.js';
 import { displayUrl, parseNetrc, walkClosure, type CacheClient } from './binary-cache-fetch.js';
+import { seeded } from '../../test/support/property.js';
 
 test('--store binary cache URLs', () => {
   const env = { NIX_STORE_DIR: '/s/store' };
@@ -90,6 +91,7 @@ test('property: the walk fetches exactly the closure, each path once, never more
         assert.ok(m.stats().maxInFlight <= conns);
       },
     ),
+    seeded(),
   );
 });
 

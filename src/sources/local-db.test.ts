@@ -9,6 +9,7 @@ import { buildRefGraph, byteOrder, type RefGraph } from '../graph/ref-graph.js';
 import type { StorePath } from '../store/store-path.js';
 import { EdgeTable, LocalDbSource, type LocalDbTuning } from './local-db.js';
 import { sqliteDriverName } from './sqlite-driver.js';
+import { prng } from '../../test/support/prng.js';
 
 /** A writable connection, through the same driver nix-seal reads with on this Node (fixtures only). */
 interface WritableDb {
@@ -39,13 +40,7 @@ CREATE INDEX IndexReference on Refs(reference);
 
 const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
+const rng = prng;
 
 interface Fixture {
   dir: string;

@@ -7,6 +7,8 @@ import { formatHashHex, formatHashNix32, formatHashSri } from './hash.js';
 import { NIX32_ALPHABET } from './nix32.js';
 import { parseCacheInfo, parseNarInfo } from './narinfo.js';
 import type { StorePath } from './store-path.js';
+import { seeded } from '../../test/support/property.js';
+import { prng } from '../../test/support/prng.js';
 
 const SD = '/nix/store';
 const h = { algo: 'sha256' as const, digest: Uint8Array.from(createHash('sha256').update('nar').digest()) };
@@ -113,10 +115,9 @@ test('property: any field order, extra fields and reference order give the same 
           ...extra.map(([k, v]) => `${k}: ${v}`),
         ];
         // A deterministic shuffle from the generated seed (fast-check replays it on failure).
-        let s = shuffleSeed >>> 0;
+        const rand = prng(shuffleSeed);
         for (let i = lines.length - 1; i > 0; i--) {
-          s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-          const j = s % (i + 1);
+          const j = Math.floor(rand() * (i + 1));
           [lines[i], lines[j]] = [lines[j]!, lines[i]!];
         }
         const n = parseNarInfo(lines.join('\n') + '\n', URL_, SD, `${SD}/${self}` as StorePath);
@@ -124,6 +125,7 @@ test('property: any field order, extra fields and reference order give the same 
         assert.deepEqual(n.references, refs.map((r) => `${SD}/${r}`).sort());
       },
     ),
+    seeded(),
   );
 });
 
@@ -137,5 +139,6 @@ test('property: arbitrary text either parses or fails with one EPARSE line namin
         assert.ok(e.message.startsWith(`Cannot parse ${URL_}`) && !e.message.includes('\n'), e.message);
       }
     }),
+    seeded(),
   );
 });

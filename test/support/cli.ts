@@ -16,6 +16,9 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, cwd
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** The non-empty lines of a command's output (one store path a line, and the like). */
+export const nonEmptyLines = (s: string): string[] => s.split('\n').filter((l) => l !== '');
+
 /**
  * Asserts the shape every user-facing failure must have: exit 2, one line `nix-seal: message`,
  * optionally followed by one `nix-seal: hint: …` line, no stack trace.

@@ -3,7 +3,7 @@
  * the replay of those corpora. A corpus is a MANIFEST.json and gzipped images: seeds (small images
  * made by the real tools, the command in `why`) and mutants kept because they end in a distinct
  * error. Every input must end in entries and contents or a NixSealError, quickly; anything else
- * fails with the fast-check seed to replay it (FUZZ_SEED=N, more runs FUZZ_RUNS=N).
+ * fails with the fast-check seed to replay it (FC_SEED=N, more runs FUZZ_RUNS=N).
  *
  * A mutant's recorded outcome and offset are regression pins (what this reader said when it was
  * kept), not an oracle: a deliberate change of where a reader blames a corruption updates them.
@@ -18,6 +18,7 @@ import fc from 'fast-check';
 import { NixSealError } from '../../src/errors.js';
 import { BufferSource } from '../../src/formats/byte-source.js';
 import type { ImageReader } from '../../src/formats/image.js';
+import { seeded } from './property.js';
 
 export const CORPUS_ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fuzz-corpus');
 
@@ -139,7 +140,6 @@ export function fuzzCorpus(reader: ImageReader, format: string, runs = 300): Map
   const manifest = readManifest(format);
   const kinds = new Map<string, number>();
   const numRuns = Number(process.env.FUZZ_RUNS ?? runs);
-  const seed = process.env.FUZZ_SEED === undefined ? 0x5eed : Number(process.env.FUZZ_SEED);
   const save = process.env.FUZZ_SAVE === '1';
   for (const [name, entry] of Object.entries(manifest)) {
     if (entry.seed !== true) continue;
@@ -173,7 +173,7 @@ export function fuzzCorpus(reader: ImageReader, format: string, runs = 300): Map
           undo();
         }
       }),
-      { numRuns, seed, verbose: 1, endOnFailure: true },
+      seeded({ numRuns, seed: 0x5eed, verbose: 1, endOnFailure: true }),
     );
   }
   return kinds;

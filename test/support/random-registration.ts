@@ -5,6 +5,7 @@
  * path is named `….iso` so `--seal '*.iso'` erases part of the closure.
  */
 import { writeFileSync } from 'node:fs';
+import { prng } from './prng.js';
 
 const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz';
 /** sha256 of the empty string in nix32, a hash Nix accepts (the report does not check hashes). */
@@ -17,16 +18,7 @@ export interface RandomRegistration {
 }
 
 export function writeRandomRegistration(file: string, n: number, opts: { seed?: number; sealEvery?: number; storeDir?: string } = {}): RandomRegistration {
-  let s = (opts.seed ?? 1) >>> 0 || 1;
-  const rand = (): number => {
-    // xorshift32: deterministic, good enough to shape a graph.
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
+  const rand = prng(opts.seed ?? 1);
   const storeDir = opts.storeDir ?? '/nix/store';
   const sealEvery = opts.sealEvery ?? 1000;
   const paths: string[] = [];

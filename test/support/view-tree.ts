@@ -5,16 +5,16 @@
 import type { ImageView, InnerEntry } from '../../src/formats/image.js';
 import type { NarTree, TreeNode } from '../../src/formats/nar.js';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, mkdirSync, openSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { treeArbitraries, writeTree, type Tree } from './random-tree.js';
-import type { TestContext } from 'node:test';
 import fc from 'fast-check';
 import { NixSealError } from '../../src/errors.js';
 import { BufferSource } from '../../src/formats/byte-source.js';
 import type { ImageReader } from '../../src/formats/image.js';
 import { narHashOfTree } from '../../src/formats/nar.js';
+import { seeded } from './property.js';
+import { fillNoise, prng } from './prng.js';
 
 export function viewTree(view: ImageView): NarTree {
   const byPath = new Map<string, InnerEntry>();
@@ -44,13 +44,6 @@ export function viewTree(view: ImageView): NarTree {
       return view.read(e);
     },
   };
-}
-
-/** A temporary directory removed after the test. */
-export function tempDir(t: TestContext, prefix = 'nix-seal-view-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
 }
 
 /** `nix-hash --type sha256 --base32` of a directory, as "sha256:<nix32>" (the oracle). */
@@ -89,24 +82,20 @@ export function cleanly(reader: ImageReader, bytes: Uint8Array): 'ok' | 'error' 
   }
 }
 
-/** VIEW_FUZZ_SEED replays one run. */
-export const fuzzParams = (numRuns: number): fc.Parameters<unknown> =>
-  process.env.VIEW_FUZZ_SEED === undefined ? { numRuns } : { numRuns, seed: Number(process.env.VIEW_FUZZ_SEED) };
-
 /**
  * The hostile-input properties every reader must have: random bytes, `base` with random bytes
  * overwritten, and `base` cut at every length (up to `maxCuts` lengths, spread), each open and
  * are walked without any error but a NixSealError.
  */
 export function hostileProperties(reader: ImageReader, base: Uint8Array, numRuns = 200, maxCuts = 600): void {
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 4096 }), (b) => void cleanly(reader, b)), fuzzParams(numRuns));
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 4096 }), (b) => void cleanly(reader, b)), seeded({ numRuns }));
   fc.assert(
     fc.property(fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), (edits) => {
       const b = Uint8Array.from(base);
       for (const [at, v] of edits) b[at] = v;
       cleanly(reader, b);
     }),
-    fuzzParams(numRuns),
+    seeded({ numRuns }),
   );
   const step = Math.max(1, Math.floor(base.length / maxCuts));
   for (let n = 0; n < base.length; n += step) cleanly(reader, base.subarray(0, n));
@@ -137,15 +126,8 @@ export function writeSampleTree(dir: string, opts: { symlinks?: boolean; longNam
   writeTree(dir, strip(sample));
   writeFileSync(join(dir, 'empty'), '');
   writeFileSync(join(dir, 'run.sh'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
-  let x = 12345;
-  const noise = (n: number): Buffer => {
-    const b = Buffer.alloc(n);
-    for (let i = 0; i < n; i++) {
-      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-      b[i] = x >>> 24;
-    }
-    return b;
-  };
+  const rand = prng(12345);
+  const noise = (n: number): Buffer => fillNoise(Buffer.alloc(n), rand);
   // 3 MiB with data at the start, the middle and the end, holes between.
   const big = join(dir, 'big.bin');
   writeFileSync(big, noise(70_000));

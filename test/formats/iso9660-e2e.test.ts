@@ -1,30 +1,23 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, ftruncateSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, ftruncateSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { test, type TestContext } from 'node:test';
 import fc from 'fast-check';
-import { NixSealError } from '../errors.js';
-import { requireTools } from '../../test/support/tools.js';
-import { BufferSource, DR_FIELD, FdSource, openIso, SECTOR_SIZE, SYSTEM_AREA_SIZE, withIsoFile, type Iso, type IsoEntry, type IsoLimits } from './iso9660.js';
+import { NixSealError } from '../../src/errors.js';
+import { requireTools } from '../support/tools.js';
+import { BufferSource, DR_FIELD, FdSource, openIso, SECTOR_SIZE, SYSTEM_AREA_SIZE, withIsoFile, type Iso, type IsoEntry, type IsoLimits } from '../../src/formats/iso9660.js';
+import { tempDir } from '../support/temp.js';
+import { seeded } from '../support/property.js';
+import { CountingSource } from '../support/counting-source.js';
 
-// dist/src/formats/iso9660.test.js → the source tree's corpus (not copied to dist).
+// dist/test/formats/iso9660-e2e.test.js → the source tree's corpus (not copied to dist).
 const CORPUS = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fuzz-corpus/iso9660');
 /** xorriso converts names from the locale's charset: in the C locale every non-ASCII byte becomes "_" in Joliet. */
 const UTF8_ENV = { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8' };
-
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'nix-seal-iso-'));
-  t.after(() => {
-    execFileSync('chmod', ['-R', 'u+rwx', dir]); // xorriso extracts read-only directories
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return dir;
-}
 
 function xorriso(args: string[]): string {
   return execFileSync('xorriso', args, { env: UTF8_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 28 });
@@ -728,9 +721,10 @@ test('corrupt images: EFORMAT naming the offset, never a hang or a TypeError', (
   const big = Buffer.concat([craftedRockRidge(), Buffer.alloc(200 * SECTOR_SIZE)]);
   dirExtent([...DOTS, ...Array.from({ length: 40 }, (_, k): Rec => ({ name: `D${k}`, lba: 19 + k, length: (200 - k) * SECTOR_SIZE, flags: 2 }))]).copy(big, ROOT);
   for (let k = 19; k < 60; k++) dirExtent(DOTS).copy(big, k * SECTOR_SIZE);
-  const t0 = performance.now();
-  assertEformat(() => list(big), undefined, /directory extents add up to more than the image/);
-  assert.ok(performance.now() - t0 < 1000);
+  const src = new CountingSource(big);
+  assertEformat(() => [...openIso(src, 'bad.iso').entries()], undefined, /directory extents add up to more than the image/);
+  // The bound is on bytes read, not time: at most about the image once over, not once per directory.
+  assert.ok(src.bytesRead <= 2 * big.length, `read ${src.bytesRead} bytes of a ${big.length}-byte image`);
   // Truncated after the descriptors: the root directory is gone.
   assertEformat(() => list(craftedRockRidge().subarray(0, 18 * SECTOR_SIZE + 100)), 16 * SECTOR_SIZE + 156, /root directory/);
 });
@@ -819,9 +813,8 @@ function mutations(base: Buffer, hot: [number, number]): fc.Arbitrary<Mutation> 
   );
 }
 
-/** ISO_FUZZ_RUNS scales the runs (a longer campaign), ISO_FUZZ_SEED replays one. */
+/** ISO_FUZZ_RUNS scales the runs (a longer campaign); FC_SEED replays one (test/support/property.ts). */
 const FUZZ_SCALE = Number(process.env.ISO_FUZZ_RUNS ?? 1);
-const FUZZ_SEED = process.env.ISO_FUZZ_SEED === undefined ? undefined : Number(process.env.ISO_FUZZ_SEED);
 
 function fuzz(t: TestContext, base: Buffer, hot: [number, number], numRuns: number): void {
   const probes = [0, SYSTEM_AREA_SIZE, hot[0], hot[0] + 777, (hot[0] + hot[1]) >> 1, hot[1] - 1, base.length - 1];
@@ -833,13 +826,12 @@ function fuzz(t: TestContext, base: Buffer, hot: [number, number], numRuns: numb
       const bytes = mutate(base, m);
       const t0 = performance.now();
       const r = exercise(bytes, [...probes, ...m.edits.map((e) => e.at)]);
-      const ms = performance.now() - t0;
-      assert.ok(ms < 2000, `took ${ms} ms`);
+      const ms = performance.now() - t0; // reported, not asserted: a loaded machine is slow
       slowest = Math.max(slowest, ms);
       const key = r.outcome === 'ok' ? 'ok' : r.message.replace(/^Cannot read fuzz.iso: /, '').replace(/\d+/g, 'N');
       outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
     }),
-    { numRuns: Math.round(numRuns * FUZZ_SCALE), ...(FUZZ_SEED === undefined ? {} : { seed: FUZZ_SEED }) },
+    seeded({ numRuns: Math.round(numRuns * FUZZ_SCALE) }),
   );
   // Most mutants should get somewhere: a fuzzer stopped at the first check tests nothing.
   const ok = outcomes.get('ok') ?? 0;
@@ -872,6 +864,9 @@ test('fuzz: mutated and truncated xorriso images either open or fail with EFORMA
   fuzz(t, base, [16 * SECTOR_SIZE, firstData], 3000);
 });
 
+// The corpus pins regressions; it is not an oracle. Its recorded outcomes and offsets are what
+// nix-seal answered when each input was found (checked by hand), so a change that blames another,
+// equally right offset fails here and updates MANIFEST.json on purpose (test/fuzz-corpus/README.md).
 test('fuzz corpus: every kept input gives its recorded outcome', () => {
   const manifest = JSON.parse(readFileSync(join(CORPUS, 'MANIFEST.json'), 'utf8')) as Record<string, { outcome: 'ok' | 'EFORMAT'; offset?: number; why: string }>;
   const files = readdirSync(CORPUS).filter((f) => f.endsWith('.iso.gz'));
@@ -879,9 +874,7 @@ test('fuzz corpus: every kept input gives its recorded outcome', () => {
   for (const f of files) {
     const bytes = gunzipSync(readFileSync(join(CORPUS, f)));
     const want = manifest[f]!;
-    const t0 = performance.now();
     const got = exercise(bytes, [0, SYSTEM_AREA_SIZE, bytes.length - 1, ...Array.from({ length: 64 }, (_, i) => Math.floor((bytes.length * i) / 64))]);
-    assert.ok(performance.now() - t0 < 2000, f);
     assert.equal(got.outcome, want.outcome, `${f}: ${JSON.stringify(got)}`);
     if (got.outcome === 'EFORMAT' && want.offset !== undefined) assert.equal(got.offset, want.offset, `${f}: ${got.message}`);
   }

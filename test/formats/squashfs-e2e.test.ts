@@ -1,36 +1,22 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, linkSync, truncateSync, appendFileSync, writeFileSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, symlinkSync, linkSync, truncateSync, appendFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
 import fc from 'fast-check';
-import { NixSealError } from '../errors.js';
-import { requireTools, which } from '../../test/support/tools.js';
-import { isSupported, type CompressionKind } from './decompress.js';
-import { type ByteSource, type SquashEntry, SB, Squashfs, bytesSource, fdSource, openSquashfs, windowSource } from './squashfs.js';
+import { NixSealError } from '../../src/errors.js';
+import { requireTools, which } from '../support/tools.js';
+import { isSupported, type CompressionKind } from '../../src/formats/decompress.js';
+import { type ByteSource, type SquashEntry, SB, Squashfs, bytesSource, fdSource, openSquashfs, windowSource } from '../../src/formats/squashfs.js';
+import { tempDir } from '../support/temp.js';
+import { seeded } from '../support/property.js';
+import { noiseBytes } from '../support/prng.js';
 
 const CORPUS = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fuzz-corpus/squashfs');
 
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'nix-seal-squashfs-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** Deterministic bytes that do not compress (xorshift). */
-function noise(n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed | 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
+/** Deterministic bytes that do not compress. */
+const noise = noiseBytes;
 
 function mksquashfs(tree: string, out: string, ...args: string[]): Buffer {
   execFileSync('mksquashfs', [tree, out, '-noappend', '-no-progress', '-quiet', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -471,9 +457,11 @@ test('a squashfs inside an ISO laid out like NixOS (/nix-store.squashfs), read t
 
 // ---- fuzzing -----------------------------------------------------------------------------------
 
-/** Runs `exercise` and accepts success or EFORMAT; anything else (or a slow run) fails the test. */
+/**
+ * Runs `exercise` and accepts success or EFORMAT; anything else fails the test. (No wall-clock
+ * bound: the reader's limits bound the work, and the test runner's timeout catches a hang.)
+ */
 function survives(bytes: Uint8Array): void {
-  const t0 = Date.now();
   try {
     exercise(bytes);
   } catch (err) {
@@ -481,11 +469,6 @@ function survives(bytes: Uint8Array): void {
       saveCorpus(bytes, 'crash');
       throw err;
     }
-  }
-  const ms = Date.now() - t0;
-  if (ms > 5000) {
-    saveCorpus(bytes, 'slow');
-    assert.fail(`took ${ms} ms`);
   }
 }
 
@@ -518,23 +501,23 @@ for (const comp of ['gzip', 'zstd', 'xz', 'lzma', 'lz4', 'lzo', 'plain'] as cons
         for (const [p, v] of edits) b[p] = v;
         survives(truncate === null ? b : b.subarray(0, truncate));
       }),
-      { numRuns: FUZZ_RUNS, seed: Number(process.env.SQUASHFS_FUZZ_SEED ?? 0x5eed) + comp.length },
+      seeded({ numRuns: FUZZ_RUNS, seed: 0x5eed + comp.length }),
     );
   });
 }
 
+// Regression pins, not an oracle: inputs that once broke the reader must keep honouring the
+// contract (read, or EFORMAT). See test/fuzz-corpus/README.md.
 test('fuzz corpus replays: each image reads or fails with EFORMAT', () => {
   const files = existsSync(CORPUS) ? readdirSync(CORPUS).filter((f) => f.endsWith('.sqfs')) : [];
   assert.ok(files.length > 0, `no corpus in ${CORPUS}`);
   for (const f of files) {
     const bytes = readFileSync(join(CORPUS, f));
-    const t0 = Date.now();
     try {
       exercise(bytes);
     } catch (err) {
       if (!isEformat(err)) throw new Error(`${f}: ${String(err)}`, { cause: err });
     }
-    assert.ok(Date.now() - t0 < 5000, `${f} is slow`);
   }
 });
 

@@ -5,15 +5,16 @@ import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import fc from 'fast-check';
-import { NixSealError } from '../errors.js';
-import { fuzzCorpus, replayCorpus } from '../../test/support/fuzz-corpus.js';
-import { requireTools } from '../../test/support/tools.js';
-import { treeArbitraries, writeTree } from '../../test/support/random-tree.js';
-import { hostileProperties, nixHashOf, tempDir, viewNarHash } from '../../test/support/view-tree.js';
-import { BufferSource, FdSource } from './byte-source.js';
-import type { ImageView } from './image.js';
-import { openImageView, readerFor } from './image-readers.js';
-import { qcow2Reader } from './qcow2.js';
+import { NixSealError } from '../../src/errors.js';
+import { fuzzCorpus, replayCorpus } from '../support/fuzz-corpus.js';
+import { requireTools } from '../support/tools.js';
+import { treeArbitraries, writeTree } from '../support/random-tree.js';
+import { hostileProperties, nixHashOf, viewNarHash } from '../support/view-tree.js';
+import { BufferSource, FdSource } from '../../src/formats/byte-source.js';
+import type { ImageView } from '../../src/formats/image.js';
+import { openImageView, readerFor } from '../../src/formats/image-readers.js';
+import { qcow2Reader } from '../../src/formats/qcow2.js';
+import { tempDir } from '../support/temp.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 

@@ -1,26 +1,21 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { lstatSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import fc from 'fast-check';
-import { NixSealError } from '../errors.js';
-import { fuzzCorpus, replayCorpus } from '../../test/support/fuzz-corpus.js';
-import { requireTools } from '../../test/support/tools.js';
-import { writeSampleTree } from '../../test/support/view-tree.js';
-import { bytesSource } from './byte-source.js';
-import { BPB, fatReader, lfnChecksum, openFat } from './fat.js';
-import { readWhole } from './image.js';
-import { readerFor } from './image-readers.js';
+import { NixSealError } from '../../src/errors.js';
+import { fuzzCorpus, replayCorpus } from '../support/fuzz-corpus.js';
+import { requireTools } from '../support/tools.js';
+import { writeSampleTree } from '../support/view-tree.js';
+import { bytesSource } from '../../src/formats/byte-source.js';
+import { BPB, fatReader, lfnChecksum, openFat } from '../../src/formats/fat.js';
+import { readWhole } from '../../src/formats/image.js';
+import { readerFor } from '../../src/formats/image-readers.js';
+import { tempDir } from '../support/temp.js';
+import { seeded } from '../support/property.js';
 
 const MENV = { ...process.env, MTOOLS_SKIP_CHECK: '1', LC_ALL: 'C.UTF-8' };
-
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'nix-seal-fat-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** mkfs.vfat an image of `kib` KiB and copy `tree/t` in with mcopy -s (VFAT long names). */
 function mkfat(dir: string, tree: string, fatBits: number, kib: number, ...args: string[]): { img: string; bytes: Buffer } {
@@ -153,7 +148,7 @@ test('property: mutated FAT images fail only with NixSealError and never hang', 
         if (!(err instanceof NixSealError)) throw err;
       }
     }),
-    { numRuns: 300, seed: Number(process.env.FAT_FUZZ_SEED ?? 0xfa7) },
+    seeded({ numRuns: 300, seed: 0xfa7 }),
   );
 });
 

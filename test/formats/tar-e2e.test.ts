@@ -4,15 +4,16 @@ import { linkSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import fc from 'fast-check';
-import { NixSealError } from '../errors.js';
-import { fuzzCorpus, replayCorpus } from '../../test/support/fuzz-corpus.js';
-import { requireTools } from '../../test/support/tools.js';
-import { treeArbitraries, writeTree } from '../../test/support/random-tree.js';
-import { hostileProperties, nixHashOf, tempDir, viewNarHash } from '../../test/support/view-tree.js';
-import { BufferSource } from './byte-source.js';
-import type { ImageView } from './image.js';
-import { readerFor } from './image-readers.js';
-import { tarReader } from './tar.js';
+import { NixSealError } from '../../src/errors.js';
+import { fuzzCorpus, replayCorpus } from '../support/fuzz-corpus.js';
+import { requireTools } from '../support/tools.js';
+import { treeArbitraries, writeTree } from '../support/random-tree.js';
+import { hostileProperties, nixHashOf, viewNarHash } from '../support/view-tree.js';
+import { BufferSource } from '../../src/formats/byte-source.js';
+import type { ImageView } from '../../src/formats/image.js';
+import { readerFor } from '../../src/formats/image-readers.js';
+import { tarReader } from '../../src/formats/tar.js';
+import { tempDir } from '../support/temp.js';
 
 const UTF8 = { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8' };
 const LONG_DIR = 'a-directory-with-a-long-name-'.repeat(4);

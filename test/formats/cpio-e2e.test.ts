@@ -4,16 +4,17 @@ import { linkSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import fc from 'fast-check';
-import { NixSealError } from '../errors.js';
-import { fuzzCorpus, replayCorpus } from '../../test/support/fuzz-corpus.js';
-import { requireTools } from '../../test/support/tools.js';
-import { treeArbitraries, writeTree } from '../../test/support/random-tree.js';
-import { hostileProperties, nixHashOf, tempDir, viewNarHash } from '../../test/support/view-tree.js';
-import { BufferSource } from './byte-source.js';
-import { cpioReader } from './cpio.js';
-import { CpioNewcWriter } from './cpio-newc.js';
-import type { ImageView } from './image.js';
-import { openImageView, readerFor } from './image-readers.js';
+import { NixSealError } from '../../src/errors.js';
+import { fuzzCorpus, replayCorpus } from '../support/fuzz-corpus.js';
+import { requireTools } from '../support/tools.js';
+import { treeArbitraries, writeTree } from '../support/random-tree.js';
+import { hostileProperties, nixHashOf, viewNarHash } from '../support/view-tree.js';
+import { BufferSource } from '../../src/formats/byte-source.js';
+import { cpioReader } from '../../src/formats/cpio.js';
+import { CpioNewcWriter } from '../../src/formats/cpio-newc.js';
+import type { ImageView } from '../../src/formats/image.js';
+import { openImageView, readerFor } from '../../src/formats/image-readers.js';
+import { tempDir } from '../support/temp.js';
 
 const UTF8 = { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8' };
 

@@ -1,25 +1,20 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { lstatSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import fc from 'fast-check';
-import { NixSealError } from '../errors.js';
-import { fuzzCorpus, replayCorpus } from '../../test/support/fuzz-corpus.js';
-import { requireTools } from '../../test/support/tools.js';
-import { viewTree, writeSampleTree } from '../../test/support/view-tree.js';
-import { bytesSource, windowSource } from './byte-source.js';
-import { Ext4, ext4Reader, EXT4_SUPERBLOCK_OFFSET, SB } from './ext4.js';
-import { readWhole, type ImageView } from './image.js';
-import { readerFor } from './image-readers.js';
-import { narHashOfTree } from './nar.js';
-
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'nix-seal-ext4-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { NixSealError } from '../../src/errors.js';
+import { fuzzCorpus, replayCorpus } from '../support/fuzz-corpus.js';
+import { requireTools } from '../support/tools.js';
+import { viewTree, writeSampleTree } from '../support/view-tree.js';
+import { bytesSource, windowSource } from '../../src/formats/byte-source.js';
+import { Ext4, ext4Reader, EXT4_SUPERBLOCK_OFFSET, SB } from '../../src/formats/ext4.js';
+import { readWhole, type ImageView } from '../../src/formats/image.js';
+import { readerFor } from '../../src/formats/image-readers.js';
+import { narHashOfTree } from '../../src/formats/nar.js';
+import { tempDir } from '../support/temp.js';
+import { seeded } from '../support/property.js';
 
 function mkfs(dir: string, tree: string, cmd: string, size: string, ...args: string[]): Buffer {
   const img = join(dir, `${cmd}-${args.join('')}.img`);
@@ -231,7 +226,7 @@ test('property: mutated ext4 images fail only with NixSealError and never hang',
           if (!(err instanceof NixSealError)) throw err;
         }
       }),
-      { numRuns: 150, seed: Number(process.env.EXT4_FUZZ_SEED ?? 0xe4f5) },
+      seeded({ numRuns: 150, seed: 0xe4f5 }),
     );
   }
   // Random bytes: detection is false or the open fails cleanly.
@@ -246,7 +241,7 @@ test('property: mutated ext4 images fail only with NixSealError and never hang',
         if (!(err instanceof NixSealError)) throw err;
       }
     }),
-    { numRuns: 300, seed: 0xe4 },
+    seeded({ numRuns: 300, seed: 0xe4 }),
   );
 });
 

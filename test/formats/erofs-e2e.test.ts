@@ -1,29 +1,24 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { lstatSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import fc from 'fast-check';
-import { NixSealError } from '../errors.js';
-import { fuzzCorpus, replayCorpus } from '../../test/support/fuzz-corpus.js';
-import { requireTools } from '../../test/support/tools.js';
-import { ENCODERS, transcode } from '../../test/support/erofs-transcode.js';
-import { nixHashOf, viewTree, writeSampleTree } from '../../test/support/view-tree.js';
-import { bytesSource } from './byte-source.js';
-import { EROFS_SUPERBLOCK_OFFSET, SB, erofsReader, openErofs } from './erofs.js';
-import { readWhole, type ImageView } from './image.js';
-import { readerFor } from './image-readers.js';
-import { narHashOfTree } from './nar.js';
+import { NixSealError } from '../../src/errors.js';
+import { fuzzCorpus, replayCorpus } from '../support/fuzz-corpus.js';
+import { requireTools } from '../support/tools.js';
+import { ENCODERS, transcode } from '../support/erofs-transcode.js';
+import { nixHashOf, viewTree, writeSampleTree } from '../support/view-tree.js';
+import { bytesSource } from '../../src/formats/byte-source.js';
+import { EROFS_SUPERBLOCK_OFFSET, SB, erofsReader, openErofs } from '../../src/formats/erofs.js';
+import { readWhole, type ImageView } from '../../src/formats/image.js';
+import { readerFor } from '../../src/formats/image-readers.js';
+import { narHashOfTree } from '../../src/formats/nar.js';
+import { tempDir } from '../support/temp.js';
+import { seeded } from '../support/property.js';
 
 /** mkfs.erofs 1.5 (Debian 12) fails on a 255-byte name ("Could not format the device"); 200 bytes work. */
 const SAMPLE = { longNameLength: 200 };
-
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'nix-seal-erofs-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 function mkerofs(dir: string, tree: string, ...args: string[]): { img: string; bytes: Buffer } {
   const img = join(dir, `erofs${args.join('')}.img`);
@@ -205,7 +200,7 @@ test('property: mutated EROFS images fail only with NixSealError and never hang'
           if (!(err instanceof NixSealError)) throw err;
         }
       }),
-      { numRuns: 200, seed: Number(process.env.EROFS_FUZZ_SEED ?? 0xe40f5) },
+      seeded({ numRuns: 200, seed: 0xe40f5 }),
     );
   }
 });

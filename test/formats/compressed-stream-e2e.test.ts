@@ -1,19 +1,21 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { NixSealError } from '../errors.js';
-import { requireTools } from '../../test/support/tools.js';
-import { treeArbitraries, writeTree } from '../../test/support/random-tree.js';
-import { cleanly, fuzzParams, nixHashOf, tempDir, viewNarHash } from '../../test/support/view-tree.js';
-import { BufferSource } from './byte-source.js';
-import { DEFAULT_STREAM_LIMITS, makeCompressedStreamReader, compressedStreamReader, streamKind, Xxh32, Xxh64 } from './compressed-stream.js';
-import { prepareDecoders } from './decompress.js';
-import { readWhole } from './image.js';
-import { openImageView, readerFor } from './image-readers.js';
+import { NixSealError } from '../../src/errors.js';
+import { requireTools } from '../support/tools.js';
+import { treeArbitraries, writeTree } from '../support/random-tree.js';
+import { cleanly, nixHashOf, viewNarHash } from '../support/view-tree.js';
+import { BufferSource } from '../../src/formats/byte-source.js';
+import { DEFAULT_STREAM_LIMITS, makeCompressedStreamReader, compressedStreamReader, streamKind, Xxh32, Xxh64 } from '../../src/formats/compressed-stream.js';
+import { prepareDecoders } from '../../src/formats/decompress.js';
+import { readWhole } from '../../src/formats/image.js';
+import { openImageView, readerFor } from '../../src/formats/image-readers.js';
+import { tempDir } from '../support/temp.js';
+import { seeded } from '../support/property.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -119,7 +121,7 @@ test('corrupt, truncated and oversized streams are EFORMAT; nothing else escapes
         for (const [at, v] of edits) b[at] = v;
         cleanly(reader, b);
       }),
-      fuzzParams(40),
+      seeded({ numRuns: 40 }),
     );
   }
   assert.equal(readdirSync(tmp).length, 0, 'no temporary file is left behind, even after failures');
@@ -142,7 +144,7 @@ test('random bytes behind each magic number fail only with NixSealError', (t) =>
       assert.equal(reader.detect(new BufferSource(b)), true);
       cleanly(reader, b);
     }),
-    fuzzParams(300),
+    seeded({ numRuns: 300 }),
   );
   assert.equal(readdirSync(dir).length, 0);
 });
@@ -155,7 +157,7 @@ test('xxHash32 (lz4 checksums): reference vectors, any chunking; a flipped check
       const c = Math.min(cut, data.length);
       assert.equal(new Xxh32().update(data.subarray(0, c)).update(data.subarray(c)).digest(), new Xxh32().update(data).digest());
     }),
-    fuzzParams(200),
+    seeded({ numRuns: 200 }),
   );
   if (!requireTools(t, 'lz4')) return;
   const dir = tempDir(t);
@@ -182,7 +184,7 @@ test('xxHash64 (zstd content checksums): reference vectors, any chunking; a flip
       const c = Math.min(cut, data.length);
       assert.deepEqual(new Xxh64().update(data.subarray(0, c)).update(data.subarray(c)).digest(), new Xxh64().update(data).digest());
     }),
-    fuzzParams(200),
+    seeded({ numRuns: 200 }),
   );
   if (!requireTools(t, 'zstd')) return;
   const dir = tempDir(t);
@@ -237,7 +239,7 @@ test('zstd streams through libzstd once prepareDecoders() has run: same contents
       for (const [at, v] of edits) b[at] = v;
       cleanly(reader, b);
     }),
-    fuzzParams(150),
+    seeded({ numRuns: 150 }),
   );
   for (let n = 1; n < small.length; n += Math.max(1, Math.floor(small.length / 100))) cleanly(reader, small.subarray(0, n));
   assert.equal(readdirSync(tmp).length, 0, 'no temporary file is left behind');
