@@ -360,7 +360,7 @@ interface InitrdData {
   nixSeal?: HyperfineStats;
   pipeline?: HyperfineStats;
   /** Mean CPU seconds (user, system; zstd and the other children included). */
-  cpu: { nixSeal?: { user: number; system: number }; pipeline?: { user: number; system: number } };
+  cpu: { nixSeal?: { user: number; system: number } | undefined; pipeline?: { user: number; system: number } | undefined };
   /** nix-seal mean / pipeline mean. */
   ratio?: number;
   targets: typeof TARGETS;

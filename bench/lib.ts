@@ -15,7 +15,7 @@ export const BENCHMARKS_MD = join(REPO_ROOT, 'BENCHMARKS.md');
 /** Options every benchmark gets from run.ts. */
 export interface BenchOptions {
   /** Overrides the number of timed runs per command (hyperfine --runs). */
-  runs?: number;
+  runs?: number | undefined;
   log: (s: string) => void;
 }
 

@@ -265,7 +265,7 @@ function narMarkdown(d: {
   failures: string[];
   fixture: Fixture;
   cases: Record<Case, CaseResult>;
-  fixedCost: { nixHash?: HyperfineStats; nixSeal?: HyperfineStats; cpuSeconds?: { nixHash: number; nixSeal: number } };
+  fixedCost: { nixHash?: HyperfineStats | undefined; nixSeal?: HyperfineStats | undefined; cpuSeconds?: { nixHash: number; nixSeal: number } | undefined };
   targetsMet: { bigGBps: boolean };
   loadAvg: { start: number[]; end: number[] };
 }): string {

@@ -38,7 +38,7 @@ interface CaseResult {
   infoSeconds: number;
   fileBytes: number;
   page?: PageTiming;
-  pageError?: string;
+  pageError?: string | undefined;
 }
 
 async function pageTiming(file: string, runs: number, query: string, timeoutMs: number): Promise<PageTiming> {

@@ -150,6 +150,7 @@ test('--seal-images equals sealing the ISO by hand, in every command; --no-seal 
     assert.equal(fs.readFileSync(path.join(out + '-2', f), 'utf8'), fs.readFileSync(path.join(out + '-1', f), 'utf8'), f);
   }
   const i1 = cli(s, 'initrd', s.launcher, '--seal', s.iso, '--compress', 'none', '-o', out + '-1.cpio');
+  assert.equal(i1.code, 0, i1.stderr);
   const i2 = cli(s, 'initrd', s.launcher, '--seal-images', '--compress', 'none', '-o', out + '-2.cpio');
   assert.equal(i2.code, 0, i2.stderr);
   assert.ok(fs.readFileSync(out + '-1.cpio').equals(fs.readFileSync(out + '-2.cpio')), 'identical initrds');

@@ -759,7 +759,7 @@ function exercise(bytes: Uint8Array, probes: number[]): { outcome: 'ok'; entries
 
 interface Mutation {
   edits: { at: number; value: number; width: 1 | 2 | 4 }[];
-  length?: number;
+  length?: number | undefined;
 }
 
 function mutate(base: Buffer, m: Mutation): Buffer {
