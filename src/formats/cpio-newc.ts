@@ -1,35 +1,7 @@
 /**
- * cpio "newc" (SVR4, magic 070701): the format of Linux initramfs archives.
- *
- * The writer reproduces what nixpkgs' makeInitrd produces:
- *
- *     find . -exec touch -h -d @1 {} +
- *     find . -print0 | sort -z | cpio -o -H newc -R +0:+0 --reproducible --null
- *
- * For the same entries in the same order, CpioNewcWriter's output is byte-identical to GNU cpio
- * 2.13's, which means matching these details of GNU cpio (all checked against it):
- * - Header fields are 8 UPPER-case hex digits (GNU formats them with "%08lX").
- * - A leading "./" is stripped from names ("./bin/sh" is written as "bin/sh"); the root stays ".".
- * - --reproducible (= --renumber-inodes --ignore-devno): inode numbers count 0, 1, 2, … in archive
- *   order, and dev/rdev major and minor are 0.
- * - nlink is the file's st_nlink. For a directory that is 2 + its number of subdirectories on ext4,
- *   tmpfs and xfs (1 on btrfs), so callers pass it (CpioEntryOptions.nlink); the default is 2.
- * - A symlink has mode 0120777 and its target as data, without a NUL.
- * - The trailer "TRAILER!!!" has nlink 1 and every other field 0 (mtime too), and the archive is
- *   padded with zeros to a multiple of 512 bytes (GNU's default block size).
- * - The order is sort -z of whole paths in the C locale (as in a Nix build, where no locale is set):
- *   byte order of "./a-b" before "./a/x", not a depth-first walk. The writer keeps the caller's order.
- *
- * What is deliberately not reproduced:
- * - Hard links. GNU cpio gives all names of a multiply linked file one inode number, writes the
- *   headers of all but the last name with filesize 0 and only the last one with the data, and
- *   delays the earlier headers until the last name is reached (or the end of the archive). An
- *   initrd made that way depends on whether the staging copy happened to preserve links (e.g. from
- *   `nix-store --optimise`). This writer writes every file as its own inode with nlink 1: the same
- *   tree extracts to the same contents, without that dependence.
- * - Files of 4 GiB or more: GNU cpio warns, leaves the file out and carries on; we refuse (EFORMAT)
- *   because an initrd silently missing a file is worse than no initrd.
- * - Device nodes, fifos and sockets: nixpkgs' initrd pipeline never contains them.
+ * cpio "newc" (SVR4, magic 070701), the format of Linux initramfs archives: a writer whose output
+ * is byte-identical to nixpkgs' makeInitrd pipeline (GNU cpio; see CpioNewcWriter), and a reader
+ * for checks and tests.
  */
 import { Readable } from 'node:stream';
 import { NixSealError } from '../errors.js';
@@ -172,6 +144,36 @@ function nameBytes(name: Name): Buffer {
  *     await w.addFile('init', 0o755, size, createReadStream(src));
  *     await w.finish();
  *     await done;
+ *
+ * The writer reproduces what nixpkgs' makeInitrd produces:
+ *
+ *     find . -exec touch -h -d @1 {} +
+ *     find . -print0 | sort -z | cpio -o -H newc -R +0:+0 --reproducible --null
+ *
+ * For the same entries in the same order, CpioNewcWriter's output is byte-identical to GNU cpio
+ * 2.13's, which means matching these details of GNU cpio (all checked against it):
+ * - Header fields are 8 UPPER-case hex digits (GNU formats them with "%08lX").
+ * - A leading "./" is stripped from names ("./bin/sh" is written as "bin/sh"); the root stays ".".
+ * - --reproducible (= --renumber-inodes --ignore-devno): inode numbers count 0, 1, 2, … in archive
+ *   order, and dev/rdev major and minor are 0.
+ * - nlink is the file's st_nlink. For a directory that is 2 + its number of subdirectories on ext4,
+ *   tmpfs and xfs (1 on btrfs), so callers pass it (CpioEntryOptions.nlink); the default is 2.
+ * - A symlink has mode 0120777 and its target as data, without a NUL.
+ * - The trailer "TRAILER!!!" has nlink 1 and every other field 0 (mtime too), and the archive is
+ *   padded with zeros to a multiple of 512 bytes (GNU's default block size).
+ * - The order is sort -z of whole paths in the C locale (as in a Nix build, where no locale is set):
+ *   byte order of "./a-b" before "./a/x", not a depth-first walk. The writer keeps the caller's order.
+ *
+ * What is deliberately not reproduced:
+ * - Hard links. GNU cpio gives all names of a multiply linked file one inode number, writes the
+ *   headers of all but the last name with filesize 0 and only the last one with the data, and
+ *   delays the earlier headers until the last name is reached (or the end of the archive). An
+ *   initrd made that way depends on whether the staging copy happened to preserve links (e.g. from
+ *   `nix-store --optimise`). This writer writes every file as its own inode with nlink 1: the same
+ *   tree extracts to the same contents, without that dependence.
+ * - Files of 4 GiB or more: GNU cpio warns, leaves the file out and carries on; we refuse (EFORMAT)
+ *   because an initrd silently missing a file is worse than no initrd.
+ * - Device nodes, fifos and sockets: nixpkgs' initrd pipeline never contains them.
  */
 export class CpioNewcWriter implements AsyncIterable<Uint8Array> {
   readonly readable: Readable;

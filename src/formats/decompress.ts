@@ -1,37 +1,11 @@
 /**
- * Block decompressors for the compressors squashfs (version 4) images use, with the output capped.
- *
- * A reader of a hostile image must never let a small block grow into gigabytes, so every call says
- * how much output it accepts (`maxOutput`: a squashfs data block holds at most the block size, a
- * metadata block 8 KiB) and anything that would produce more is an EFORMAT error. Where a library
- * cannot stop by itself at a limit, the container is walked first (without decoding) to prove the
- * output is bounded before the library runs:
- *
- * - gzip: zlib streams (RFC 1950), node:zlib with `maxOutputLength`.
- * - zstd: one zstd frame, decoded by libzstd: node:zlib's zstd with `maxOutputLength` on Node ≥
- *   22.15, else libzstd compiled to WebAssembly (zstddec) into a buffer of the declared size. The
- *   WebAssembly module is instantiated asynchronously, so `prepareDecoders()` loads it; until it
- *   has run (a library caller that never awaits it) fzstd (pure JavaScript, several times slower)
- *   decodes. The frame must declare its content size (mksquashfs' frames always do), that size
- *   must be within the limit, and the frame's blocks are walked to check there is exactly one
- *   frame and nothing after it. Every decoder gets the same checks and the same size, so an image
- *   is accepted or refused alike on every Node.
- * - xz: one .xz stream (as liblzma's lzma_stream_buffer_encode writes it), @napi-rs/lzma (lzma-rs,
- *   Rust). The LZMA2 chunk headers carry their unpacked sizes; their sum is checked first. Blocks
- *   may have BCJ filters before LZMA2 (mksquashfs -Xbcj x86|arm|armthumb|powerpc|sparc; NixOS ISOs
- *   use "-Xbcj x86" or "arm"), which lzma-rs does not know: then the LZMA2 data is decoded alone and
- *   the filter undone here (a few lines each, after xz's public-domain reference decoders), with
- *   the CRC32 check verified here too. ia64 and delta filters are refused as unsupported.
- * - lzma: the "LZMA alone" format (13-byte header with the unpacked size), @napi-rs/lzma. The header
- *   must give a size within the limit; lzma-rs stops there.
- * - lz4: a raw LZ4 block (squashfs-tools' LZ4_decompress_safe), lz4-napi (lz4_flex, Rust). Its
- *   block API reads the output size from a 4-byte prefix and fails rather than write past it, so
- *   the limit is passed as that prefix: the output is bounded by construction.
- * - lzo: one LZO1X stream, lzo1x.ts (hand-written: no maintained LZO decoder on npm installs
- *   without compiling), which checks every read and write against the input and the limit.
- *
- * Errors are DecompressError (a NixSealError with code EFORMAT): `why` is the reason alone, for a
- * caller that adds where the block was.
+ * Block decompressors for the compressors squashfs (version 4) and erofs images use, with the
+ * output capped: a reader of a hostile image must never let a small block grow into gigabytes, so
+ * every call says how much output it accepts (`maxOutput`: the block size, 8 KiB for metadata) and
+ * anything more is an EFORMAT error. Where a library cannot stop by itself at a limit, the
+ * container is walked first (without decoding) to prove the output is bounded before it runs; the
+ * notes above each compressor's section say how. Errors are DecompressError (EFORMAT): `why` is the
+ * reason alone, for a caller that adds where the block was.
  */
 import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
@@ -152,6 +126,7 @@ const bomb = (kind: CompressionKind, maxOutput: number): DecompressError =>
 const failed = (kind: CompressionKind, err: unknown): DecompressError =>
   err instanceof DecompressError ? err : new DecompressError(kind, `corrupt data (${err instanceof Error ? err.message : String(err)})`, false, err);
 
+// gzip: zlib streams (RFC 1950), node:zlib with `maxOutputLength`.
 function gunzip(input: Uint8Array, maxOutput: number): Uint8Array {
   try {
     // maxOutputLength 0 is refused by zlib; an empty result is never valid for squashfs anyway.
@@ -163,6 +138,14 @@ function gunzip(input: Uint8Array, maxOutput: number): Uint8Array {
 }
 
 // ---- zstd --------------------------------------------------------------------------------------
+// zstd: one zstd frame, decoded by libzstd: node:zlib's zstd with `maxOutputLength` on Node ≥
+// 22.15, else libzstd compiled to WebAssembly (zstddec) into a buffer of the declared size. The
+// WebAssembly module is instantiated asynchronously, so `prepareDecoders()` loads it; until it
+// has run (a library caller that never awaits it) fzstd (pure JavaScript, several times slower)
+// decodes. The frame must declare its content size (mksquashfs' frames always do), that size
+// must be within the limit, and the frame's blocks are walked to check there is exactly one
+// frame and nothing after it. Every decoder gets the same checks and the same size, so an image
+// is accepted or refused alike on every Node.
 
 const ZSTD_MAGIC = 0xfd2fb528;
 /** The most a single zstd block can decompress to. */
@@ -325,6 +308,14 @@ function unzstd(input: Uint8Array, maxOutput: number): Uint8Array {
 }
 
 // ---- xz and lzma -------------------------------------------------------------------------------
+// xz: one .xz stream (as liblzma's lzma_stream_buffer_encode writes it), @napi-rs/lzma (lzma-rs,
+// Rust). The LZMA2 chunk headers carry their unpacked sizes; their sum is checked first. Blocks
+// may have BCJ filters before LZMA2 (mksquashfs -Xbcj x86|arm|armthumb|powerpc|sparc; NixOS ISOs
+// use "-Xbcj x86" or "arm"), which lzma-rs does not know: then the LZMA2 data is decoded alone and
+// the filter undone here (a few lines each, after xz's public-domain reference decoders), with
+// the CRC32 check verified here too. ia64 and delta filters are refused as unsupported.
+// lzma: the "LZMA alone" format (13-byte header with the unpacked size), @napi-rs/lzma. The header
+// must give a size within the limit; lzma-rs stops there.
 
 const XZ_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 const XZ_FILTER_LZMA2 = 0x21;
@@ -596,6 +587,8 @@ export function unBcj(id: number, buf: Uint8Array, start = 0): void {
   }
 }
 
+// lzo: one LZO1X stream, lzo1x.ts (hand-written: no maintained LZO decoder on npm installs
+// without compiling), which checks every read and write against the input and the limit.
 function unlzo(input: Uint8Array, maxOutput: number): Uint8Array {
   try {
     return lzo1xDecompress(input, maxOutput);
@@ -607,6 +600,9 @@ function unlzo(input: Uint8Array, maxOutput: number): Uint8Array {
 }
 
 /** A raw LZ4 block, at most `maxOutput` bytes once decoded. */
+// lz4: a raw LZ4 block (squashfs-tools' LZ4_decompress_safe), lz4-napi (lz4_flex, Rust). Its
+// block API reads the output size from a 4-byte prefix and fails rather than write past it, so
+// the limit is passed as that prefix: the output is bounded by construction.
 function unlz4(input: Uint8Array, maxOutput: number): Uint8Array {
   if (input.length === 0) throw new DecompressError('lz4', 'empty block');
   if (maxOutput > 0xffff_ffff) throw new RangeError(`decompress: maxOutput ${maxOutput} is beyond an lz4 block`);

@@ -1,39 +1,12 @@
 /**
- * ISO 9660 images read as hostile input: the file systems of installer and live images, with the
- * extensions that xorriso (libisofs) and genisoimage write.
- *
- * What is read:
- * - The volume descriptor set from sector 16 to its terminator: the primary descriptor, supplementary
- *   ones (Joliet when the escape sequence says "%/@", "%/C" or "%/E"; ISO 9660:1999 "enhanced"
- *   when the version is 2), the El Torito boot record, partition descriptors (only located).
- * - The directory hierarchy from the root record, not the path tables: the hierarchy is what
- *   readers (Linux, xorriso) use; the path tables are only located, for locate().
- * - Directory records, including multi-extent files (flag bit 7: a file made of several consecutive
- *   records of the same name, each with its own extent) and extended attribute records (the data
- *   starts that many logical blocks into the extent).
- * - Rock Ridge (RRIP over SUSP): SP (and its LEN_SKP) in the root's "." record, ER or RR to
- *   recognise RRIP, CE continuation areas (chains of them), NM names (CONTINUE pieces joined), SL
- *   symlink targets (components, CONTINUE within and across entries, ".", "..", "/"), PX modes,
- *   and deep-directory relocation as readers do it: a record with CL is the directory it points to,
- *   a record with RE (the relocated directory in its holding place) is not listed.
- * - Joliet names (UCS-2 / UTF-16 big-endian) when there is no Rock Ridge.
- * - The El Torito boot catalog: validation entry (with its checksum), initial/default entry,
- *   section headers and section entries (extension records skipped): boot image LBA and count.
- *
- * Names: Rock Ridge when present, else Joliet, else the ISO 9660 identifier with its version
- * (";1") and the dot of an empty extension ("DEEP." is "DEEP") removed, as xorriso and Linux show
- * them. Case is kept. Without Rock Ridge every file and directory gets mode 0555, as both do.
- *
- * Hostile input: the image is read through a random-access ByteSource and never whole. Every
- * offset and length is checked against the image size before it is read; a directory extent
- * reached twice (a loop, or two names for one directory) is an error; entries, depth, continuation
- * chains, names and symlink targets have budgets. Anything wrong is a NixSealError EFORMAT
- * "Cannot read <image>: <why> at offset N" with details.offset = N, the byte of the image that is
- * wrong (the directory record, the System Use entry, the descriptor…).
- *
- * Not supported: interleaved files (file unit size or gap not 0: refused), associated files
- * (skipped), zisofs-compressed files (ZF: readFile returns the compressed bytes), multi-session
- * images beyond the session whose descriptors are at sector 16.
+ * ISO 9660 images (installer and live images as xorriso/libisofs and genisoimage write them), read
+ * as hostile input: the volume descriptors from sector 16, the directory hierarchy from the root
+ * record (what Linux and xorriso use; path tables are only located), multi-extent files, Rock
+ * Ridge (SUSP, CE chains, NM, SL, PX, CL/RE relocation), Joliet names, the El Torito catalog.
+ * Names as xorriso and Linux show them: Rock Ridge, else Joliet, else the identifier without
+ * ";1". Every offset is checked before it is read, loops and budgets are errors: EFORMAT "Cannot
+ * read <image>: <why> at offset N". Not read: interleaved files (refused), associated files,
+ * zisofs (compressed bytes returned), sessions after the first.
  */
 import { closeSync, openSync } from 'node:fs';
 import { NixSealError, describeSystemError } from '../errors.js';

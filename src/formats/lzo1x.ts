@@ -8,19 +8,6 @@
  * documented by liblzo2's lzo1x_d.ch and the Linux kernel's lib/lzo/lzo1x_decompress_safe.c (the
  * "safe" variant: every read and write is bounds-checked). The kernel's lzo-rle extension is not
  * part of LZO1X and never appears in squashfs images.
- *
- * The stream is a sequence of instructions, each a first byte `t` then operands:
- *
- * - literal run (t < 16 after a match that copied no trailing literals, or at the start): t + 3
- *   literals, or with t = 0 a length extended by zero bytes (each +255) and a final byte (+15);
- * - M1 match (t < 16 after 1–3 trailing literals): 2 bytes at distance 1 + (t >> 2) + (b << 2);
- *   after a literal run: 3 bytes at distance 2049 + (t >> 2) + (b << 2);
- * - M2 (t ≥ 64): 3–8 bytes, distance up to 2048;
- * - M3 (32 ≤ t < 64): length (t & 31) + 2 (extended when 0), distance up to 16384 (16-bit LE);
- * - M4 (16 ≤ t < 32): length (t & 7) + 2 (extended when 0), distance 16384 + … up to 49151; with
- *   distance 16384 exactly, the end-of-stream marker (always 0x11 0x00 0x00).
- *
- * The low two bits of each match's last operand give 0–3 literals that follow it.
  */
 import { NixSealError } from '../errors.js';
 
@@ -44,6 +31,19 @@ const M4_BASE = 0x4000;
  * Decompresses one complete LZO1X stream to at most `maxOutput` bytes. Throws Lzo1xError for
  * corrupt input, input that ends early or continues after the end marker, and output that would
  * exceed `maxOutput` (then `tooLarge`).
+ *
+ * The stream is a sequence of instructions, each a first byte `t` then operands:
+ *
+ * - literal run (t < 16 after a match that copied no trailing literals, or at the start): t + 3
+ *   literals, or with t = 0 a length extended by zero bytes (each +255) and a final byte (+15);
+ * - M1 match (t < 16 after 1–3 trailing literals): 2 bytes at distance 1 + (t >> 2) + (b << 2);
+ *   after a literal run: 3 bytes at distance 2049 + (t >> 2) + (b << 2);
+ * - M2 (t ≥ 64): 3–8 bytes, distance up to 2048;
+ * - M3 (32 ≤ t < 64): length (t & 31) + 2 (extended when 0), distance up to 16384 (16-bit LE);
+ * - M4 (16 ≤ t < 32): length (t & 7) + 2 (extended when 0), distance 16384 + … up to 49151; with
+ *   distance 16384 exactly, the end-of-stream marker (always 0x11 0x00 0x00).
+ *
+ * The low two bits of each match's last operand give 0–3 literals that follow it.
  */
 export function lzo1xDecompress(input: Uint8Array, maxOutput: number): Uint8Array {
   const out = new Uint8Array(maxOutput);

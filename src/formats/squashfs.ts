@@ -1,37 +1,12 @@
 /**
- * Squashfs (version 4.0, as squashfs-tools' mksquashfs and the Linux kernel write and read it)
- * read as hostile input: NixOS ISOs carry the Nix store as /nix-store.squashfs.
- *
- * Layout (all little-endian), in the order mksquashfs writes it:
- *
- *     superblock (96 bytes) | compressor options (a metadata block, if flagged) | data blocks and
- *     fragment blocks | inode table | directory table | fragment table | export table | id table |
- *     xattr tables | padding to 4 KiB
- *
- * - Metadata blocks (inode, directory, fragment, export, id, xattr tables): a 2-byte header (bit 15
- *   set: stored uncompressed; low 15 bits: size on disk) and at most 8 KiB of data. A position in a
- *   table is (block offset relative to the table start, offset in the uncompressed block); an
- *   inode reference packs both in 48 + 16 bits. Records may span blocks.
- * - The fragment, export and id tables are an array of u64 pointers (at the table start in the
- *   superblock) to metadata blocks that hold the entries; the blocks lie just before that array.
- * - A file's data: consecutive blocks from `blocks_start`, each described by a u32 (bit 24 set:
- *   stored uncompressed; low 24 bits: size on disk; 0: a sparse block of zeros), the last partial
- *   block possibly in a shared fragment block (fragment index + offset in it).
- * - A directory: a listing in the directory table of runs of entries under headers (count, inode
- *   metadata block, base inode number), each entry (offset in that block, inode number delta, type,
- *   name). Extended directories add an index for lookups, which a full walk does not need.
- *
- * Hostile input: the image is read through a random-access ByteSource, never whole. Every offset
- * and length is checked against the image (and the table it must lie in) before it is read; every
- * block is decompressed with its output capped (8 KiB for metadata, the block size for data), so a
- * decompression bomb is an error; a directory reached twice in a walk is a loop; entries, depth and
- * the metadata read and decompressed have budgets. Anything wrong is a NixSealError EFORMAT
- * "Cannot read <image>: <why> at offset N" with details.offset = N: the byte of the image that is
- * wrong, or the header of the metadata block that holds the bad record.
- *
- * Not read: xattrs (only located), the export table (only located), the directory index.
- * Compressors: see decompress.ts (all six mksquashfs writes; xz, lzma and lz4 need native addons,
- * refused as unsupported, when first needed, on a platform without them).
+ * Squashfs 4.0 (as mksquashfs and the Linux kernel write and read it), read as hostile input:
+ * NixOS ISOs carry the Nix store as /nix-store.squashfs, microvms and repart images use it as a
+ * store disk. Layout: superblock | data and fragment blocks | inode, directory, fragment, export,
+ * id, xattr tables (metadata blocks of at most 8 KiB behind a 2-byte header; see Squashfs below).
+ * Read through a random-access ByteSource: every offset is checked against the image and its
+ * table, every block is decompressed with its output capped (8 KiB, or the block size), loops and
+ * budgets are errors: EFORMAT "Cannot read <image>: <why> at offset N". Not read: xattrs and the
+ * export table (only located), the directory index. Compressors: decompress.ts.
  */
 import { NixSealError } from '../errors.js';
 import { type CompressionKind, DecompressError, SQUASHFS_COMPRESSION, decompress } from './decompress.js';
