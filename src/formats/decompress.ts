@@ -599,10 +599,11 @@ function unlzo(input: Uint8Array, maxOutput: number): Uint8Array {
   }
 }
 
-/** A raw LZ4 block, at most `maxOutput` bytes once decoded. */
-// lz4: a raw LZ4 block (squashfs-tools' LZ4_decompress_safe), lz4-napi (lz4_flex, Rust). Its
-// block API reads the output size from a 4-byte prefix and fails rather than write past it, so
-// the limit is passed as that prefix: the output is bounded by construction.
+/**
+ * A raw LZ4 block (squashfs-tools' LZ4_decompress_safe), at most `maxOutput` bytes once decoded,
+ * by lz4-napi (lz4_flex, Rust). Its block API reads the output size from a 4-byte prefix and fails
+ * rather than write past it, so the limit is passed as that prefix: bounded by construction.
+ */
 function unlz4(input: Uint8Array, maxOutput: number): Uint8Array {
   if (input.length === 0) throw new DecompressError('lz4', 'empty block');
   if (maxOutput > 0xffff_ffff) throw new RangeError(`decompress: maxOutput ${maxOutput} is beyond an lz4 block`);
