@@ -1,6 +1,6 @@
 import type { Warning } from './errors.js';
 import { reach, sealedClosure, type SealedClosure } from './graph/closure.js';
-import { idOf, type PathId, type RefGraph } from './graph/ref-graph.js';
+import { asPathId, idOf, type PathId, type RefGraph } from './graph/ref-graph.js';
 import { NixSealError, usageError } from './errors.js';
 import type * as ImageDetection from './seal/detect.js';
 import type { DetectedImage } from './seal/detect.js';
@@ -114,7 +114,7 @@ function analyzeIn(source: GraphSource, opts: AnalysisOptions): Analysis {
   // Only paths that refer to others are sniffed; an image's copies or a cache's NARs are put on disk first.
   const detection = opts.sealImages ? (imageDetection ?? notLoaded()) : undefined;
   const detected = detection
-    ? detection.detectImages(graph, full, storeDirWithBytes(source, graph.paths.filter((_, id) => full[id] && detection.hasForeignReferences(graph, id))))
+    ? detection.detectImages(graph, full, storeDirWithBytes(source, graph.paths.filter((_, id) => full[id] && detection.hasForeignReferences(graph, asPathId(id)))))
     : [];
   for (const d of detected) seals[d.id] = 1;
   if (opts.noSeals !== undefined && opts.noSeals.length > 0) {

@@ -22,7 +22,7 @@ export { detectImages, type DetectedImage } from './seal/detect.js';
 export { sniffFile, sniffSource, sniffStorePath, type Detection, type ImageFormat, type PathSniff, type SniffedFile, type SniffSource } from './seal/sniff.js';
 export { main } from './cli/main.js';
 export { reach, sealedClosure, topoOrder, maskCount, maskNarSize, type PathMask, type SealedClosure, type SealErasure } from './graph/closure.js';
-export { buildRefGraph, idOf, referencesOf, type RefGraph, type PathId, type GraphRecords } from './graph/ref-graph.js';
+export { asPathId, buildRefGraph, idOf, referencesOf, type RefGraph, type PathId, type GraphRecords } from './graph/ref-graph.js';
 export { shortestChain, allChains } from './graph/why.js';
 export { compileSealRules, markSeals, readSealsFile, type SealRule, type SealPattern } from './seal/seal-rules.js';
 export { openSource, loadSourceModules } from './sources/open-source.js';

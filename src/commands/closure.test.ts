@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Analysis } from '../analysis.js';
 import { reach, sealedClosure } from '../graph/closure.js';
-import { buildRefGraph } from '../graph/ref-graph.js';
+import { buildRefGraph, idOf } from '../graph/ref-graph.js';
 import type { StorePath } from '../store/store-path.js';
 import { closureLines, writeClosureLines } from './closure.js';
 
@@ -18,7 +18,7 @@ test('writeClosureLines: the pieces together are closureLines', () => {
     for (let i = 0; i + 1 < n; i++) from.push(i), to.push(i + 1);
     for (let i = 0; i + 5 < n; i += 3) from.push(i), to.push(i + 5);
     const graph = buildRefGraph({ storeDir, paths, narSize: new Float64Array(n), edgeFrom: from, edgeTo: to, edgeCount: from.length });
-    const root = graph.paths.indexOf(paths[0]!);
+    const root = idOf(graph, paths[0]!)!;
     const full = reach(graph, [root]);
     const closure = sealedClosure(graph, [root], new Uint8Array(n), full);
     const a = { graph, closure, roots: [root] } as unknown as Analysis;

@@ -1,6 +1,7 @@
 import type { Warning } from '../errors.js';
 import type { Analysis } from '../analysis.js';
 import { maskCount, maskNarSize, narSizeOf } from '../graph/closure.js';
+import type { PathId } from '../graph/ref-graph.js';
 import { sizeOrNull } from './closure.js';
 
 export interface Amount {
@@ -28,7 +29,7 @@ export function infoResult(a: Analysis): InfoResult {
   const g = a.graph;
   const full = { count: maskCount(a.closure.full), narSize: sizeOrNull(maskNarSize(g, a.closure.full)) };
   const sealed = { count: maskCount(a.closure.kept), narSize: sizeOrNull(maskNarSize(g, a.closure.kept)) };
-  const amount = (ids: number[]): Amount => ({ count: ids.length, narSize: sizeOrNull(narSizeOf(g, ids)) });
+  const amount = (ids: readonly PathId[]): Amount => ({ count: ids.length, narSize: sizeOrNull(narSizeOf(g, ids)) });
   return {
     roots: a.roots.map((r) => g.paths[r]!),
     full,

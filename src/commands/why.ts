@@ -5,6 +5,7 @@ import { allChains, shortestChain } from '../graph/why.js';
 import type { EdgeEvidence } from '../seal/edge-evidence.js';
 import { NixSealError } from '../errors.js';
 import type { PathId } from '../graph/ref-graph.js';
+import { asPathId } from '../graph/ref-graph.js';
 import { baseNameOf, nameOf, type StorePath } from '../store/store-path.js';
 
 export interface WhyResult {
@@ -95,7 +96,7 @@ function byName(a: Analysis, arg: string): { path: string; id: PathId } {
   for (let i = 0; i < g.paths.length; i++) {
     if (!a.closure.full[i]) continue;
     const p = g.paths[i]!;
-    if (nameOf(p) === arg || baseNameOf(p) === arg) hits.push(i);
+    if (nameOf(p) === arg || baseNameOf(p) === arg) hits.push(asPathId(i));
     else if (nameOf(p).includes(arg)) near.push(nameOf(p));
   }
   if (hits.length === 1) return { path: g.paths[hits[0]!]!, id: hits[0]! };

@@ -5,7 +5,7 @@ import type { Analysis } from '../analysis.js';
 import { infoResult } from '../commands/info.js';
 import { reach, sealedClosure, topoOrderIds } from '../graph/closure.js';
 import { dominatedSums, dominators } from '../graph/dominators.js';
-import { buildRefGraph, type RefGraph } from '../graph/ref-graph.js';
+import { asPathId, buildRefGraph, type RefGraph } from '../graph/ref-graph.js';
 import type { StorePath } from '../store/store-path.js';
 import { closureSizes, KEPT, OUTSIDE, reportData, SEVERAL_SEALS } from './report-data.js';
 import { layoutTreemap, squarify, type TreemapCell } from './treemap.js';
@@ -31,7 +31,8 @@ function graphOf(n: number, edges: [number, number][], sizes: number[]): RefGrap
   return buildRefGraph({ storeDir: '/s', paths, narSize: sizes, edgeFrom: edges.map((e) => e[0]), edgeTo: edges.map((e) => e[1]), edgeCount: edges.length });
 }
 
-function analysisOf(g: RefGraph, roots: number[], sealIds: number[]): Analysis {
+function analysisOf(g: RefGraph, rootIds: number[], sealIds: number[]): Analysis {
+  const roots = rootIds.map(asPathId);
   const seals = new Uint8Array(g.paths.length);
   for (const s of sealIds) seals[s] = 1;
   const source = { description: 'test graph', storeDir: g.storeDir, realStoreDir: g.storeDir, loadClosure: () => g };
@@ -47,7 +48,7 @@ test('report data: statuses, sizes and seals agree with the closure, info and do
       assert.deepEqual(d.info, infoResult(a));
       assert.equal(d.names.length, n);
       assert.deepEqual(d.roots, roots);
-      const full = reach(g, roots);
+      const full = reach(g, roots.map(asPathId));
       const erasedBy = new Map<number, number[]>();
       a.closure.seals.forEach((s, si) => s.erased.forEach((e) => erasedBy.set(e, [...(erasedBy.get(e) ?? []), si])));
       for (let i = 0; i < n; i++) {
@@ -62,13 +63,13 @@ test('report data: statuses, sizes and seals agree with the closure, info and do
         assert.equal(d.narSize[i], sizes.length ? g.narSize[i] : null);
         if (full[i]) {
           // Closure size: the sum over what the path reaches.
-          const r = reach(g, [i]);
+          const r = reach(g, [asPathId(i)]);
           let sum = 0;
           for (let k = 0; k < n; k++) if (r[k]) sum += g.narSize[k]!;
           assert.equal(d.closureSize[i], sum);
         }
       }
-      assert.deepEqual(d.added, Array.from(dominatedSums(dominators(g, roots), g.narSize)));
+      assert.deepEqual(d.added, Array.from(dominatedSums(dominators(g, roots.map(asPathId)), g.narSize)));
       assert.deepEqual(d.keptOrder, Array.from(topoOrderIds(g, a.closure.kept)));
       assert.deepEqual(d.seals.map((s) => s.id), a.closure.seals.map((s) => s.seal));
       // The added sizes of the top blocks total the full closure (each byte under one dominator).
@@ -84,7 +85,7 @@ test('report data: statuses, sizes and seals agree with the closure, info and do
 
 test('closure sizes stop at the budget and say so; unknown sizes are null', () => {
   const g = graphOf(4, [[1, 0], [2, 1], [3, 2]], [1, 2, 4, 8]);
-  const order = topoOrderIds(g, reach(g, [3]));
+  const order = topoOrderIds(g, reach(g, [asPathId(3)]));
   assert.deepEqual(closureSizes(g, order, 1e9), { sizes: [1, 3, 7, 15], partial: false });
   const cut = closureSizes(g, order, 1);
   assert.equal(cut.partial, true);
@@ -145,7 +146,7 @@ test('treemap: every reached path is drawn or inside a block drawn whole; areas 
   fc.assert(
     fc.property(dagArb, ({ n, edges, roots, sizes }) => {
       const g = graphOf(n, edges, sizes.map((s) => s + 1));
-      const dom = dominators(g, roots);
+      const dom = dominators(g, roots.map(asPathId));
       const added = dominatedSums(dom, g.narSize);
       const W = 400;
       const H = 300;
@@ -177,7 +178,7 @@ test('treemap: thousands of small paths share rest blocks, counted exactly', () 
     for (let l = 0; l < 50; l++) edges.push([1 + m, 41 + m * 50 + l]);
   }
   const g = graphOf(n, edges, Array.from({ length: n }, (_, i) => Math.round(10 ** (1 + ((i * 7919) % 97) / 20))));
-  const dom = dominators(g, [0]);
+  const dom = dominators(g, [asPathId(0)]);
   const cells = layoutTreemap({ idom: dom.idom, own: g.narSize, dominated: dominatedSums(dom, g.narSize) }, { x: 0, y: 0, w: 1200, h: 640 }, { minArea: 120, maxCells: 3000, pad: 2, minCellArea: 6 });
   const rest = cells.filter((c) => c.kind === 'rest');
   assert.ok(rest.length > 0 && cells.length < n, `${rest.length} rest blocks, ${cells.length} cells for ${n} paths`);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Analysis } from '../analysis.js';
 import { sealedClosure } from '../graph/closure.js';
-import { buildRefGraph } from '../graph/ref-graph.js';
+import { asPathId, buildRefGraph } from '../graph/ref-graph.js';
 import { reportData } from './report-data.js';
 import { VERDICTS } from '../seal/audit.js';
 import type { StorePath } from '../store/store-path.js';
@@ -18,7 +18,7 @@ function seedAnalysis(): Analysis {
   const seals = new Uint8Array(7);
   seals[3] = 1;
   const source = { description: 'registration file </script><b>x', storeDir: g.storeDir, realStoreDir: g.storeDir, loadClosure: () => g };
-  return { source, graph: g, roots: [0], seals, closure: sealedClosure(g, [0], seals), warnings: [{ code: 'WSEALNOTHING' as const, message: 'a <warning> & "quote"' }], detected: [] };
+  return { source, graph: g, roots: [asPathId(0)], seals, closure: sealedClosure(g, [asPathId(0)], seals), warnings: [{ code: 'WSEALNOTHING' as const, message: 'a <warning> & "quote"' }], detected: [] };
 }
 
 test('the page: hooks, seal cards with verdicts, data that survives </script>, nothing external, deterministic', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildRefGraph } from '../graph/ref-graph.js';
+import { asPathId, buildRefGraph } from '../graph/ref-graph.js';
 import { sealedClosure } from '../graph/closure.js';
 import type { Analysis } from '../analysis.js';
 import type { StorePath } from '../store/store-path.js';
@@ -69,7 +69,7 @@ function analysis(): Analysis {
     edgeTo: edges.map((e) => e[1]),
     edgeCount: edges.length,
   });
-  const id = (p: string): number => graph.paths.indexOf(p as StorePath);
+  const id = (p: string) => asPathId(graph.paths.indexOf(p as StorePath));
   const seals = new Uint8Array(5);
   seals[id(S)] = 1;
   const roots = [id(R)];
@@ -137,7 +137,7 @@ test('two seals erasing one path: unique CycloneDX bom-refs, one SPDX package wi
   const paths = [R, S, P('t', 'disk.img'), B];
   const edges: [number, number][] = [[0, 1], [0, 2], [1, 3], [2, 3]];
   const graph = buildRefGraph({ storeDir: D, paths, narSize: [1, 2, 3, 4], edgeFrom: edges.map((e) => e[0]), edgeTo: edges.map((e) => e[1]), edgeCount: edges.length });
-  const id = (p: string): number => graph.paths.indexOf(p as StorePath);
+  const id = (p: string) => asPathId(graph.paths.indexOf(p as StorePath));
   const seals = new Uint8Array(4);
   seals[id(S)] = 1;
   seals[id(P('t', 'disk.img'))] = 1;

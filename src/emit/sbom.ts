@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Analysis } from '../analysis.js';
-import { referencesOf } from '../graph/ref-graph.js';
+import { asPathId, referencesOf } from '../graph/ref-graph.js';
 import { parseHash } from '../store/hash.js';
 import { baseNameOf, hashPartOf, nameOf, type StorePath } from '../store/store-path.js';
 
@@ -86,7 +86,8 @@ export function sbomInput(
     return { path: g.paths[id]!, ...(sha256 !== undefined ? { sha256 } : {}), narSize: Number.isNaN(n) ? null : n };
   };
   const keptList: SbomKept[] = [];
-  for (let id = 0; id < g.paths.length; id++) {
+  for (let i = 0; i < g.paths.length; i++) {
+    const id = asPathId(i);
     if (!kept[id]) continue;
     const refs = Array.from(referencesOf(g, id)).filter((r) => kept[r] && r !== id);
     keptList.push({ ...info(id), references: refs.map((r) => g.paths[r]!) });

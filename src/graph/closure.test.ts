@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import type { StorePath } from '../store/store-path.js';
 import { reach, Scratch, sealedClosure, topoOrder } from './closure.js';
-import { buildRefGraph, idOf, referencesOf, type RefGraph } from './ref-graph.js';
+import { asPathId, buildRefGraph, idOf, referencesOf, type PathId, type RefGraph } from './ref-graph.js';
 import { allChains, shortestChain } from './why.js';
 import { seeded } from '../../test/support/property.js';
 
@@ -22,7 +22,7 @@ const dagArb = fc
     }),
   );
 
-function makeGraph(n: number, edges: [number, number][]): { g: RefGraph; id: (i: number) => number } {
+function makeGraph(n: number, edges: [number, number][]): { g: RefGraph; id: (i: number) => PathId } {
   // Names in shuffled order so ids (path order) differ from creation order.
   const paths = Array.from({ length: n }, (_, i) => `/s/${String((i * 7919) % 100003).padStart(32, '0')}-p${i}` as StorePath);
   const g = buildRefGraph({
@@ -37,13 +37,13 @@ function makeGraph(n: number, edges: [number, number][]): { g: RefGraph; id: (i:
 }
 
 /** Plain reachability with Sets, the definition the mask code must agree with. */
-function naiveReach(g: RefGraph, roots: number[], seals: Set<number> = new Set()): Set<number> {
-  const seen = new Set(roots);
+function naiveReach(g: RefGraph, roots: PathId[], seals: Set<number> = new Set()): Set<number> {
+  const seen = new Set<number>(roots);
   const todo = [...roots];
   while (todo.length) {
     const v = todo.pop()!;
     if (seals.has(v)) continue;
-    for (const w of referencesOf(g, v)) if (!seen.has(w)) (seen.add(w), todo.push(w));
+    for (const w of referencesOf(g, v)) if (!seen.has(w)) (seen.add(w), todo.push(asPathId(w)));
   }
   return seen;
 }
@@ -82,7 +82,7 @@ test('the sealed closure follows the definition, and attribution covers exactly 
       for (const x of sc.seals) {
         assert.ok(sc.kept[x.seal], 'a reported seal is reached');
         // What a seal erased is exactly what lies behind it and is not kept.
-        const behind = naiveReach(g, [...referencesOf(g, x.seal)].filter((w) => !sc.kept[w]), new Set(members(sc.kept)));
+        const behind = naiveReach(g, [...referencesOf(g, x.seal)].filter((w) => !sc.kept[w]).map(asPathId), new Set(members(sc.kept)));
         assert.deepEqual(x.erased, [...behind].filter((v) => !sc.kept[v]).sort((a, b) => a - b));
         const others = new Set(sc.seals.filter((y) => y !== x).flatMap((y) => y.erased));
         assert.deepEqual(x.exclusive, x.erased.filter((v) => !others.has(v)));
@@ -126,7 +126,7 @@ function nixTopo(g: RefGraph, items: Set<number>): number[] {
   const visit = (v: number): void => {
     if (visited.has(v)) return;
     visited.add(v);
-    for (const w of referencesOf(g, v)) if (w !== v && items.has(w)) visit(w);
+    for (const w of referencesOf(g, asPathId(v))) if (w !== v && items.has(w)) visit(w);
     sorted.push(v);
   };
   for (const v of [...items].sort((a, b) => (g.paths[a]! < g.paths[b]! ? -1 : 1))) visit(v);
@@ -148,7 +148,7 @@ test('closure order is nix-store -qR order: dependencies first, ties by path', (
 test('a reference cycle is reported, not looped on', () => {
   const paths = ['/s/00000000000000000000000000000000-a', '/s/11111111111111111111111111111111-b'] as StorePath[];
   const g = buildRefGraph({ storeDir: '/s', paths, narSize: [1, 1], edgeFrom: [0, 1], edgeTo: [1, 0], edgeCount: 2 });
-  assert.throws(() => topoOrder(g, reach(g, [0])), /cycle between/);
+  assert.throws(() => topoOrder(g, reach(g, [asPathId(0)])), /cycle between/);
 });
 
 test('why-chains are shortest, follow references, and respect seals', () => {
@@ -158,7 +158,8 @@ test('why-chains are shortest, follow references, and respect seals', () => {
       const root = id(roots[0]!);
       const blocked = maskOf(g, seals.map(id));
       const kept = reach(g, [root], blocked);
-      for (let t = 0; t < n; t++) {
+      for (let i = 0; i < n; i++) {
+        const t = asPathId(i);
         const chain = shortestChain(g, root, t, blocked);
         assert.equal(chain !== undefined, kept[t] === 1);
         if (!chain) continue;

@@ -1,5 +1,6 @@
 import { NixSealError } from '../errors.js';
 import type { PathId, RefGraph } from './ref-graph.js';
+import { asPathId } from './ref-graph.js';
 
 /** A set of path ids as a byte mask over the graph (1 = member). */
 export type PathMask = Uint8Array;
@@ -74,7 +75,7 @@ export function topoOrder(g: RefGraph, mask: PathMask, scratch?: Scratch): PathI
   const ids = topoOrderIds(g, mask, scratch);
   // One exact-size array (Array.from would grow one through an iterator).
   const out = new Array<PathId>(ids.length);
-  for (let i = 0; i < ids.length; i++) out[i] = ids[i]!;
+  for (let i = 0; i < ids.length; i++) out[i] = asPathId(ids[i]!);
   return out;
 }
 
@@ -163,7 +164,7 @@ export function sealedClosure(g: RefGraph, roots: PathId[], seals: PathMask, ful
   if (!anySeal) return { roots, full, kept: full.slice(), seals: [] };
   const kept = reach(g, roots, seals, scratch);
   const reachedSeals: PathId[] = [];
-  for (let i = 0; i < n; i++) if (seals[i] && kept[i]) reachedSeals.push(i);
+  for (let i = 0; i < n; i++) if (seals[i] && kept[i]) reachedSeals.push(asPathId(i));
 
   const erasedBy: PathId[][] = [];
   const hits = new Uint16Array(n); // how many seals reach each erased path (saturating)
@@ -183,7 +184,7 @@ export function sealedClosure(g: RefGraph, roots: PathId[], seals: PathMask, ful
     }
     while (sp > 0) {
       const v = stack[--sp]!;
-      erased.push(v);
+      erased.push(asPathId(v));
       if (hits[v]! < 0xffff) hits[v]!++;
       for (let k = refStart[v]!, end = refStart[v + 1]!; k < end; k++) {
         const w = refs[k]!;

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import type { StorePath } from '../store/store-path.js';
 import { DOMINATED_BY_ROOTS, dominatedSums, dominators, UNREACHED } from './dominators.js';
-import { buildRefGraph, type RefGraph } from './ref-graph.js';
+import { asPathId, buildRefGraph, type RefGraph } from './ref-graph.js';
 import { seeded } from '../../test/support/property.js';
 
 /** Random graphs, cycles and self references included (the algorithm must not assume a DAG). */
@@ -66,7 +66,7 @@ test('dominators equal the brute-force definition on random graphs', () => {
     fc.property(graphArb, ({ n, edges, roots, dag }) => {
       const es = dag ? edges.map(([a, b]) => (a >= b ? [a, b] : [b, a]) as [number, number]) : edges;
       const g = makeGraph(n, es);
-      const d = dominators(g, roots);
+      const d = dominators(g, roots.map(asPathId));
       assert.deepEqual(Array.from(d.idom), bruteIdom(g, roots));
       // The order lists each reached path once, after its immediate dominator.
       const pos = new Map(Array.from(d.order).map((v, i) => [v, i]));
@@ -81,7 +81,7 @@ test('dominated sums add each subtree once and total the reached closure', () =>
   fc.assert(
     fc.property(graphArb, ({ n, edges, roots }) => {
       const g = makeGraph(n, edges);
-      const d = dominators(g, roots);
+      const d = dominators(g, roots.map(asPathId));
       const sums = dominatedSums(d, g.narSize);
       let top = 0;
       for (const v of d.order) if (d.idom[v] === DOMINATED_BY_ROOTS) top += sums[v]!;
@@ -105,6 +105,6 @@ test('dominated sums add each subtree once and total the reached closure', () =>
 test('the seed shape: glibc, shared by qemu and the ISO, is dominated by the root', () => {
   // 0 launcher → 1 qemu, 2 iso; 1 → 3 libfoo, 4 glibc; 3 → 4; 2 → 5 system, 6 bash, 7 linux, 4
   const g = makeGraph(8, [[0, 1], [0, 2], [1, 3], [1, 4], [3, 4], [2, 5], [2, 6], [2, 7], [2, 4], [5, 6], [5, 7], [6, 4]]);
-  const d = dominators(g, [0]);
+  const d = dominators(g, [asPathId(0)]);
   assert.deepEqual(Array.from(d.idom), [DOMINATED_BY_ROOTS, 0, 0, 1, 0, 2, 2, 2]);
 });

@@ -1,8 +1,17 @@
 import { NixSealError } from '../errors.js';
 import type { StorePath } from '../store/store-path.js';
 
-/** Index of a path in a RefGraph. Ids follow byte-wise path order, so id order is Nix's set order. */
-export type PathId = number;
+declare const pathIdBrand: unique symbol;
+
+/**
+ * Index of a path in a RefGraph. Ids follow byte-wise path order, so id order is Nix's set order.
+ * Branded, so that another number (a database row id, a member number of a walk, a count) cannot
+ * be passed where a path's id is meant; plain numbers become ids only through asPathId.
+ */
+export type PathId = number & { readonly [pathIdBrand]: true };
+
+/** The id `i` of a graph's id space: a loop over 0..paths.length, a read of `refs`. */
+export const asPathId = (i: number): PathId => i as PathId;
 
 /**
  * A reference graph in compact form: ids instead of strings, references in CSR layout
@@ -137,7 +146,7 @@ export function idOf(g: RefGraph, p: string): PathId | undefined {
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
     const v = g.paths[mid]!;
-    if (v === p) return mid;
+    if (v === p) return asPathId(mid);
     if (v < p) lo = mid + 1;
     else hi = mid - 1;
   }

@@ -3,6 +3,7 @@ import type { PathMask } from './closure.js';
 /** A map key for the edge from → to (store paths hold no newline). */
 export const edgeKey = (from: string, to: string): string => `${from}\n${to}`;
 import type { PathId, RefGraph } from './ref-graph.js';
+import { asPathId } from './ref-graph.js';
 
 /**
  * The shortest reference chain from `from` to `to` (inclusive), breadth-first with references in
@@ -32,9 +33,9 @@ export function shortestChain(g: RefGraph, from: PathId, to: PathId, blocked?: P
   }
   if (parent[to] === -1) return undefined;
   const chain: PathId[] = [to];
-  for (let v = to; v !== from; ) {
+  for (let v: number = to; v !== from; ) {
     v = parent[v]!;
-    chain.push(v);
+    chain.push(asPathId(v));
   }
   return chain.reverse();
 }
@@ -56,7 +57,7 @@ function canReach(g: RefGraph, to: PathId, blocked?: PathMask): PathMask {
     for (let k = g.refStart[v]!; k < g.refStart[v + 1]!; k++) rev[fill[g.refs[k]!]!++] = v;
   }
   const mark = new Uint8Array(n);
-  const stack = [to];
+  const stack: number[] = [to];
   mark[to] = 1;
   while (stack.length > 0) {
     const v = stack.pop()!;
@@ -92,7 +93,7 @@ export function allChains(g: RefGraph, from: PathId, to: PathId, limit: number, 
     }
     if (blocked && blocked[v]) return;
     for (let k = g.refStart[v]!; k < g.refStart[v + 1]!; k++) {
-      const w = g.refs[k]!;
+      const w = asPathId(g.refs[k]!);
       if (!useful[w] || onChain[w]) continue;
       onChain[w] = 1;
       chain.push(w);

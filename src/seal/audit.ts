@@ -6,7 +6,7 @@ import { prepareDecoders } from '../formats/decompress.js';
 import path from 'node:path';
 import { lstatSync } from 'node:fs';
 import { narHashAndSize, narHashOfTree } from '../formats/nar.js';
-import { idOf, type PathId, type RefGraph } from '../graph/ref-graph.js';
+import { asPathId, idOf, type PathId, type RefGraph } from '../graph/ref-graph.js';
 import { HashPartSet } from '../scan/reference-scanner.js';
 import { scanPathHits } from '../scan/scan-path.js';
 import { formatHashNix32, hashesEqual, parseHash } from '../store/hash.js';
@@ -309,7 +309,7 @@ async function auditSeal(input: AuditInput, seal: PathId, erased: readonly PathI
       const via = new Map<PathId, string[]>();
       for (const v of [seal, ...erased]) {
         for (let k = g.refStart[v]!; k < g.refStart[v + 1]!; k++) {
-          const w = g.refs[k]!;
+          const w = asPathId(g.refs[k]!);
           if (w !== v && isMissing.has(w)) {
             const list = via.get(w) ?? [];
             list.push(g.paths[v]!);

@@ -8,6 +8,7 @@
 import path from 'node:path';
 import type { PathMask } from '../graph/closure.js';
 import type { PathId, RefGraph } from '../graph/ref-graph.js';
+import { asPathId } from '../graph/ref-graph.js';
 import { sniffStorePath, type PathSniff } from './sniff.js';
 
 export interface DetectedImage {
@@ -24,7 +25,8 @@ export function hasForeignReferences(g: RefGraph, id: PathId): boolean {
 /** The images among `candidates` that refer to other paths, in path order. */
 export function detectImages(g: RefGraph, candidates: PathMask, realStoreDir: string): DetectedImage[] {
   const out: DetectedImage[] = [];
-  for (let id = 0; id < g.paths.length; id++) {
+  for (let i = 0; i < g.paths.length; i++) {
+    const id = asPathId(i);
     if (!candidates[id] || !hasForeignReferences(g, id)) continue;
     const sniff = sniffStorePath(path.join(realStoreDir, path.posix.basename(g.paths[id]!)));
     if (sniff.image) out.push({ id, sniff });

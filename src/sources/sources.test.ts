@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { idOf, referencesOf, type RefGraph } from '../graph/ref-graph.js';
+import { asPathId, idOf, referencesOf, type RefGraph } from '../graph/ref-graph.js';
 import { encodeNix32 } from '../store/nix32.js';
 import { parseAttrsJson, parsePathInfoJson } from './json-sources.js';
 import { parseRegistration } from './registration.js';
@@ -15,7 +15,7 @@ const HEX = digest.toString('hex');
 
 function summary(g: RefGraph): Record<string, { size: number; refs: string[] }> {
   return Object.fromEntries(
-    g.paths.map((p, i) => [p, { size: g.narSize[i]!, refs: [...referencesOf(g, i)].map((r) => g.paths[r]!) }]),
+    g.paths.map((p, i) => [p, { size: g.narSize[i]!, refs: [...referencesOf(g, asPathId(i))].map((r) => g.paths[r]!) }]),
   );
 }
 const expected = { [A]: { size: 120, refs: [A, B] }, [B]: { size: 64, refs: [] } };
