@@ -281,6 +281,13 @@ function grow(a: Uint32Array, cap: number, keep: number): Uint32Array {
   return b;
 }
 
+/** A row id of ValidPaths: the database's id space. */
+type DbId = number & { readonly __dbId: never };
+/** A path's number in one walk (0… in the order found), an index into `Members`' arrays. */
+type MemberNo = number & { readonly __memberNo: never };
+/** MemberNumbers.get of an id not (yet) numbered. */
+const NOT_MEMBER = -1 as MemberNo;
+
 /**
  * Database id → member number. An open-addressing hash table while the members are few: an array
  * over all ids would be touched one scattered page per member, and a fresh page costs more than
@@ -296,19 +303,19 @@ class MemberNumbers {
   private shift = 24; // 32 - log2(capacity)
   constructor(private readonly maxId: number) {}
 
-  get(id: number): number {
-    if (this.isDense) return (this.dense[id] ?? 0) - 1;
+  get(id: DbId): MemberNo {
+    if (this.isDense) return ((this.dense[id] ?? 0) - 1) as MemberNo;
     const { keys } = this;
     const mask = keys.length - 1;
     for (let h = Math.imul(id, 0x9e3779b1) >>> this.shift; ; h = (h + 1) & mask) {
       const k = keys[h]!;
-      if (k === id) return this.values[h]!;
-      if (k === -1) return -1;
+      if (k === id) return this.values[h]! as MemberNo;
+      if (k === -1) return NOT_MEMBER;
     }
   }
 
   /** Numbers `id` (not yet numbered) as `n`. */
-  set(id: number, n: number): void {
+  set(id: DbId, n: MemberNo): void {
     this.size++;
     if (this.isDense) {
       this.dense[id] = n + 1;
@@ -356,11 +363,11 @@ class Walk {
     this.number = new MemberNumbers(maxId);
   }
 
-  add(id: number): number {
+  add(id: DbId): MemberNo {
     if (this.m === this.ids.length) this.ids = grow(this.ids, this.m * 2, this.m);
-    this.number.set(id, this.m);
+    this.number.set(id, this.m as MemberNo);
     this.ids[this.m] = id;
-    return this.m++;
+    return this.m++ as MemberNo;
   }
 
   /** One batch of edges: number the new references, record the edges. */
@@ -368,11 +375,11 @@ class Walk {
     const { number, edges } = this;
     edges.reserve(this.m + batch.n, batch.n);
     let prevA = -1;
-    let from = -1;
+    let from = NOT_MEMBER;
     for (let e = 0; e < batch.n; e++) {
-      const a = batch.from[e]!;
+      const a = batch.from[e]! as DbId;
       if (a !== prevA) (prevA = a), (from = number.get(a));
-      const b = batch.to[e]!;
+      const b = batch.to[e]! as DbId;
       let to = number.get(b);
       if (to < 0) to = this.add(b);
       edges.add(from, to);
@@ -399,19 +406,19 @@ interface Members {
 }
 
 /** Breadth-first from the roots over a table of all edges by database id, numbering members as found. */
-function closureOf(all: EdgeTable, rootIds: number[], maxId: number): Members {
+function closureOf(all: EdgeTable, rootIds: readonly DbId[], maxId: number): Members {
   const number = new MemberNumbers(maxId);
   const ids = new Uint32Array(maxId + 1);
   let m = 0;
-  for (const id of rootIds) if (number.get(id) < 0) (number.set(id, m), (ids[m++] = id));
+  for (const id of rootIds) if (number.get(id) < 0) (number.set(id, m as MemberNo), (ids[m++] = id));
   const { first, count, to } = all;
   let total = 0;
   for (let k = 0; k < m; k++) {
     const v = ids[k]!;
     total += count[v]!;
     for (let j = first[v]!, end = j + count[v]!; j < end; j++) {
-      const w = to[j]!;
-      if (number.get(w) < 0) (number.set(w, m), (ids[m++] = w));
+      const w = to[j]! as DbId;
+      if (number.get(w) < 0) (number.set(w, m as MemberNo), (ids[m++] = w));
     }
   }
   return { m, ids, number, first, count, to, edgeCount: total, byId: true };
@@ -494,7 +501,7 @@ export class LocalDbSource implements GraphSource {
     const idBits = 32 - Math.clz32(maxId);
     // Packed edges must stay exact in a double (53 bits).
     const bits = 2 * idBits <= 53 ? idBits : 0;
-    const rootIds = rootRows.map((r) => r[0]);
+    const rootIds = rootRows.map((r) => r[0] as DbId);
     const mode = this.tuning.edges ?? 'auto';
     const ids = new IdList();
     const walked = mode === 'scan' ? undefined : this.walk(rootIds, maxId, totalEdges, bits, mode === 'auto', ids);
@@ -507,7 +514,7 @@ export class LocalDbSource implements GraphSource {
    * batches of ids. Gives up (undefined) when a full scan would be cheaper than the walk so far and
    * its next level.
    */
-  private walk(rootIds: number[], maxId: number, totalEdges: number, bits: number, canGiveUp: boolean, list: IdList): Members | undefined {
+  private walk(rootIds: readonly DbId[], maxId: number, totalEdges: number, bits: number, canGiveUp: boolean, list: IdList): Members | undefined {
     const edgesOf = this.db.prepare(EDGES_OF_SQL(bits));
     const batchSize = this.tuning.walkBatch ?? WALK_BATCH_IDS;
     const w = new Walk(maxId);
@@ -542,7 +549,7 @@ export class LocalDbSource implements GraphSource {
   }
 
   /** One scan of the whole Refs table, in batches of referrer ids, then the closure's walk in memory. */
-  private scan(rootIds: number[], maxId: number, totalEdges: number, bits: number): Members {
+  private scan(rootIds: readonly DbId[], maxId: number, totalEdges: number, bits: number): Members {
     const all = new EdgeTable(maxId + 1, totalEdges + 1);
     const batch = new EdgeBatch();
     const edgesIn = this.db.prepare(EDGES_IN_SQL(bits));
@@ -577,24 +584,24 @@ export class LocalDbSource implements GraphSource {
     const order = byteOrder(rows.path, `${this.storeDir}/`);
     // Member number → graph id (rank in path order).
     const rank = new Uint32Array(m);
-    for (let r = 0; r < m; r++) rank[number.get(rows.id[order[r]!]!)] = r;
+    for (let r = 0; r < m; r++) rank[number.get(rows.id[order[r]!]! as DbId)] = r;
     const refStart = new Uint32Array(m + 1);
     const refs = new Uint32Array(edgeCount);
     let w = 0;
     for (let r = 0; r < m; r++) {
-      const id = rows.id[order[r]!]!;
+      const id = rows.id[order[r]!]! as DbId;
       const key = byId ? id : number.get(id);
       const s = first[key]!;
       const c = count[key]!;
       refStart[r] = w;
       const rowBegin = w;
       if (c > 16) {
-        for (let j = s; j < s + c; j++) refs[w++] = rank[byId ? number.get(to[j]!) : to[j]!]!;
+        for (let j = s; j < s + c; j++) refs[w++] = rank[byId ? number.get(to[j]! as DbId) : to[j]!]!;
         refs.subarray(rowBegin, w).sort();
       } else {
         for (let j = s; j < s + c; j++) {
           // Insertion into the sorted row: most rows are a handful of references.
-          const x = rank[byId ? number.get(to[j]!) : to[j]!]!;
+          const x = rank[byId ? number.get(to[j]! as DbId) : to[j]!]!;
           let p = w++;
           while (p > rowBegin && refs[p - 1]! > x) {
             refs[p] = refs[p - 1]!;
