@@ -9,6 +9,7 @@ import { asPathId } from './ref-graph.js';
  * The shortest reference chain from `from` to `to` (inclusive), breadth-first with references in
  * path order so the answer is deterministic. `blocked` marks paths whose references may not be
  * followed (seals, when asking about the sealed closure). Undefined when `to` is unreachable.
+ * Self-contained (no calls to other functions): the report page inlines its source.
  */
 export function shortestChain(g: RefGraph, from: PathId, to: PathId, blocked?: PathMask): PathId[] | undefined {
   const n = g.paths.length;
@@ -35,7 +36,8 @@ export function shortestChain(g: RefGraph, from: PathId, to: PathId, blocked?: P
   const chain: PathId[] = [to];
   for (let v: number = to; v !== from; ) {
     v = parent[v]!;
-    chain.push(asPathId(v));
+    // A cast, not asPathId(): the report page inlines this function's source (shortestChain.toString()).
+    chain.push(v as PathId);
   }
   return chain.reverse();
 }
