@@ -2,7 +2,7 @@
  * initrd benchmark: `nix-seal initrd LAUNCHER --seal '*.iso' -o FILE` (zstd -10, the default)
  * against nixpkgs' makeInitrd pipeline
  *
- *     find . -print0 | sort -z | cpio -o -H newc -R +0:+0 --reproducible --null | zstd -10
+ *     find * .[^.*] -print0 | sort -z | cpio -o -H newc -R +0:+0 --reproducible --null | zstd -10
  *
  * run over a copy of the same sealed closure, in the same run, on a closure holding a ~1 GiB ISO.
  *
@@ -16,7 +16,8 @@
  * launcher, qemu, glibc and the ISO.
  *
  * Steps: stage the copy for the pipeline once, before any timing (`cp -a` of each sealed path into
- * `<stage>/<storeDir>/`, then `find . -exec touch -h -d @1 {} +`); the copy's time is reported but
+ * `<stage>/<storeDir>/`, `dev`, `proc`, `sys`, the store's parents' modes, then `touch -h -d @1` of
+ * everything, as make-initrd.sh does); the copy's time is reported but
  * is not part of the pipeline's time. One run of each under GNU time gives peak RSS (%M: the
  * largest of the process and its children) and the two outputs, which must be byte-identical
  * (reported loudly when not); a `node --import` probe also records node's own peak RSS. Then
@@ -29,7 +30,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { makeNixEnv } from '../test/support/nix-env.js';
 import { CLI } from './closure.js';
@@ -68,7 +69,12 @@ export const TARGETS = {
 } as const;
 
 /** The pipeline exactly as nixpkgs' makeInitrd runs it (in a Nix build, where no locale is set: LC_ALL=C). */
-export const PIPELINE = 'find . -print0 | sort -z | cpio -o -H newc -R +0:+0 --reproducible --null | zstd -10';
+/**
+ * make-initrd.sh's listing: the staging dir's entries without "." (nix-seal's layout, as today's
+ * nixpkgs). `.[^.*]` matches nothing here, and find's complaint about it must not fail the pipeline.
+ */
+export const FIND = '{ find * .[^.*] -print0 2>/dev/null; true; }';
+export const PIPELINE = `${FIND} | sort -z | cpio -o -H newc -R +0:+0 --reproducible --null | zstd -10`;
 
 interface Fixture {
   version: number;
@@ -426,9 +432,13 @@ async function runInitrd(opts: BenchOptions): Promise<BenchResult> {
     log(`initrd: staging a copy of the ${sealed.length} sealed paths in ${stage} (not timed as part of the pipeline)`);
     const t0 = process.hrtime.bigint();
     mkdirSync(join(stage, fx.storeDir), { recursive: true, mode: 0o755 });
+    // As make-initrd.sh lays it out: dev, proc and sys, and the directories above the store with
+    // the modes they have on the host (nix-seal's initrd takes them from there too).
+    for (const d of ['dev', 'sys', 'proc']) mkdirSync(join(stage, d), { mode: 0o755 });
     execFileSync('cp', ['-a', ...sealed, join(stage, fx.storeDir)]);
     chmodSync(stage, 0o755);
-    execFileSync('find', ['.', '-exec', 'touch', '-h', '-d', '@1', '{}', '+'], { cwd: stage });
+    for (let d = fx.storeDir; d !== '/'; d = dirname(d)) chmodSync(join(stage, d), statSync(d).mode & 0o7777);
+    execFileSync('bash', ['-c', "find * .[^.*] -exec touch -h -d '@1' '{}' + 2>/dev/null; true"], { cwd: stage });
     const stageSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const stageBytes = duSize(stage);
     log(`initrd: staged ${(stageBytes / 1e9).toFixed(2)} GB in ${stageSeconds.toFixed(1)} s`);
@@ -478,7 +488,7 @@ async function runInitrd(opts: BenchOptions): Promise<BenchResult> {
     const sealCpioOut = join(bdir, 'nix-seal.cpio');
     const gnuCpioOut = join(bdir, 'gnu.cpio');
     const sealCpio = await timeSeal([...sealArgv.slice(0, -2), '--compress', 'none', '-o', sealCpioOut], env, probe, 'nix-seal initrd --compress none');
-    const gnuScript = `cd "$1" && export LC_ALL=C && find . -print0 | sort -z | cpio -o -H newc -R +0:+0 --reproducible --null > "$2"`;
+    const gnuScript = `cd "$1" && export LC_ALL=C && ${FIND} | sort -z | cpio -o -H newc -R +0:+0 --reproducible --null > "$2"`;
     const gnuCpio = await timeRun(bash(gnuScript, stage, gnuCpioOut), env, 'GNU cpio');
     const cpioIdentical = (await runCommand('cmp', ['-s', sealCpioOut, gnuCpioOut], env)).code === 0;
     if (!cpioIdentical) {
@@ -574,8 +584,8 @@ function initrdMarkdown(d: InitrdData): string {
     `cd STAGE && LC_ALL=C ${PIPELINE} > pipeline.initrd.zst`,
     '```',
     '',
-    `STAGE is a copy made once before timing (\`cp -a\` of each sealed path into \`STAGE/<storeDir>/\`, then ` +
-      `\`find . -exec touch -h -d @1 {} +\`): it took ${fmtSeconds(d.stage.seconds)} and is **not** counted in the pipeline's time ` +
+    `STAGE is a copy made once before timing, laid out as make-initrd.sh does (\`cp -a\` of each sealed path into \`STAGE/<storeDir>/\`, ` +
+      `\`dev\`, \`proc\` and \`sys\`, the store's parents with the host's modes, then \`find * .[^.*] -exec touch -h -d @1 {} +\`): it took ${fmtSeconds(d.stage.seconds)} and is **not** counted in the pipeline's time ` +
       `(makeInitrd pays a similar copy in its build). One run of each under GNU time first (peak RSS; it also warms the page ` +
       `cache), then hyperfine, ${d.nixSeal?.runs ?? '–'} timed runs each, no further warm-up.`,
     '',
