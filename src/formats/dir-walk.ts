@@ -62,3 +62,29 @@ export function walkDirectories<D, E extends { path: string; type: InnerEntry['t
   }
   return { entries, byPath };
 }
+
+/**
+ * children() for file systems whose directories are records of (name, inode number) — ext4,
+ * EROFS: '.' and '..' skipped, each child's inode read only when the walk reaches it, and a
+ * directory child listed by its own inode under its inode number.
+ */
+export function inodeChildren<I, E extends { type: InnerEntry['type'] }>(
+  dirents: (dir: I) => Iterable<{ name: string; ino: number; at: number }>,
+  inode: (ino: number, at: number) => I,
+  entryOf: (path: string, inode: I) => E,
+): (dir: I) => Iterable<DirChild<I, E>> {
+  return function* (dir) {
+    for (const { name, ino, at } of dirents(dir)) {
+      if (name === '.' || name === '..') continue;
+      yield {
+        name,
+        at,
+        open(path) {
+          const child = inode(ino, at);
+          const entry = entryOf(path, child);
+          return entry.type === 'dir' ? { entry, dir: { dir: child, key: ino } } : { entry };
+        },
+      };
+    }
+  };
+}

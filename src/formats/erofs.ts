@@ -15,7 +15,7 @@ import * as zlib from 'node:zlib';
 import { errnoCode, NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import { decompress, DecompressError } from './decompress.js';
-import { walkDirectories } from './dir-walk.js';
+import { inodeChildren, walkDirectories } from './dir-walk.js';
 import type { ImageReader, ImageView, InnerEntry, InnerOwner } from './image.js';
 import * as bytes from './bytes.js';
 import { headOf, type Verdict } from './detection.js';
@@ -411,7 +411,7 @@ export class Erofs {
     };
   }
 
-  private *dirents(dir: ErofsInode): Generator<{ name: string; nid: number; at: number }> {
+  private *dirents(dir: ErofsInode): Generator<{ name: string; ino: number; at: number }> {
     const bs = this.blockSize;
     if (dir.size > 2 ** 32) throw this.fail(`directory inode ${dir.nid} is ${dir.size} bytes`, dir.offset + 8);
     const data = Buffer.concat([...this.readInode(dir)]);
@@ -436,7 +436,7 @@ export class Erofs {
           if (nul >= 0 && nul < endOff) endOff = nul;
         }
         if (off < first || endOff > blk.length || endOff <= off) throw this.fail(`directory inode ${dir.nid} has a bad name offset ${off}`, where(b + i * 12 + 8));
-        yield { name: Buffer.from(blk.subarray(off, endOff)).toString('utf8'), nid, at: where(b + i * 12) };
+        yield { name: Buffer.from(blk.subarray(off, endOff)).toString('utf8'), ino: nid, at: where(b + i * 12) };
       }
     }
   }
@@ -456,23 +456,13 @@ export class Erofs {
       }
       return e;
     };
-    const self = this;
     const { entries, byPath } = walkDirectories<ErofsInode, ErofsEntry>({
       root: { entry: entryOf('', root), dir: root, key: root.nid },
-      *children(dir) {
-        for (const { name, nid, at } of self.dirents(dir)) {
-          if (name === '.' || name === '..') continue;
-          yield {
-            name,
-            at,
-            open(path) {
-              const child = self.inode(nid, at);
-              const entry = entryOf(path, child);
-              return entry.type === 'dir' ? { entry, dir: { dir: child, key: nid } } : { entry };
-            },
-          };
-        }
-      },
+      children: inodeChildren(
+        (dir) => this.dirents(dir),
+        (ino, at) => this.inode(ino, at),
+        entryOf,
+      ),
       limits: this.limits,
       fail: (why, offset) => this.fail(why, offset),
     });

@@ -14,7 +14,7 @@
  */
 import { NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
-import { walkDirectories } from './dir-walk.js';
+import { inodeChildren, walkDirectories } from './dir-walk.js';
 import type { ImageReader, ImageView, InnerEntry, InnerOwner } from './image.js';
 import * as bytes from './bytes.js';
 import { headOf, type Verdict } from './detection.js';
@@ -448,23 +448,13 @@ export class Ext4 {
       if (type === 'symlink') e.target = Buffer.from(this.symlinkTarget(ino)).toString('utf8');
       return e;
     };
-    const self = this;
     const { entries, byPath } = walkDirectories<Ext4Inode, Ext4Entry>({
       root: { entry: entryOf('', root), dir: root, key: ROOT_INO },
-      *children(dir) {
-        for (const { name, inum, at } of self.dirents(dir)) {
-          if (name === '.' || name === '..') continue;
-          yield {
-            name,
-            at,
-            open(path) {
-              const child = self.inode(inum, at);
-              const entry = entryOf(path, child);
-              return entry.type === 'dir' ? { entry, dir: { dir: child, key: inum } } : { entry };
-            },
-          };
-        }
-      },
+      children: inodeChildren(
+        (dir) => this.dirents(dir),
+        (ino, at) => this.inode(ino, at),
+        entryOf,
+      ),
       limits: this.limits,
       fail: (why, offset) => this.fail(why, offset),
     });
@@ -488,7 +478,7 @@ export class Ext4 {
   }
 
   /** A directory's entries (inode ≠ 0), read linearly; htree index blocks are empty dirents. */
-  private *dirents(dir: Ext4Inode): Generator<{ name: string; inum: number; at: number }> {
+  private *dirents(dir: Ext4Inode): Generator<{ name: string; ino: number; at: number }> {
     if (dir.size > 2 ** 32) throw this.fail(`directory inode ${dir.ino} is ${dir.size} bytes`, dir.offset + INODE.sizeLo);
     const bs = this.sb.blockSize;
     const filetype = (this.sb.incompat & INCOMPAT.filetype) !== 0;
@@ -518,7 +508,7 @@ export class Ext4 {
         if (recLen < 8 || recLen % 4 !== 0 || o + recLen > bytes.length) throw this.fail(`directory inode ${dir.ino} has a bad record length ${recLen}`, blk.offset + o + 4);
         if (inum !== 0) {
           if (8 + nameLen > recLen) throw this.fail(`directory inode ${dir.ino} has a name longer than its record`, blk.offset + o + 6);
-          yield { name: Buffer.from(bytes.subarray(o + 8, o + 8 + nameLen)).toString('utf8'), inum, at: blk.offset + o };
+          yield { name: Buffer.from(bytes.subarray(o + 8, o + 8 + nameLen)).toString('utf8'), ino: inum, at: blk.offset + o };
         }
         o += recLen;
       }
