@@ -2,7 +2,8 @@
  * Seeded mutation fuzzing of an image reader over kept corpora (test/fuzz-corpus/<format>/), and
  * the replay of those corpora. A corpus is a MANIFEST.json and gzipped images: seeds (small images
  * made by the real tools, the command in `why`) and mutants kept because they end in a distinct
- * error. Every input must end in entries and contents or a NixSealError, quickly; anything else
+ * error. Every input must end in entries and contents or a NixSealError within a work budget
+ * (reads and bytes counted, not time); anything else
  * fails with the fast-check seed to replay it (FC_SEED=N, more runs FUZZ_RUNS=N).
  *
  * A mutant's recorded outcome and offset are regression pins (what this reader said when it was
@@ -16,8 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { NixSealError } from '../../src/errors.js';
-import { BufferSource } from '../../src/formats/byte-source.js';
 import type { ImageReader } from '../../src/formats/image.js';
+import { CountingSource } from './counting-source.js';
 import { seeded } from './property.js';
 
 export const CORPUS_ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fuzz-corpus');
@@ -34,21 +35,64 @@ export interface CorpusEntry {
 
 export type Outcome = { outcome: string; offset?: number; message?: string };
 
-/** Longer than this for one input is a hang (a missing budget), not slowness. */
-const SLOW_MS = 3000;
+/**
+ * The work one input may cost, counted as it happens (not timed, so the bound holds on a loaded
+ * machine): bytes read from the image, file bytes produced, and 512 units per read call and per
+ * entry (so a loop of empty reads or of entries is not free). A reader that goes over has lost a
+ * budget of its own (a cycle, an amplification) and the input fails at once, even when it would
+ * never have ended. Per byte of input with a floor for tiny ones; FUZZ_WORK=1 prints the largest
+ * share of its budget each format's inputs used (qcow2 the most: a mutated disk size read up to
+ * READ_CAP as zeros; the default runs of every format stay under a third).
+ */
+const WORK_PER_INPUT_BYTE = 256;
+const WORK_FLOOR = 4 << 20;
+const UNITS_PER_CALL = 512;
 /** How much of each file a fuzz run reads. */
 const READ_CAP = 8 << 20;
 
-/** Opens `bytes` (without asking `detect`: open must refuse what it cannot read), lists, reads every file, locates a few offsets. */
-export function exerciseImage(reader: ImageReader, bytes: Uint8Array, probes: readonly number[] = []): Outcome {
+/** Not a NixSealError: a reader over its budget fails the test instead of counting as a refusal. */
+export class WorkBudgetExceeded extends Error {}
+
+export class WorkMeter {
+  used = 0;
+  constructor(readonly limit: number) {}
+  charge(units: number, what: string): void {
+    this.used += units;
+    if (this.used > this.limit) throw new WorkBudgetExceeded(`over the work budget of ${this.limit} units at ${what}: a missing budget in the reader?`);
+  }
+}
+
+export const workBudgetFor = (inputLength: number): number => Math.max(WORK_FLOOR, WORK_PER_INPUT_BYTE * inputLength);
+
+/** A CountingSource that charges its reads to a meter. */
+class MeteredSource extends CountingSource {
+  constructor(
+    bytes: Uint8Array,
+    private readonly meter: WorkMeter,
+  ) {
+    super(bytes);
+  }
+  override read(offset: number, length: number): Uint8Array {
+    this.meter.charge(UNITS_PER_CALL + Math.max(0, length), `a read of ${length} bytes at ${offset}`);
+    return super.read(offset, length);
+  }
+}
+
+/**
+ * Opens `bytes` (without asking `detect`: open must refuse what it cannot read), lists, reads every
+ * file, locates a few offsets, within `meter`'s budget (the input's, by default).
+ */
+export function exerciseImage(reader: ImageReader, bytes: Uint8Array, probes: readonly number[] = [], meter = new WorkMeter(workBudgetFor(bytes.length))): Outcome {
   try {
-    const view = reader.open(new BufferSource(bytes), 'fuzz');
+    const view = reader.open(new MeteredSource(bytes, meter), 'fuzz');
     for (const e of view.entries()) {
+      meter.charge(UNITS_PER_CALL, `entry ${e.path}`);
       if (e.type !== 'file') continue;
       // A mutated size can claim gigabytes (of holes, read as zeros): honest work, but not this
       // test's; the first READ_CAP bytes are read, the whole file when it is smaller.
       let n = 0;
       for (const c of view.read(e)) {
+        meter.charge(UNITS_PER_CALL + c.length, `${e.path}'s contents`);
         n += c.length;
         if (n >= READ_CAP) break;
       }
@@ -67,12 +111,24 @@ export function exerciseImage(reader: ImageReader, bytes: Uint8Array, probes: re
   }
 }
 
-function timed(reader: ImageReader, bytes: Uint8Array, probes: readonly number[], label: string): Outcome {
-  const t0 = performance.now();
-  const r = exerciseImage(reader, bytes, probes);
-  const ms = performance.now() - t0;
-  if (ms > SLOW_MS) throw new Error(`${label} took ${Math.round(ms)} ms (a missing budget?)`);
-  return r;
+/** The largest share of its budget an input used, per format (printed with FUZZ_WORK=1). */
+const mostWork = new Map<string, number>();
+process.on('exit', () => {
+  if (process.env.FUZZ_WORK !== '1') return;
+  for (const [format, share] of mostWork) process.stderr.write(`fuzz work: ${format}'s inputs used at most ${(100 * share).toFixed(1)} % of their budget\n`);
+});
+
+/** exerciseImage, naming the input when it goes over its budget. */
+function budgeted(reader: ImageReader, bytes: Uint8Array, probes: readonly number[], label: string, format: string): Outcome {
+  const meter = new WorkMeter(workBudgetFor(bytes.length));
+  try {
+    return exerciseImage(reader, bytes, probes, meter);
+  } catch (err) {
+    if (err instanceof WorkBudgetExceeded) err.message = `${label} (${bytes.length} bytes): ${err.message}`;
+    throw err;
+  } finally {
+    mostWork.set(format, Math.max(mostWork.get(format) ?? 0, meter.used / meter.limit));
+  }
 }
 
 export function readManifest(format: string): Record<string, CorpusEntry> {
@@ -89,7 +145,7 @@ export function replayCorpus(reader: ImageReader, format: string): void {
   assert.ok(Object.values(manifest).some((e) => e.seed === true), 'a seed');
   assert.ok(Object.values(manifest).some((e) => e.seed !== true), 'a mutant');
   for (const [name, want] of Object.entries(manifest)) {
-    const got = timed(reader, loadCorpusFile(format, name), [], name);
+    const got = budgeted(reader, loadCorpusFile(format, name), [], name, format);
     assert.equal(got.outcome, want.outcome, `${name}: ${got.message ?? 'ok'}`);
     // A regression pin: where the reader blamed this corruption when the mutant was kept.
     assert.equal(got.offset, want.offset, `${name}: offset (${got.message})`);
@@ -134,7 +190,7 @@ const slug = (s: string): string => s.replace(/^[A-Z]+: /, '').replace(/[^a-zA-Z
 /**
  * Mutates each seed of the corpus `runs` times (fast-check, seeded): bytes, 16- and 32-bit fields
  * set to edge values, runs XORed, ASCII digits changed (tar, cpio), truncation; each must end in
- * entries or a NixSealError within SLOW_MS. Returns the kinds of error seen, per seed.
+ * entries or a NixSealError within the work budget. Returns the kinds of error seen, per seed.
  */
 export function fuzzCorpus(reader: ImageReader, format: string, runs = 300): Map<string, number> {
   const manifest = readManifest(format);
@@ -164,7 +220,7 @@ export function fuzzCorpus(reader: ImageReader, format: string, runs = 300): Map
         const undo = apply(bytes, edits);
         try {
           const input = cut === null ? bytes : bytes.subarray(0, cut);
-          const r = timed(reader, input, edits.map((e) => e.at), `${format}/${name} mutant`);
+          const r = budgeted(reader, input, edits.map((e) => e.at), `${format}/${name} mutant`, format);
           if (r.outcome === 'ok') return;
           const k = kindOf(r);
           kinds.set(k, (kinds.get(k) ?? 0) + 1);
