@@ -17,7 +17,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['seal'],
   ['sources', 'scan'],
   ['formats', 'graph'],
-  ['store', 'io', 'errors.ts'],
+  ['store', 'io', 'errors.ts', 'checked-index.ts'],
 ];
 
 /** The layer of a path relative to src/ (its first component), or undefined for a folder not in LAYERS. */
