@@ -46,7 +46,6 @@ export interface Analysis {
 }
 
 /**
-/**
  * --seal-images' detection (seal/detect) brings every format module with it, a large share of a
  * plain closure's start-up: prepareAnalysis loads it only when asked, and the library's index
  * registers it (useImageDetection) so that the synchronous analyze() has it.

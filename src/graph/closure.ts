@@ -1,3 +1,4 @@
+import { f64At, itemAt, u32At } from '../checked-index.js';
 import { NixSealError } from '../errors.js';
 import type { PathId, RefGraph } from './ref-graph.js';
 import { asPathId } from './ref-graph.js';
@@ -9,6 +10,13 @@ export type PathMask = Uint8Array;
  * Fresh memory is what these walks mostly cost on a large graph (first-touched pages): a caller
  * doing several walks passes one Scratch through them, so their stacks are one array touched once;
  * nothing is allocated for seals that are not there.
+ */
+
+/*
+ * The walks and the mask sums index their typed arrays unchecked (`!`): they run per edge or per
+ * path of graphs of 200,000 paths and a million edges, where the checked accessors of
+ * checked-index.ts cost 10–30 % (BENCHMARKS.md, "Figures behind code choices"). The ids they read
+ * come from the graph itself (refStart, refs), whose edges buildRefGraph checked. The rest is checked.
  */
 
 /** Stack space for the walks, reusable across calls (passed explicitly: no shared module state). */
@@ -75,7 +83,7 @@ export function topoOrder(g: RefGraph, mask: PathMask, scratch?: Scratch): PathI
   const ids = topoOrderIds(g, mask, scratch);
   // One exact-size array (Array.from would grow one through an iterator).
   const out = new Array<PathId>(ids.length);
-  for (let i = 0; i < ids.length; i++) out[i] = asPathId(ids[i]!);
+  for (let i = 0; i < ids.length; i++) out[i] = asPathId(u32At(ids, i));
   return out;
 }
 
@@ -106,7 +114,7 @@ export function topoOrderIds(g: RefGraph, mask: PathMask, scratch = new Scratch(
         if (w === v || !mask[w]) continue;
         if (state[w] === 1) {
           throw new NixSealError('EPARSE', `Cannot sort paths: cycle between ${g.paths[v]} and ${g.paths[w]}`, {
-            path: g.paths[v]!,
+            path: itemAt(g.paths, v),
           });
         }
         if (state[w] === 0) {
@@ -201,7 +209,7 @@ export function sealedClosure(g: RefGraph, roots: PathId[], seals: PathMask, ful
     full,
     kept,
     seals: reachedSeals.map((seal, si) => {
-      const erased = erasedBy[si]!;
+      const erased = itemAt(erasedBy, si);
       return { seal, erased, exclusive: erased.filter((v) => hits[v] === 1) };
     }),
   };
@@ -210,6 +218,6 @@ export function sealedClosure(g: RefGraph, roots: PathId[], seals: PathMask, ful
 /** Sum of narSize over a list of ids. */
 export function narSizeOf(g: RefGraph, ids: readonly PathId[]): number {
   let s = 0;
-  for (const i of ids) s += g.narSize[i]!;
+  for (const i of ids) s += f64At(g.narSize, i);
   return s;
 }

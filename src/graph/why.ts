@@ -1,3 +1,4 @@
+import { u32At } from '../checked-index.js';
 import type { PathMask } from './closure.js';
 
 /** A map key for the edge from → to (store paths hold no newline). */
@@ -9,7 +10,8 @@ import { asPathId } from './ref-graph.js';
  * The shortest reference chain from `from` to `to` (inclusive), breadth-first with references in
  * path order so the answer is deterministic. `blocked` marks paths whose references may not be
  * followed (seals, when asking about the sealed closure). Undefined when `to` is unreachable.
- * Self-contained (no calls to other functions): the report page inlines its source.
+ * Self-contained (no calls to other functions, so its reads are unchecked `!`): the report page
+ * inlines its source.
  */
 export function shortestChain(g: RefGraph, from: PathId, to: PathId, blocked?: PathMask): PathId[] | undefined {
   const n = g.paths.length;
@@ -42,7 +44,10 @@ export function shortestChain(g: RefGraph, from: PathId, to: PathId, blocked?: P
   return chain.reverse();
 }
 
-/** Paths from which `to` can be reached (including `to`), walking references backwards. */
+/**
+ * Paths from which `to` can be reached (including `to`), walking references backwards. Per edge of
+ * the closure, so unchecked (`!`) like the walks in closure.ts.
+ */
 function canReach(g: RefGraph, to: PathId, blocked?: PathMask): PathMask {
   const n = g.paths.length;
   // Reverse CSR built on demand: `why --all` is rare and the graph is only the closure.
@@ -94,8 +99,8 @@ export function allChains(g: RefGraph, from: PathId, to: PathId, limit: number, 
       return;
     }
     if (blocked && blocked[v]) return;
-    for (let k = g.refStart[v]!; k < g.refStart[v + 1]!; k++) {
-      const w = asPathId(g.refs[k]!);
+    for (let k = u32At(g.refStart, v), end = u32At(g.refStart, v + 1); k < end; k++) {
+      const w = asPathId(u32At(g.refs, k));
       if (!useful[w] || onChain[w]) continue;
       onChain[w] = 1;
       chain.push(w);

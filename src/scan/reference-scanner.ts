@@ -2,6 +2,7 @@
  * A streaming reference scanner with Nix's semantics (libstore/references.cc) that reports every
  * occurrence, where Nix stops at the first: the evidence behind `why --precise` and the audit.
  */
+import { i32At, itemAt, u8At } from '../checked-index.js';
 import { NixSealError } from '../errors.js';
 import { NIX32_ALPHABET } from '../store/nix32.js';
 import { HASH_PART_LENGTH } from '../store/store-path.js';
@@ -92,17 +93,17 @@ export class HashPartSet {
     this.next = new Int32Array(k).fill(-1);
     const d = new Uint8Array(HASH_PART_LENGTH);
     for (let n = 0; n < k; n++) {
-      const h = list[n]!;
+      const h = itemAt(list, n);
       for (let i = 0; i < HASH_PART_LENGTH; i++) {
         this.bytes[n * HASH_PART_LENGTH + i] = h.charCodeAt(i);
-        d[i] = DIGIT[h.charCodeAt(i)]!;
+        d[i] = u8At(DIGIT, h.charCodeAt(i));
       }
       for (let q = BLOCK - 1; q < HASH_PART_LENGTH; q++) {
-        const slot = this.slot((d[q - 3]! << 15) | (d[q - 2]! << 10) | (d[q - 1]! << 5) | d[q]!);
+        const slot = this.slot((u8At(d, q - 3) << 15) | (u8At(d, q - 2) << 10) | (u8At(d, q - 1) << 5) | u8At(d, q));
         const s = HASH_PART_LENGTH - 1 - q;
-        if (s < this.shift[slot]!) this.shift[slot] = s;
+        if (s < u8At(this.shift, slot)) this.shift[slot] = s;
         if (s === 0) {
-          this.next[n] = this.head[slot]!;
+          this.next[n] = i32At(this.head, slot);
           this.head[slot] = n;
         }
       }
@@ -120,7 +121,9 @@ export class HashPartSet {
   /**
    * Searches the windows of `b` starting at `from` … `lastStart` (inclusive; lastStart ≤ b.length - 32)
    * and appends each match to `out` as two numbers: the candidate's index, the window's start.
-   * Matches come in increasing order of start.
+   * Matches come in increasing order of start. Runs per byte scanned (GB/s), so its reads and
+   * verify's are unchecked (`!`): every index is a byte value into a 256-entry table, a slot
+   * masked to the table, or a window the loop bounds keep inside `b`.
    */
   search(b: Uint8Array, from: number, lastStart: number, out: number[]): void {
     if (this.hashes.length === 0) return;
@@ -355,8 +358,8 @@ export class ReferenceScanner {
     const ctx = this.context;
     const chunkEnd = chunkStart + chunk.length;
     for (let k = 0; k < m.length; k += 2) {
-      const hash = hashes[m[k]!]!;
-      const offset = base + m[k + 1]!;
+      const hash = itemAt(hashes, itemAt(m, k));
+      const offset = base + itemAt(m, k + 1);
       this.found.add(hash);
       this.hitCount++;
       const before = this.shown(Math.max(0, offset - ctx), offset, chunk, chunkStart);
@@ -382,7 +385,7 @@ export class ReferenceScanner {
     const buf = this.scratch;
     for (let k = 0; k < n; k++) {
       const a = from + k;
-      buf[k] = SHOWN[a >= chunkStart ? chunk[a - chunkStart]! : this.tail[this.tailLen - (chunkStart - a)]!]!;
+      buf[k] = u8At(SHOWN, a >= chunkStart ? u8At(chunk, a - chunkStart) : u8At(this.tail, this.tailLen - (chunkStart - a)));
     }
     return buf.toString('latin1', 0, n);
   }
@@ -396,7 +399,7 @@ export class ReferenceScanner {
       p.hit.after += this.shown(this.pos, this.pos + take, chunk, this.pos);
       p.need -= take;
     }
-    while (done < this.pending.length && this.pending[done]!.need === 0) out.push(this.pending[done++]!.hit);
+    while (done < this.pending.length && itemAt(this.pending, done).need === 0) out.push(itemAt(this.pending, done++).hit);
     if (done > 0) this.pending = this.pending.slice(done);
   }
 }

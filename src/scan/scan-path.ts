@@ -6,6 +6,7 @@
 import { closeSync, readSync, type Stats } from 'node:fs';
 import { READ_CHUNK, readAsync, walkNarOrder } from '../formats/fs-walk.js';
 import { NixSealError } from '../errors.js';
+import { itemAt } from '../checked-index.js';
 import { openTreeFile, treeIoError, treeTypeError } from '../formats/nar.js';
 import { HashPartSet, ReferenceScanner, type ScanHit, type ScannerOptions } from './reference-scanner.js';
 
@@ -119,7 +120,7 @@ async function* walk(root: Buffer, scanner: ReferenceScanner): AsyncGenerator<Pa
   const bufs: Buffer[] = [];
   const buffer = (k: number): Buffer => {
     while (bufs.length <= k) bufs.push(freeBuffers.pop() ?? Buffer.allocUnsafe(READ_CHUNK));
-    return bufs[k]!;
+    return itemAt(bufs, k);
   };
 
   /** The hits in an entry name or a symlink target, as a batch. */

@@ -27,6 +27,10 @@ type Db = SqliteDb;
  * - Paths are slices of their batch's text, which is over 128 kB and so allocated once, directly in
  *   V8's large-object space, instead of being copied through the young generation; sorting them
  *   uses packed numeric keys, not a string comparator (~100 ms for 45k paths).
+ * - Typed arrays are indexed unchecked (`!`): every loop here runs per row or per edge of the
+ *   closure being loaded, and the checked accessors (checked-index.ts) cost 10–15 % in such loops
+ *   (BENCHMARKS.md, "Figures behind code choices"). The ids come from the database's own keys and
+ *   from arrays sized here; buildRefGraph checks every edge it is handed.
  */
 
 const PAGE_CACHE_KIB = 256;
