@@ -11,7 +11,7 @@ import { KEPT, SEVERAL_SEALS, type ReportData } from './report-data.js';
 import { layoutTreemap, type TreemapCell } from './treemap.js';
 import { REPORT_SCRIPT } from './report-script.js';
 import { REPORT_STYLE } from './report-style.js';
-import { itemAt } from '../checked-index.js';
+import { f64At, itemAt } from '../checked-index.js';
 
 const W = 1200;
 const H = 640;
@@ -78,10 +78,12 @@ function legend(d: ReportData, hasRest: boolean): string {
 
 /** The treemap's text alternative: the biggest blocks, as a table. */
 function treemapText(d: ReportData): string {
+  // A typed copy for f64At: itemAt (fed every kind of array) in this 190k-path sort measured +12 % on the whole page.
+  const added = Float64Array.from(d.added);
   const top = d.idom
     .map((dom, i) => ({ dom, i }))
     .filter((x) => x.dom !== -2)
-    .sort((a, b) => itemAt(d.added, b.i) - itemAt(d.added, a.i) || a.i - b.i)
+    .sort((a, b) => f64At(added, b.i) - f64At(added, a.i) || a.i - b.i)
     .slice(0, 30);
   const rows = top
     .map(({ dom, i }) => {
