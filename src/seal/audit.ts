@@ -309,7 +309,7 @@ async function auditSeal(input: AuditInput, seal: PathId, erased: readonly PathI
       const isMissing = new Set(missing);
       const via = new Map<PathId, string[]>();
       for (const v of [seal, ...erased]) {
-        for (let k = u32At(g.refStart, v); k < u32At(g.refStart, v + 1); k++) {
+        for (let k = u32At(g.refStart, v), end = u32At(g.refStart, v + 1); k < end; k++) {
           const w = asPathId(u32At(g.refs, k));
           if (w !== v && isMissing.has(w)) {
             const list = via.get(w) ?? [];

@@ -247,7 +247,11 @@ function hasHashes(text: string): boolean {
 function rootsOf(g: RefGraph): StorePath[] {
   const referred = new Uint8Array(g.paths.length);
   for (let v = 0; v < g.paths.length; v++) {
-    for (let k = u32At(g.refStart, v); k < u32At(g.refStart, v + 1); k++) if (g.refs[k] !== v) referred[u32At(g.refs, k)] = 1;
+    const end = u32At(g.refStart, v + 1);
+    for (let k = u32At(g.refStart, v); k < end; k++) {
+      const w = u32At(g.refs, k);
+      if (w !== v) referred[w] = 1;
+    }
   }
   return g.paths.filter((_, i) => !referred[i]);
 }
