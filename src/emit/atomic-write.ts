@@ -49,7 +49,7 @@ async function checkTarget(target: string): Promise<void> {
 export async function writeFilesAtomic(files: readonly FileToWrite[]): Promise<void> {
   for (const f of files) await checkTarget(f.path);
   const temps: string[] = [];
-  let renamed = 0; // temps[0 .. renamed] are renamed: the cleanup leaves them
+  let renamed = 0; // the first `renamed` temps are their targets now: the cleanup leaves them
   try {
     for (const f of files) {
       const tmp = tempNameFor(f.path);
