@@ -1,6 +1,7 @@
 import type { Analysis } from '../analysis.js';
 import { auditAnalysis, isProven, type AuditProgress, type AuditResult } from '../seal/audit.js';
 import { withBytesOf } from '../sources/source.js';
+import { itemAt } from '../checked-index.js';
 
 export type { AuditResult };
 
@@ -18,7 +19,7 @@ export async function auditCommand(
   progress?: (p: AuditProgress) => void,
 ): Promise<{ result: AuditResult; exitCode: number }> {
   // From a binary cache, the seals' NARs are fetched when they are not on disk.
-  const withSeals = withBytesOf(a, a.closure.seals.map((s) => a.graph.paths[s.seal]!));
+  const withSeals = withBytesOf(a, a.closure.seals.map((s) => itemAt(a.graph.paths, s.seal)));
   const result = await auditAnalysis(withSeals, { maxEvidence: f.evidence, quick: f.quick ?? false, ...(log ? { log } : {}), ...(progress ? { progress } : {}) });
   const unproven = result.seals.some((s) => s.erased.some((e) => !isProven(e.verdict, result.quick)));
   return { result, exitCode: f.strict && unproven ? 1 : 0 };

@@ -6,6 +6,7 @@ import { closureInfoTexts, type SealsJson } from '../emit/closure-info.js';
 import { usageError, type Warning } from '../errors.js';
 import { maskCount } from '../graph/closure.js';
 import { withHashesFromDisk, withSizesFromDisk } from '../sources/hashes-from-disk.js';
+import { itemAt } from '../checked-index.js';
 
 export interface ClosureInfoOptions {
   /** -o DIR: write store-paths, registration, total-nar-size and seals.json into DIR (created if missing, not its parent). */
@@ -73,7 +74,7 @@ export async function closureInfoCommand(a: Analysis, opts: ClosureInfoOptions):
   }
   const t = closureInfoTexts(g, a.closure);
   const base = {
-    roots: a.roots.map((r) => g.paths[r]!),
+    roots: a.roots.map((r) => itemAt(g.paths, r)),
     count: maskCount(kept),
     totalNarSize: t.totalNarSize,
     hashedFromDisk,

@@ -2,6 +2,7 @@ import type { Warning } from '../errors.js';
 import type { Analysis } from '../analysis.js';
 import { maskCount, maskNarSize, narSizeOf, topoOrder, topoOrderIds } from '../graph/closure.js';
 import { referencesOf } from '../graph/ref-graph.js';
+import { f64At, itemAt, u32At } from '../checked-index.js';
 
 /** `nix-seal closure --json`: the contract in the README. Sizes are null where the source lacks them. */
 export interface ClosureResult {
@@ -18,17 +19,17 @@ export function closureResult(a: Analysis): ClosureResult {
   const g = a.graph;
   const { kept, full } = a.closure;
   return {
-    roots: a.roots.map((r) => g.paths[r]!),
+    roots: a.roots.map((r) => itemAt(g.paths, r)),
     paths: topoOrder(g, kept).map((id) => ({
-      path: g.paths[id]!,
-      narSize: sizeOrNull(g.narSize[id]!),
+      path: itemAt(g.paths, id),
+      narSize: sizeOrNull(f64At(g.narSize, id)),
       references: Array.from(referencesOf(g, id))
         .filter((r) => kept[r])
-        .map((r) => g.paths[r]!),
+        .map((r) => itemAt(g.paths, r)),
     })),
     seals: a.closure.seals.map((s) => ({
-      path: g.paths[s.seal]!,
-      erased: s.erased.map((e) => g.paths[e]!),
+      path: itemAt(g.paths, s.seal),
+      erased: s.erased.map((e) => itemAt(g.paths, e)),
       erasedNarSize: sizeOrNull(narSizeOf(g, s.erased)),
     })),
     totals: {
@@ -50,7 +51,8 @@ export function closureLines(a: Analysis): string {
   const g = a.graph;
   const order = topoOrderIds(g, a.closure.kept);
   const lines = new Array<string>(order.length + 1);
-  for (let i = 0; i < order.length; i++) lines[i] = g.paths[order[i]!]!;
+  let i = 0;
+  for (const id of order) lines[i++] = itemAt(g.paths, id);
   lines[order.length] = ''; // the last newline
   return lines.join('\n');
 }
@@ -71,7 +73,7 @@ export function writeClosureLines(a: Analysis, write: (text: string) => void): v
   for (let i = 0; i < order.length; i += LINES_PER_WRITE) {
     const n = Math.min(LINES_PER_WRITE, order.length - i);
     if (n < LINES_PER_WRITE) lines.length = n + 1;
-    for (let j = 0; j < n; j++) lines[j] = g.paths[order[i + j]!]!;
+    for (let j = 0; j < n; j++) lines[j] = itemAt(g.paths, u32At(order, i + j));
     lines[n] = ''; // each piece ends with its last newline
     write(lines.join('\n'));
   }

@@ -3,6 +3,7 @@ import type { Analysis } from '../analysis.js';
 import { maskCount, maskNarSize, narSizeOf } from '../graph/closure.js';
 import type { PathId } from '../graph/ref-graph.js';
 import { sizeOrNull } from './closure.js';
+import { f64At, itemAt } from '../checked-index.js';
 
 export interface Amount {
   count: number;
@@ -31,7 +32,7 @@ export function infoResult(a: Analysis): InfoResult {
   const sealed = { count: maskCount(a.closure.kept), narSize: sizeOrNull(maskNarSize(g, a.closure.kept)) };
   const amount = (ids: readonly PathId[]): Amount => ({ count: ids.length, narSize: sizeOrNull(narSizeOf(g, ids)) });
   return {
-    roots: a.roots.map((r) => g.paths[r]!),
+    roots: a.roots.map((r) => itemAt(g.paths, r)),
     full,
     sealed,
     erased: {
@@ -39,8 +40,8 @@ export function infoResult(a: Analysis): InfoResult {
       narSize: full.narSize === null || sealed.narSize === null ? null : full.narSize - sealed.narSize,
     },
     seals: a.closure.seals.map((s) => ({
-      path: g.paths[s.seal]!,
-      narSize: sizeOrNull(g.narSize[s.seal]!),
+      path: itemAt(g.paths, s.seal),
+      narSize: sizeOrNull(f64At(g.narSize, s.seal)),
       erased: amount(s.erased),
       exclusive: amount(s.exclusive),
       erasedPaths: erasedList(a, s.erased, new Set(s.exclusive)),
@@ -52,6 +53,6 @@ export function infoResult(a: Analysis): InfoResult {
 function erasedList(a: Analysis, ids: readonly number[], exclusive: ReadonlySet<number>): InfoResult['seals'][number]['erasedPaths'] {
   const g = a.graph;
   return ids
-    .map((id) => ({ path: g.paths[id]!, narSize: sizeOrNull(g.narSize[id]!), exclusive: exclusive.has(id) }))
+    .map((id) => ({ path: itemAt(g.paths, id), narSize: sizeOrNull(f64At(g.narSize, id)), exclusive: exclusive.has(id) }))
     .sort((x, y) => (y.narSize ?? -1) - (x.narSize ?? -1) || (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
 }

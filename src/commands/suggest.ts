@@ -5,6 +5,7 @@ import { idOf, type PathId } from '../graph/ref-graph.js';
 import { auditSeals, isProven, type AuditInput } from '../seal/audit.js';
 import type { Amount } from './info.js';
 import { sizeOrNull } from './closure.js';
+import { f64At, itemAt } from '../checked-index.js';
 
 /** What the audit says of the paths a seal would erase (`nix-seal audit` shows the evidence). */
 export interface InsideSummary {
@@ -78,7 +79,7 @@ export async function suggestResult(a: Analysis, given: GivenSealFlags = {}, opt
     const alone = new Uint8Array(g.paths.length);
     alone[d.id] = 1;
     const erased = sealedClosure(g, a.roots, alone).seals[0]?.erased ?? [];
-    const sealPath = g.paths[d.id]!;
+    const sealPath = itemAt(g.paths, d.id);
     const input: AuditInput = { graph: g, roots: a.roots, seals: [{ seal: d.id, erased }], realStoreDir: a.source.realStoreDir };
     if (a.source.materialize) input.materialize = (paths) => a.source.materialize!(paths);
     const audit = (await auditSeals(input, { quick, maxEvidence: 1 })).seals[0];
@@ -92,7 +93,7 @@ export async function suggestResult(a: Analysis, given: GivenSealFlags = {}, opt
     };
     images.push({
       path: sealPath,
-      narSize: sizeOrNull(g.narSize[d.id]!),
+      narSize: sizeOrNull(f64At(g.narSize, d.id)),
       reason: d.sniff.reason,
       files: d.sniff.files.map((f) => ({ file: f.file, format: f.detection.format, why: f.detection.why })),
       alone: amount(erased),
@@ -106,12 +107,12 @@ export async function suggestResult(a: Analysis, given: GivenSealFlags = {}, opt
   const proven = a.seals.slice();
   for (const s of unproven) proven[idOf(g, s.path)!] = 0;
   return {
-    roots: a.roots.map((r) => g.paths[r]!),
+    roots: a.roots.map((r) => itemAt(g.paths, r)),
     full: maskAmount(a.closure.full),
     sealedAll: maskAmount(a.closure.kept),
     sealedProven: maskAmount(reach(g, a.roots, proven)),
     images,
-    excluded: a.detected.filter((d) => !a.seals[d.id]).map((d) => ({ path: g.paths[d.id]!, reason: d.sniff.reason })),
+    excluded: a.detected.filter((d) => !a.seals[d.id]).map((d) => ({ path: itemAt(g.paths, d.id), reason: d.sniff.reason })),
     flags: [
       ...(given.seals ?? []).flatMap((p) => ['--seal', p]),
       ...(given.sealsFrom ?? []).flatMap((f) => ['--seals-from', f]),

@@ -7,6 +7,7 @@ import { NixSealError } from '../errors.js';
 import type { PathId } from '../graph/ref-graph.js';
 import { asPathId } from '../graph/ref-graph.js';
 import { baseNameOf, nameOf, type StorePath } from '../store/store-path.js';
+import { itemAt } from '../checked-index.js';
 
 export interface WhyResult {
   root: string;
@@ -43,15 +44,15 @@ export async function addPrecision(r: WhyResult, a: Analysis, opts: { maxEvidenc
 
 export function whyResult(a: Analysis, targetArg: string, all?: { limit: number }): WhyResult {
   const g = a.graph;
-  const root = a.roots[0]!;
+  const root = itemAt(a.roots, 0);
   const target = targetArg.includes('/') ? resolveInAnalysis(a, targetArg) : byName(a, targetArg);
-  const names = (ids: number[]): string[] => ids.map((i) => g.paths[i]!);
-  const base = { root: g.paths[root]!, target: target.path, erasedBy: [], chain: [] };
+  const names = (ids: number[]): string[] => ids.map((i) => itemAt(g.paths, i));
+  const base = { root: itemAt(g.paths, root), target: target.path, erasedBy: [], chain: [] };
   const t = target.id;
   if (t === undefined || !a.closure.full[t]) return { ...base, status: 'absent', seals: [] };
   const sealsOnChains = new Set<string>();
   const mark = (chain: number[]): string[] => {
-    for (const id of chain) if (a.seals[id]) sealsOnChains.add(g.paths[id]!);
+    for (const id of chain) if (a.seals[id]) sealsOnChains.add(itemAt(g.paths, id));
     return names(chain);
   };
   if (a.closure.kept[t]) {
@@ -70,7 +71,7 @@ export function whyResult(a: Analysis, targetArg: string, all?: { limit: number 
       // root → seal inside the sealed closure, then seal → target through what the seal erased.
       const toSeal = shortestChain(g, root, s.seal, a.seals)!;
       const fromSeal = shortestChain(g, s.seal, t, undefined)!;
-      return { seal: g.paths[s.seal]!, chain: mark([...toSeal, ...fromSeal.slice(1)]) };
+      return { seal: itemAt(g.paths, s.seal), chain: mark([...toSeal, ...fromSeal.slice(1)]) };
     });
   erasedBy.sort((x, y) => x.chain.length - y.chain.length);
   return {
@@ -90,16 +91,17 @@ export function whyResult(a: Analysis, targetArg: string, all?: { limit: number 
  */
 function byName(a: Analysis, arg: string): { path: string; id: PathId } {
   const g = a.graph;
-  const root = g.paths[a.roots[0]!]!;
+  const root = itemAt(g.paths, itemAt(a.roots, 0));
   const hits: PathId[] = [];
   const near: string[] = [];
   for (let i = 0; i < g.paths.length; i++) {
     if (!a.closure.full[i]) continue;
-    const p = g.paths[i]!;
+    const p = itemAt(g.paths, i);
     if (nameOf(p) === arg || baseNameOf(p) === arg) hits.push(asPathId(i));
     else if (nameOf(p).includes(arg)) near.push(nameOf(p));
   }
-  if (hits.length === 1) return { path: g.paths[hits[0]!]!, id: hits[0]! };
+  const [only] = hits;
+  if (hits.length === 1 && only !== undefined) return { path: itemAt(g.paths, only), id: only };
   if (hits.length === 0) {
     throw new NixSealError('ENOTFOUND', `Cannot find '${arg}' in the closure of ${root}: no path has that name`, {
       hint:
@@ -108,7 +110,7 @@ function byName(a: Analysis, arg: string): { path: string; id: PathId } {
           : 'give a store path, a name (bash-5.2) or a basename (<hash>-bash-5.2) of a path in the closure (nix-seal closure ROOT lists them)',
     });
   }
-  const list = hits.map((i) => g.paths[i]!);
+  const list = hits.map((i) => itemAt(g.paths, i));
   throw new NixSealError('ENOTFOUND', `Cannot pick '${arg}': ${list.length} paths of the closure of ${root} have that name: ${list.join(', ')}`, {
     hint: 'give the store path (or its <hash>-name basename) of the one you mean',
   });

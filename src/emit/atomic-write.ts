@@ -8,6 +8,7 @@ import * as fsSync from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { describeSystemError, errnoCode, NixSealError } from '../errors.js';
+import { itemAt } from '../checked-index.js';
 
 export interface FileToWrite {
   path: string;
@@ -47,7 +48,8 @@ async function checkTarget(target: string): Promise<void> {
  */
 export async function writeFilesAtomic(files: readonly FileToWrite[]): Promise<void> {
   for (const f of files) await checkTarget(f.path);
-  const temps: (string | undefined)[] = [];
+  const temps: string[] = [];
+  let renamed = 0; // the first `renamed` temps are their targets now: the cleanup leaves them
   try {
     for (const f of files) {
       const tmp = tempNameFor(f.path);
@@ -68,17 +70,16 @@ export async function writeFilesAtomic(files: readonly FileToWrite[]): Promise<v
         await fh.close().catch(() => {});
       }
     }
-    for (let i = 0; i < files.length; i++) {
-      const target = files[i]!.path;
+    for (const [i, { path: target }] of files.entries()) {
       try {
-        await fs.rename(temps[i]!, target);
+        await fs.rename(itemAt(temps, i), target);
       } catch (err) {
         throw writeError(target, err);
       }
-      temps[i] = undefined;
+      renamed++;
     }
   } catch (err) {
-    for (const t of temps) if (t !== undefined) await fs.rm(t, { force: true }).catch(() => {});
+    for (const t of temps.slice(renamed)) await fs.rm(t, { force: true }).catch(() => {});
     throw err;
   }
 }

@@ -16,6 +16,7 @@ import { NixSealError } from '../errors.js';
 import { narSizeOf, topoOrder, type PathMask, type SealedClosure } from '../graph/closure.js';
 import { referencesOf, type PathId, type RefGraph } from '../graph/ref-graph.js';
 import { formatHashNix32, parseHash } from '../store/hash.js';
+import { f64At, itemAt } from '../checked-index.js';
 
 /** `seals.json`: what each reached seal erased from the closure (what unsafeDiscardReferences would lose). */
 export interface SealsJson {
@@ -26,15 +27,15 @@ export interface SealsJson {
 export function registrationHash(g: RefGraph, id: PathId): string {
   const text = g.narHash[id];
   if (text === undefined) {
-    throw new NixSealError('EPARSE', `Cannot write the registration of ${g.paths[id]}: its narHash is unknown`, { path: g.paths[id]! });
+    throw new NixSealError('EPARSE', `Cannot write the registration of ${g.paths[id]}: its narHash is unknown`, { path: itemAt(g.paths, id) });
   }
   return formatHashNix32(parseHash(text, 'sha256'));
 }
 
 function registrationSize(g: RefGraph, id: PathId): number {
-  const n = g.narSize[id]!;
+  const n = f64At(g.narSize, id);
   if (Number.isNaN(n)) {
-    throw new NixSealError('EPARSE', `Cannot write the registration of ${g.paths[id]}: its narSize is unknown`, { path: g.paths[id]! });
+    throw new NixSealError('EPARSE', `Cannot write the registration of ${g.paths[id]}: its narSize is unknown`, { path: itemAt(g.paths, id) });
   }
   return n;
 }
@@ -49,8 +50,7 @@ export function formatRegistration(g: RefGraph, order: readonly PathId[], kept: 
     const refs = referencesOf(g, id);
     let kRefs = '';
     let count = 0;
-    for (let k = 0; k < refs.length; k++) {
-      const r = refs[k]!;
+    for (const r of refs) {
       if (!kept[r]) continue;
       kRefs += g.paths[r] + '\n';
       count++;
@@ -77,7 +77,7 @@ export function sealsJson(g: RefGraph, closure: SealedClosure): SealsJson {
   return {
     seals: closure.seals.map((s) => {
       const size = narSizeOf(g, s.erased);
-      return { path: g.paths[s.seal]!, erased: s.erased.map((e) => g.paths[e]!), erasedNarSize: Number.isNaN(size) ? null : size };
+      return { path: itemAt(g.paths, s.seal), erased: s.erased.map((e) => itemAt(g.paths, e)), erasedNarSize: Number.isNaN(size) ? null : size };
     }),
   };
 }

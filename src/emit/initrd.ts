@@ -9,6 +9,7 @@ import type { PathMask } from '../graph/closure.js';
 import { baseNameOf } from '../store/store-path.js';
 import { startCompressor, type CompressorChoice } from './compress.js';
 import { openAtomicOutput } from './atomic-write.js';
+import { itemAt } from '../checked-index.js';
 
 /** One thing in the image, named without the leading '/' ("nix/store/…-qemu/bin/qemu"). */
 type Entry =
@@ -137,7 +138,7 @@ export function planInitrd(spec: InitrdSpec): Entry[] {
   const entries: Entry[] = [];
   for (let i = 0; i < g.paths.length; i++) {
     if (!spec.kept[i]) continue;
-    const base = baseNameOf(g.paths[i]!);
+    const base = baseNameOf(itemAt(g.paths, i));
     walkStorePath(path.join(spec.realStoreDir, base), `${storeName}/${base}`, entries);
   }
   const taken = new Map<string, Entry>(entries.map((e) => [e.name, e]));

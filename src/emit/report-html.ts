@@ -11,12 +11,13 @@ import { KEPT, SEVERAL_SEALS, type ReportData } from './report-data.js';
 import { layoutTreemap, type TreemapCell } from './treemap.js';
 import { REPORT_SCRIPT } from './report-script.js';
 import { REPORT_STYLE } from './report-style.js';
+import { f64At, itemAt } from '../checked-index.js';
 
 const W = 1200;
 const H = 640;
 
-const esc = (s: string): string =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
 const human = (n: number | null): string => (n === null ? 'size unknown' : prettyBytes(n, { binary: true }));
 const bytes = (n: number | null): string => (n === null ? 'unknown' : `${n.toLocaleString('en-US')} bytes`);
 const plural = (n: number, w: string): string => `${n.toLocaleString('en-US')} ${w}${n === 1 ? '' : 's'}`;
@@ -43,11 +44,11 @@ function treemapSvg(d: ReportData, cells: TreemapCell[]): string {
     const at = `x="${r(c.x)}" y="${r(c.y)}" width="${r(c.w)}" height="${r(c.h)}"`;
     if (c.kind === 'rest') out.push(`<rect class="rest" ${at} data-rest="${c.count}" data-rest-of="${c.id}"/>`);
     else if (c.kind === 'group') out.push(`<rect class="group" ${at}/>`);
-    else out.push(`<rect class="${statusClass(d.status[c.id]!)}${c.kind === 'subtree' ? ' subtree' : ''}" ${at} data-i="${c.id}" data-kind="${c.kind}"/>`);
+    else out.push(`<rect class="${statusClass(itemAt(d.status, c.id))}${c.kind === 'subtree' ? ' subtree' : ''}" ${at} data-i="${c.id}" data-kind="${c.kind}"/>`);
   }
   for (const c of cells) {
     if (c.kind === 'group' || c.kind === 'rest' || c.h < 14) continue;
-    const label = fit(shortName(d.names[c.id]!), c.w);
+    const label = fit(shortName(itemAt(d.names, c.id)), c.w);
     if (label !== undefined) out.push(`<text x="${r(c.x + 3)}" y="${r(c.y + 12)}">${esc(label)}</text>`);
   }
   return out.join('');
@@ -77,33 +78,34 @@ function legend(d: ReportData, hasRest: boolean): string {
 
 /** The treemap's text alternative: the biggest blocks, as a table. */
 function treemapText(d: ReportData): string {
+  // A typed copy for f64At: itemAt (fed every kind of array) in this 190k-path sort measured +12 % on the whole page.
+  const added = Float64Array.from(d.added);
   const top = d.idom
-    .map((p, i) => ({ p, i }))
-    .filter((x) => x.p !== -2)
-    .sort((a, b) => d.added[b.i]! - d.added[a.i]! || a.i - b.i)
+    .map((dom, i) => ({ dom, i }))
+    .filter((x) => x.dom !== -2)
+    .sort((a, b) => f64At(added, b.i) - f64At(added, a.i) || a.i - b.i)
     .slice(0, 30);
   const rows = top
-    .map(({ i }) => {
-      const dom = d.idom[i]!;
-      return `<tr><td><code>${esc(d.names[i]!)}</code></td><td class="num">${human(d.added[i]!)}</td><td class="num">${human(d.narSize[i]!)}</td><td>${dom >= 0 ? `<code>${esc(shortName(d.names[dom]!))}</code>` : 'the roots'}</td><td>${statusWords(d, i)}</td></tr>`;
+    .map(({ dom, i }) => {
+      return `<tr><td><code>${esc(itemAt(d.names, i))}</code></td><td class="num">${human(itemAt(d.added, i))}</td><td class="num">${human(itemAt(d.narSize, i))}</td><td>${dom >= 0 ? `<code>${esc(shortName(itemAt(d.names, dom)))}</code>` : 'the roots'}</td><td>${statusWords(d, i)}</td></tr>`;
     })
     .join('');
   return `<details><summary>The treemap as text: the ${top.length} biggest blocks</summary><table class="summary"><thead><tr><th>path</th><th>with what it dominates</th><th>own NAR size</th><th>kept in place by</th><th>status</th></tr></thead><tbody>${rows}</tbody></table></details>`;
 }
 
 function statusWords(d: ReportData, i: number): string {
-  const s = d.status[i]!;
+  const s = itemAt(d.status, i);
   if (s === KEPT) return 'kept';
-  const by = d.seals.flatMap((x, si) => (x.erased.includes(i) ? [si] : []));
-  return `erased by ${by.map((si) => esc(shortName(d.names[d.seals[si]!.id]!))).join(', ')}`;
+  const by = d.seals.filter((x) => x.erased.includes(i));
+  return `erased by ${by.map((x) => esc(shortName(itemAt(d.names, x.id)))).join(', ')}`;
 }
 
 function sealCards(d: ReportData): string {
   if (d.seals.length === 0) return '<p>No seal was reached from the roots: nothing is erased.</p>';
-  const path = (i: number): string => `${d.storeDir}/${d.names[i]!}`;
+  const path = (i: number): string => `${d.storeDir}/${itemAt(d.names, i)}`;
   return `<div class="cards">${d.seals
     .map((s, si) => {
-      const info = d.info.seals[si]!;
+      const info = itemAt(d.info.seals, si);
       const audit = d.audit?.seals.find((a) => a.path === info.path);
       const byPath = new Map(audit?.erased.map((e) => [e.path, e]) ?? []);
       const counts = audit ? `<p>audit: ${d.verdicts.map((v) => `<span class="verdict v-${esc(v)}">${esc(v)}</span> ${audit.counts[v as keyof typeof audit.counts] ?? 0}`).join(' ')}</p>` : '';
@@ -113,13 +115,13 @@ function sealCards(d: ReportData): string {
         .map((e) => {
           const p = path(e);
           const a = byPath.get(p);
-          if (a === undefined) return `<li data-erased="${esc(p)}"><code>${esc(d.names[e]!)}</code></li>`;
+          if (a === undefined) return `<li data-erased="${esc(p)}"><code>${esc(itemAt(d.names, e))}</code></li>`;
           const ev = a.evidence
             .map((x) => `<li>${esc(x.file)}${x.offset !== null ? ` @${x.offset}` : ''}: ${esc(x.what)}${x.context ? ` — <code>${esc(x.context)}</code>` : ''}</li>`)
             .join('');
           const via = a.via && a.via.length > 0 ? `<li>erased because ${a.via.map((v) => `<code>${esc(v)}</code>`).join(', ')} refers to it</li>` : '';
           const hits = a.hits > 0 ? ` <span class="muted">(${plural(a.hits, 'occurrence')} of its hash)</span>` : '';
-          return `<li data-erased="${esc(p)}" data-verdict="${esc(a.verdict)}"><span class="verdict v-${esc(a.verdict)}">${esc(a.verdict)}</span> <code>${esc(d.names[e]!)}</code>${hits}${ev || via ? `<ul class="evidence">${ev}${via}</ul>` : ''}</li>`;
+          return `<li data-erased="${esc(p)}" data-verdict="${esc(a.verdict)}"><span class="verdict v-${esc(a.verdict)}">${esc(a.verdict)}</span> <code>${esc(itemAt(d.names, e))}</code>${hits}${ev || via ? `<ul class="evidence">${ev}${via}</ul>` : ''}</li>`;
         })
         .join('');
       return (
@@ -144,11 +146,11 @@ function summary(d: ReportData): string {
 /** The whole page. Deterministic: the same data gives the same bytes (no dates, no random ids). */
 export function reportHtml(d: ReportData): string {
   const cells = layoutTreemap({ idom: d.idom, own: d.narSize.map((x) => x ?? NaN), dominated: d.added }, { x: 0, y: 0, w: W, h: H }, { minArea: 150, maxCells: 2000, pad: 2, minCellArea: 60 });
-  const title = d.info.roots.length === 1 ? shortName(d.info.roots[0]!.slice(d.storeDir.length + 1)) : `${d.info.roots.length} roots`;
+  const title = d.info.roots.length === 1 ? shortName(itemAt(d.info.roots, 0).slice(d.storeDir.length + 1)) : `${d.info.roots.length} roots`;
   // `<` cannot end the script element when escaped; JSON.parse reads \u003c back.
   const json = JSON.stringify(d).replace(/</g, '\\u003c');
   const warnings = d.info.warnings.length ? `<ul class="muted">${d.info.warnings.map((w) => `<li>warning: ${esc(w.message)}</li>`).join('')}</ul>` : '';
-  const keptHooks = d.keptOrder.map((i) => `<li data-path="${esc(d.storeDir + '/' + d.names[i]!)}"></li>`).join('\n');
+  const keptHooks = d.keptOrder.map((i) => `<li data-path="${esc(d.storeDir + '/' + itemAt(d.names, i))}"></li>`).join('\n');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -9,6 +9,7 @@ import type { Analysis } from '../analysis.js';
 import { asPathId, referencesOf } from '../graph/ref-graph.js';
 import { parseHash } from '../store/hash.js';
 import { baseNameOf, hashPartOf, nameOf, type StorePath } from '../store/store-path.js';
+import { f64At, itemAt, u8At } from '../checked-index.js';
 
 export type SbomFormat = 'cyclonedx' | 'spdx';
 export const SBOM_FORMATS: readonly SbomFormat[] = ['cyclonedx', 'spdx'];
@@ -82,31 +83,31 @@ export function sbomInput(
   const { kept } = a.closure;
   const info = (id: number): SbomPath => {
     const sha256 = sha256Hex(g.narHash[id]);
-    const n = g.narSize[id]!;
-    return { path: g.paths[id]!, ...(sha256 !== undefined ? { sha256 } : {}), narSize: Number.isNaN(n) ? null : n };
+    const n = f64At(g.narSize, id);
+    return { path: itemAt(g.paths, id), ...(sha256 !== undefined ? { sha256 } : {}), narSize: Number.isNaN(n) ? null : n };
   };
   const keptList: SbomKept[] = [];
   for (let i = 0; i < g.paths.length; i++) {
     const id = asPathId(i);
     if (!kept[id]) continue;
     const refs = Array.from(referencesOf(g, id)).filter((r) => kept[r] && r !== id);
-    keptList.push({ ...info(id), references: refs.map((r) => g.paths[r]!) });
+    keptList.push({ ...info(id), references: refs.map((r) => itemAt(g.paths, r)) });
   }
   const seals = a.closure.seals
     .map((s): SbomSeal => {
-      const path = g.paths[s.seal]!;
+      const path = itemAt(g.paths, s.seal);
       const v = opts.verdicts?.get(path);
       return {
         path,
         erased: [...s.erased].sort((x, y) => x - y).map((e) => {
-          const verdict = v?.get(g.paths[e]!);
+          const verdict = v?.get(itemAt(g.paths, e));
           return { ...info(e), ...(verdict !== undefined ? { verdict } : {}) };
         }),
       };
     })
     .sort((x, y) => byString(x.path, y.path));
   return {
-    roots: a.roots.map((r) => g.paths[r]!).sort(byString),
+    roots: a.roots.map((r) => itemAt(g.paths, r)).sort(byString),
     kept: keptList,
     seals,
     tool: opts.tool,
@@ -117,8 +118,8 @@ export function sbomInput(
 /** A UUID (version 5 layout) from the SHA-256 of `text`: the same document always gets the same one. */
 function contentUuid(text: string): string {
   const b = createHash('sha256').update(text).digest();
-  b[6] = (b[6]! & 0x0f) | 0x50;
-  b[8] = (b[8]! & 0x3f) | 0x80;
+  b[6] = (u8At(b, 6) & 0x0f) | 0x50;
+  b[8] = (u8At(b, 8) & 0x3f) | 0x80;
   const h = b.subarray(0, 16).toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }

@@ -4,6 +4,7 @@
  * NAR size and one block per path it immediately dominates. Pure; the HTML writer draws the
  * rectangles. Blocks smaller than `minArea` are not split further (one block for the subtree).
  */
+import { f64At, i32At, itemAt } from '../checked-index.js';
 
 export interface Rect {
   x: number;
@@ -46,7 +47,7 @@ export function squarify(values: readonly number[], r: Rect): Rect[] {
     let maxV = 0;
     let minV = Infinity;
     while (j < values.length) {
-      const v = values[j]!;
+      const v = itemAt(values, j);
       const s = rowSum + v;
       const rowArea = s * scale;
       const thick = rowArea / side;
@@ -63,7 +64,7 @@ export function squarify(values: readonly number[], r: Rect): Rect[] {
     const thick = (rowSum * scale) / side;
     let off = 0;
     for (let k = i; k < j; k++) {
-      const len = (values[k]! * scale) / thick;
+      const len = (itemAt(values, k) * scale) / thick;
       if (w >= h) out.push({ x, y: y + off, w: thick, h: len }); // a column on the left
       else out.push({ x: x + off, y, w: len, h: thick }); // a row on top
       off += len;
@@ -97,24 +98,31 @@ export interface TreemapOptions {
 }
 
 export function layoutTreemap(t: TreemapInput, r: Rect, opts: TreemapOptions): TreemapCell[] {
-  const n = t.idom.length;
+  // Typed copies (a few ms for 190,000 paths): checked reads of one element type, whatever arrays came in.
+  const idom = Int32Array.from(t.idom);
+  const own = Float64Array.from(t.own);
+  const dominated = Float64Array.from(t.dominated);
+  const n = idom.length;
   const children: number[][] = Array.from({ length: n }, () => []);
   const top: number[] = [];
   for (let v = 0; v < n; v++) {
-    const d = t.idom[v]!;
+    const d = i32At(idom, v);
     if (d === -2) continue;
-    if (t.dominated[v]! <= 0) continue;
-    (d >= 0 ? children[d]! : top).push(v);
+    if (f64At(dominated, v) <= 0) continue;
+    (d >= 0 ? itemAt(children, d) : top).push(v);
   }
-  const bySize = (a: number, b: number): number => t.dominated[b]! - t.dominated[a]! || a - b;
+  const bySize = (a: number, b: number): number => f64At(dominated, b) - f64At(dominated, a) || a - b;
   const cells: TreemapCell[] = [];
-  const ownOf = (v: number): number => (Number.isNaN(t.own[v]!) ? 0 : t.own[v]!);
+  const ownOf = (v: number): number => {
+    const o = f64At(own, v);
+    return Number.isNaN(o) ? 0 : o;
+  };
   // Breadth-first, so that the cell budget is spent on the big blocks before their small descendants.
   type Job = { items: number[]; withOwn: number; rect: Rect; depth: number };
   const queue: Job[] = [{ items: top.sort(bySize), withOwn: -1, rect: r, depth: 0 }];
   for (let q = 0; q < queue.length; q++) {
-    const { items, withOwn, rect, depth } = queue[q]!;
-    let values = items.map((v) => t.dominated[v]!);
+    const { items, withOwn, rect, depth } = itemAt(queue, q);
+    let values = items.map((v) => f64At(dominated, v));
     let ids = [...items];
     let kinds: ('own' | 'child' | 'rest')[] = items.map(() => 'child');
     // The smallest children (items are sorted by size) share one block once each would be too
@@ -130,7 +138,7 @@ export function layoutTreemap(t: TreemapInput, r: Rect, opts: TreemapOptions): T
       if (values.length > room) cut = Math.min(cut < 0 ? values.length : cut, room);
       if (cut >= 0 && cut < values.length - 1) {
         let rest = 0;
-        for (let k = cut; k < values.length; k++) rest += values[k]!;
+        for (const v of values.slice(cut)) rest += v;
         const count = values.length - cut;
         values = [...values.slice(0, cut), rest];
         ids = [...ids.slice(0, cut), -count - 1];
@@ -148,11 +156,11 @@ export function layoutTreemap(t: TreemapInput, r: Rect, opts: TreemapOptions): T
     }
     const rects = squarify(values, rect);
     rects.forEach((rc, k) => {
-      const id = ids[k]!;
+      const id = itemAt(ids, k);
       if (rc.w * rc.h <= 0) return;
       if (kinds[k] === 'rest') return void cells.push({ ...rc, id: withOwn, kind: 'rest', depth, count: -id - 1 });
       if (kinds[k] === 'own') return void cells.push({ ...rc, id, kind: 'own', depth });
-      const kids = children[id]!;
+      const kids = itemAt(children, id);
       const inner = { x: rc.x + opts.pad, y: rc.y + opts.pad, w: rc.w - 2 * opts.pad, h: rc.h - 2 * opts.pad };
       if (kids.length === 0) return void cells.push({ ...rc, id, kind: 'own', depth });
       if (rc.w * rc.h < opts.minArea || inner.w <= 0 || inner.h <= 0 || cells.length + queue.length - q >= opts.maxCells) {

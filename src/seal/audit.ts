@@ -16,6 +16,7 @@ import { copyBytes, copyTree } from '../sources/embedded-store.js';
 import { contextFor } from './edge-evidence.js';
 import { resolveInside, treeIndex } from './image-view.js';
 import { StorePathInspector, type Copy, type Evidence } from './inspect.js';
+import { itemAt, u32At } from '../checked-index.js';
 
 /**
  * What the audit says of an erased path:
@@ -142,7 +143,7 @@ export async function auditSeals(input: AuditInput, opts: AuditOptions = {}): Pr
   const hasher = new CopyHasher(opts.progress);
   await prepareDecoders();
   for (const s of input.seals) {
-    const sealPath = g.paths[s.seal]!;
+    const sealPath = itemAt(g.paths, s.seal);
     opts.log?.(`auditing ${sealPath}: ${s.erased.length} erased paths`);
     const sealDir = input.materialize?.([sealPath]) ?? input.realStoreDir;
     const inspector = new StorePathInspector(path.join(sealDir, path.posix.basename(sealPath)), sealPath, g.storeDir);
@@ -154,7 +155,7 @@ export async function auditSeals(input: AuditInput, opts: AuditOptions = {}): Pr
       inspector.close();
     }
   }
-  return { roots: input.roots.map((r) => g.paths[r]!), quick: opts.quick ?? false, seals, summary };
+  return { roots: input.roots.map((r) => itemAt(g.paths, r)), quick: opts.quick ?? false, seals, summary };
 }
 
 /**
@@ -215,14 +216,14 @@ async function auditSeal(input: AuditInput, seal: PathId, erased: readonly PathI
   // The copies, and whether each is one (a symlink out of the image is not).
   const copies = new Map<PathId, Copy>();
   for (const id of erased) {
-    const c = trees.get(path.posix.basename(g.paths[id]!));
+    const c = trees.get(path.posix.basename(itemAt(g.paths, id)));
     if (c === undefined) toScan.push(id);
     else copies.set(id, c);
   }
   if (!o.quick) hasher.plan([...copies.values()]);
 
   for (const [id, c] of copies) {
-    const p = g.paths[id]!;
+    const p = itemAt(g.paths, id);
     const leaves = c.entry.type === 'symlink' && resolveInside(treeIndex(c.view), c.entry.path, g.storeDir, c.storeImage) === undefined;
     const symlinkNote = (): Evidence => ({ ...c.evidence, what: `${c.evidence.what}: a symlink to ${c.entry.target ?? '?'}, which leaves the image: not a copy` });
     if (o.quick) {
@@ -294,7 +295,7 @@ async function auditSeal(input: AuditInput, seal: PathId, erased: readonly PathI
     }
     const missing: PathId[] = [];
     for (const id of toScan) {
-      const p = g.paths[id]!;
+      const p = itemAt(g.paths, id);
       const n = hits.get(id) ?? 0;
       const ev = evidence.get(id) ?? [];
       const note = notCopies.get(id);
@@ -308,24 +309,24 @@ async function auditSeal(input: AuditInput, seal: PathId, erased: readonly PathI
       const isMissing = new Set(missing);
       const via = new Map<PathId, string[]>();
       for (const v of [seal, ...erased]) {
-        for (let k = g.refStart[v]!; k < g.refStart[v + 1]!; k++) {
-          const w = asPathId(g.refs[k]!);
+        for (let k = u32At(g.refStart, v), end = u32At(g.refStart, v + 1); k < end; k++) {
+          const w = asPathId(u32At(g.refs, k));
           if (w !== v && isMissing.has(w)) {
             const list = via.get(w) ?? [];
-            list.push(g.paths[v]!);
+            list.push(itemAt(g.paths, v));
             via.set(w, list);
           }
         }
       }
       for (const id of missing) {
         const note = notCopies.get(id);
-        results.set(id, { path: g.paths[id]!, verdict: 'missing', evidence: note ? [note] : [], hits: 0, via: via.get(id) ?? [] });
+        results.set(id, { path: itemAt(g.paths, id), verdict: 'missing', evidence: note ? [note] : [], hits: 0, via: via.get(id) ?? [] });
       }
     }
   }
 
   // The image's own registrations: evidence of intent beside each verdict, and checked.
-  const erasedByPath = new Map<string, PathId>(erased.map((id) => [g.paths[id]!, id]));
+  const erasedByPath = new Map<string, PathId>(erased.map((id) => [itemAt(g.paths, id), id]));
   for (const reg of registrations) {
     for (const r of reg.paths.values()) {
       const erasedId = erasedByPath.get(r.path);
@@ -358,14 +359,14 @@ async function auditSeal(input: AuditInput, seal: PathId, erased: readonly PathI
   const list = erased.map((id) => results.get(id)!);
   const counts = zeroCounts();
   for (const r of list) counts[r.verdict]++;
-  return { path: g.paths[seal]!, images, erased: list, counts, problems };
+  return { path: itemAt(g.paths, seal), images, erased: list, counts, problems };
 }
 
 /** The narHash to check a copy against: the source's, or one computed from the path on disk. */
 async function expectedNarHash(g: RefGraph, id: PathId, realStoreDir: string): Promise<string | undefined> {
   const known = g.narHash[id];
   if (known !== undefined) return known;
-  const fsPath = path.join(realStoreDir, path.posix.basename(g.paths[id]!));
+  const fsPath = path.join(realStoreDir, path.posix.basename(itemAt(g.paths, id)));
   if (!onDisk(fsPath)) return undefined;
   return (await narHashAndSize(fsPath)).narHash;
 }

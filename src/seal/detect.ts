@@ -10,6 +10,7 @@ import type { PathMask } from '../graph/closure.js';
 import type { PathId, RefGraph } from '../graph/ref-graph.js';
 import { asPathId } from '../graph/ref-graph.js';
 import { sniffStorePath, type PathSniff } from './sniff.js';
+import { itemAt, u32At } from '../checked-index.js';
 
 export interface DetectedImage {
   id: PathId;
@@ -18,7 +19,7 @@ export interface DetectedImage {
 
 /** Does `id` refer to some path other than itself? */
 export function hasForeignReferences(g: RefGraph, id: PathId): boolean {
-  for (let k = g.refStart[id]!; k < g.refStart[id + 1]!; k++) if (g.refs[k] !== id) return true;
+  for (let k = u32At(g.refStart, id); k < u32At(g.refStart, id + 1); k++) if (g.refs[k] !== id) return true;
   return false;
 }
 
@@ -28,7 +29,7 @@ export function detectImages(g: RefGraph, candidates: PathMask, realStoreDir: st
   for (let i = 0; i < g.paths.length; i++) {
     const id = asPathId(i);
     if (!candidates[id] || !hasForeignReferences(g, id)) continue;
-    const sniff = sniffStorePath(path.join(realStoreDir, path.posix.basename(g.paths[id]!)));
+    const sniff = sniffStorePath(path.join(realStoreDir, path.posix.basename(itemAt(g.paths, id))));
     if (sniff.image) out.push({ id, sniff });
   }
   return out;

@@ -10,6 +10,7 @@ import { HashPartSet } from '../scan/reference-scanner.js';
 import { scanPathHits } from '../scan/scan-path.js';
 import { hashPartOf, type StorePath } from '../store/store-path.js';
 import { StorePathInspector, type Evidence } from './inspect.js';
+import { itemAt } from '../checked-index.js';
 
 export interface EdgeEvidence {
   from: string;
@@ -44,9 +45,10 @@ export async function edgeEvidence(
   const bySource = new Map<string, Set<string>>();
   for (const chain of chains) {
     for (let i = 0; i + 1 < chain.length; i++) {
-      const set = bySource.get(chain[i]!) ?? new Set<string>();
-      set.add(chain[i + 1]!);
-      bySource.set(chain[i]!, set);
+      const from = itemAt(chain, i);
+      const set = bySource.get(from) ?? new Set<string>();
+      set.add(itemAt(chain, i + 1));
+      bySource.set(from, set);
     }
   }
   const max = opts.maxEvidence ?? 5;

@@ -12,6 +12,7 @@ import { FdSource } from '../formats/byte-source.js';
 import type { PathHit } from '../scan/scan-path.js';
 import { embeddedStorePaths, locateDeep, readerFor, type Embedding, type ImageRegistration, type ImageView, type ViewProblem } from './image-view.js';
 import { sniffSource, type Detection } from './sniff.js';
+import { itemAt } from '../checked-index.js';
 
 /** What a file of the store path is, for evidence. */
 export type FileNature =
@@ -186,7 +187,7 @@ export class StorePathInspector {
     }
     const inside = steps.map((s) => s.path).filter((p) => p !== '');
     const opaque = steps.some((s) => s.opaque !== undefined);
-    const last = steps[steps.length - 1]!;
+    const last = itemAt(steps, steps.length - 1);
     const ev: Evidence & { opaque: boolean } = { file: [file, ...inside].join(' » '), offset: hit.offset, inside, what: last.what, context, opaque };
     if (last.offsetInFile !== undefined && last.path !== '') ev.offsetInFile = last.offsetInFile;
     return ev;

@@ -6,6 +6,7 @@ import type { PathMask } from '../graph/closure.js';
 import { idOf, type RefGraph } from '../graph/ref-graph.js';
 import { resolveToStorePath } from '../store/resolve-path.js';
 import { nameOf, type StorePath } from '../store/store-path.js';
+import { itemAt } from '../checked-index.js';
 
 /** A seal as the user wrote it, and where: `--seal` or `FILE line N`. */
 export interface SealPattern {
@@ -63,7 +64,7 @@ export function markSeals(
       }
     } else {
       for (let i = 0; i < g.paths.length; i++) {
-        if (candidates[i] && rule.matches(nameOf(g.paths[i]!))) {
+        if (candidates[i] && rule.matches(nameOf(itemAt(g.paths, i)))) {
           seals[i] = 1;
           hit++;
         }

@@ -231,7 +231,8 @@ function checkSymlink(root: string, link: string, imageFiles: Set<string>): stri
 function describeImages(files: SniffedFile[]): string {
   const shown = files.slice(0, 3).map((f) => `${f.file} (${f.detection.format})`);
   const more = files.length > 3 ? `, and ${files.length - 3} more` : '';
-  return files.length === 1 ? `${files[0]!.file} is an image: ${files[0]!.detection.why}` : `${files.length} image files: ${shown.join(', ')}${more}`;
+  const [only] = files;
+  return files.length === 1 && only ? `${only.file} is an image: ${only.detection.why}` : `${files.length} image files: ${shown.join(', ')}${more}`;
 }
 
 // ---------------------------------------------------------------------------------------------

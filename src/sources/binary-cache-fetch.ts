@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { errnoCode, NixSealError } from '../errors.js';
 import { parseCacheInfo, parseNarInfo, type NarInfo } from '../store/narinfo.js';
 import { baseNameOf, hashPartOf, type StorePath } from '../store/store-path.js';
+import { itemAt } from '../checked-index.js';
 
 export interface CacheOptions {
   /** The cache's URL as given (`file:///dir`, `http://host:port/prefix`); credentials in it are used, never shown. */
@@ -52,9 +53,9 @@ export function parseNetrc(text: string): { machines: Map<string, NetrcEntry>; f
   let current: NetrcEntry | undefined;
   const lines = text.split('\n');
   for (let li = 0; li < lines.length; li++) {
-    const tokens = lines[li]!.replace(/#.*$/, '').split(/\s+/).filter((t) => t !== '');
+    const tokens = itemAt(lines, li).replace(/#.*$/, '').split(/\s+/).filter((t) => t !== '');
     for (let i = 0; i < tokens.length; i++) {
-      const t = tokens[i]!;
+      const t = itemAt(tokens, i);
       if (t === 'machine') {
         current = {};
         const host = tokens[++i];
@@ -66,7 +67,7 @@ export function parseNetrc(text: string): { machines: Map<string, NetrcEntry>; f
       else if (t === 'account') i++;
       else if (t === 'macdef') {
         // A macro runs to the next blank line.
-        while (li + 1 < lines.length && lines[li + 1]!.trim() !== '') li++;
+        while (li + 1 < lines.length && itemAt(lines, li + 1).trim() !== '') li++;
         break;
       }
     }
@@ -152,7 +153,7 @@ class NodeTransport implements Transport {
           async text(): Promise<string> {
             const chunks: Buffer[] = [];
             for await (const c of res) chunks.push(c as Buffer);
-            return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+            return chunks.length === 1 ? itemAt(chunks, 0).toString('utf8') : Buffer.concat(chunks).toString('utf8');
           },
         });
         resolve({ status: res.statusCode ?? 0, body, dump: () => (res.resume(), Promise.resolve()) });
@@ -396,7 +397,7 @@ export async function walkClosure(
     const pump = (): void => {
       if (failed) return;
       while (inFlight < connections && head < queue.length) {
-        const p = queue[head++]!;
+        const p = itemAt(queue, head++);
         inFlight++;
         lookup(p).then(
           (info) => {

@@ -31,9 +31,9 @@ export class DaemonSource implements GraphSource {
         throw new NixSealError('EDAEMON', 'Cannot query the Nix store: the nix command is not on PATH', { cause: err });
       }
       const msg = (e.stderr ?? '').trim().split('\n').pop() ?? '';
-      const invalid = /path '([^']+)' is not valid/.exec(msg);
-      if (invalid) {
-        throw new NixSealError('EINVALIDPATH', `Cannot use ${invalid[1]}: path is not valid in the Nix store`, { path: invalid[1]! });
+      const invalid = /path '([^']+)' is not valid/.exec(msg)?.[1];
+      if (invalid !== undefined) {
+        throw new NixSealError('EINVALIDPATH', `Cannot use ${invalid}: path is not valid in the Nix store`, { path: invalid });
       }
       throw new NixSealError('EDAEMON', `Cannot query the Nix store with nix path-info: ${msg.replace(/^error: /, '')}`, { cause: err });
     }

@@ -11,6 +11,7 @@ import { openImageView } from '../formats/image-readers.js';
 import { readWhole, type ImageView, type InnerEntry } from '../formats/image.js';
 import type { NarTree, TreeNode } from '../formats/nar.js';
 import { storeBaseNameProblem } from '../store/store-path.js';
+import { itemAt } from '../checked-index.js';
 
 /** How deep images may nest (an ISO holding a squashfs holding an ISO…). */
 export const MAX_NESTING = 4;
@@ -139,7 +140,7 @@ export function readRegistration(text: string, storeDir: string): Map<string, Re
   const isPath = (l: string | undefined): boolean => l !== undefined && l.startsWith(storeDir + '/') && !l.slice(storeDir.length + 1).includes('/') && storeBaseNameProblem(l.slice(storeDir.length + 1)) === undefined;
   let i = 0;
   while (i < lines.length) {
-    const p = lines[i]!;
+    const p = itemAt(lines, i);
     if (!isPath(p)) {
       i++;
       continue;

@@ -11,6 +11,7 @@ import type { PathMask } from '../graph/closure.js';
 import type { RefGraph } from '../graph/ref-graph.js';
 import { narHashAndSize, narSizeOf } from '../formats/nar.js';
 import { hashesEqual, parseHash } from '../store/hash.js';
+import { f64At, itemAt } from '../checked-index.js';
 
 /** Where a graph's paths are on disk, and how to name the source in messages. */
 export interface StoreOnDisk {
@@ -52,7 +53,7 @@ export async function withHashesFromDisk(
 ): Promise<{ graph: RefGraph; hashed: number }> {
   const todo: number[] = [];
   for (let i = 0; i < g.paths.length; i++) {
-    if (only[i] && (g.narHash[i] === undefined || Number.isNaN(g.narSize[i]!))) todo.push(i);
+    if (only[i] && (g.narHash[i] === undefined || Number.isNaN(f64At(g.narSize, i)))) todo.push(i);
   }
   if (todo.length === 0) return { graph: g, hashed: 0 };
   log(`computing narHash and narSize of ${todo.length} path${todo.length === 1 ? '' : 's'} from ${store.realStoreDir} (${store.description} lacks them)`);
@@ -60,10 +61,10 @@ export async function withHashesFromDisk(
   const narSize = g.narSize.slice();
   // One path after another: hashing runs on this thread anyway, and the first failure names its path.
   for (const i of todo) {
-    const p = g.paths[i]!;
+    const p = itemAt(g.paths, i);
     const fsPath = checkOnDisk(store, p, 'narHash');
     const { narHash: h, narSize: size } = await narHashAndSize(fsPath);
-    const known = g.narSize[i]!;
+    const known = f64At(g.narSize, i);
     if (!Number.isNaN(known) && known !== size) {
       throw new NixSealError('EIO', `Cannot compute the narHash of ${p}: its NAR on disk is ${size} bytes, but ${store.description} says ${known}`, { path: p });
     }
@@ -84,9 +85,9 @@ export async function withHashesFromDisk(
 export async function withSizesFromDisk(g: RefGraph, store: StoreOnDisk, mask: PathMask): Promise<RefGraph> {
   let narSize: Float64Array | undefined;
   for (let i = 0; i < g.paths.length; i++) {
-    if (!mask[i] || !Number.isNaN(g.narSize[i]!)) continue;
+    if (!mask[i] || !Number.isNaN(f64At(g.narSize, i))) continue;
     try {
-      const size = await narSizeOf(onDiskPath(store, g.paths[i]!));
+      const size = await narSizeOf(onDiskPath(store, itemAt(g.paths, i)));
       (narSize ??= g.narSize.slice())[i] = size;
     } catch {
       // Not on disk (or unreadable): the size stays unknown, reported as null.

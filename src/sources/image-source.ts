@@ -20,6 +20,7 @@ import { copyTree, embeddedStorePaths, treeIndex, type Embedding, type ImageRegi
 import { RecordCollector, type PathRecord } from './records.js';
 import { addRegistration } from './registration.js';
 import type { GraphSource } from './source.js';
+import { itemAt, u32At } from '../checked-index.js';
 
 /** Files of a directory output looked at for images (an isoImage output has a handful). */
 const MAX_DIRECTORY_FILES = 1000;
@@ -70,8 +71,8 @@ export class ImageSource implements GraphSource {
     this.copies = new Map();
     const registrations: { name: string; text: string }[] = [];
     for (const f of found) {
-      if (f.problems.length > 0) {
-        const p = f.problems[0]!;
+      const [p] = f.problems;
+      if (p !== undefined) {
         throw new NixSealError('EFORMAT', `Cannot read ${[f.name, ...p.inside].join(' » ')}: ${p.why}`, { path: f.name });
       }
       for (const [base, c] of f.trees) if (!this.copies.has(base)) this.copies.set(base, c);
@@ -81,7 +82,7 @@ export class ImageSource implements GraphSource {
       }
     }
     if (registrations.length > 0) {
-      const c = new RecordCollector(registrations.length === 1 ? registrations[0]!.name : `the registrations in ${file}`, true);
+      const c = new RecordCollector(registrations.length === 1 ? itemAt(registrations, 0).name : `the registrations in ${file}`, true);
       for (const r of registrations) addRegistration(c, r.text, hasHashes(r.text), registrations.length === 1 ? '' : `${r.name} `);
       this.graph = c.finish();
       this.description = `registration ${registrations.map((r) => r.name).join(', ')}`;
@@ -246,7 +247,11 @@ function hasHashes(text: string): boolean {
 function rootsOf(g: RefGraph): StorePath[] {
   const referred = new Uint8Array(g.paths.length);
   for (let v = 0; v < g.paths.length; v++) {
-    for (let k = g.refStart[v]!; k < g.refStart[v + 1]!; k++) if (g.refs[k] !== v) referred[g.refs[k]!] = 1;
+    const end = u32At(g.refStart, v + 1);
+    for (let k = u32At(g.refStart, v); k < end; k++) {
+      const w = u32At(g.refs, k);
+      if (w !== v) referred[w] = 1;
+    }
   }
   return g.paths.filter((_, i) => !referred[i]);
 }

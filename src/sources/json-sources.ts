@@ -3,6 +3,7 @@ import type * as JsoncParser from 'jsonc-parser';
 import { NixSealError } from '../errors.js';
 import type { RefGraph } from '../graph/ref-graph.js';
 import { RecordCollector } from './records.js';
+import { itemAt } from '../checked-index.js';
 
 /**
  * JSON.parse with the failure turned into "Cannot parse FILE line N: …". V8's messages do not
@@ -151,7 +152,7 @@ export function parseAttrsJson(text: string, file: string, name?: string): RefGr
           : `it holds several graphs (${candidates.join(', ')}); name one as attrs-json:FILE#NAME`,
       );
     }
-    key = candidates[0]!;
+    key = itemAt(candidates, 0);
   }
   const list = doc[key];
   if (!Array.isArray(list)) c.fail('', `'${key}' is ${list === undefined ? 'missing' : 'not a list'}`);

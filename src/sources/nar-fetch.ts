@@ -22,6 +22,7 @@ import { removeTree, type CacheClient } from './binary-cache-fetch.js';
 export { removeTree };
 
 const SLASH = Buffer.from('/');
+const SLASH_BYTE = 0x2f;
 /** Deepest directory nesting accepted in a NAR (a hostile cache must not exhaust the stack). */
 const MAX_DEPTH = 256;
 /** Longest name or symlink target token (Nix caps names at 255 bytes; targets at PATH_MAX). */
@@ -158,7 +159,7 @@ export async function unpackNar(src: AsyncIterable<Buffer>, dest: string, what: 
         await expect('name');
         const nameAt = r.offset;
         const name = await str(255);
-        if (name.length === 0 || name.includes(0) || name.includes(SLASH[0]!) || name.equals(Buffer.from('.')) || name.equals(Buffer.from('..'))) {
+        if (name.length === 0 || name.includes(0) || name.includes(SLASH_BYTE) || name.equals(Buffer.from('.')) || name.equals(Buffer.from('..'))) {
           throw fail(`bad entry name '${name.toString('latin1').slice(0, 40)}'`, nameAt);
         }
         if (prev && Buffer.compare(prev, name) >= 0) throw fail('entry names not in ascending order', nameAt);

@@ -3,6 +3,7 @@ import { NixSealError } from '../errors.js';
 import { buildRefGraph, type RefGraph } from '../graph/ref-graph.js';
 import { parseHash } from '../store/hash.js';
 import { storePathProblem, type StorePath } from '../store/store-path.js';
+import { itemAt } from '../checked-index.js';
 
 /** One path's metadata as a text or JSON source states it. */
 export interface PathRecord {
@@ -56,7 +57,7 @@ export class RecordCollector {
   finish(): RefGraph {
     const recs = this.records;
     if (recs.length === 0) this.fail('', 'it lists no store paths');
-    const storeDir = path.posix.dirname(recs[0]!.path);
+    const storeDir = path.posix.dirname(itemAt(recs, 0).path);
     const index = new Map<string, number>();
     const paths: StorePath[] = [];
     const narSize = new Float64Array(recs.length);

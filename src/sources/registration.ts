@@ -1,5 +1,6 @@
 import { RecordCollector } from './records.js';
 import type { RefGraph } from '../graph/ref-graph.js';
+import { itemAt } from '../checked-index.js';
 
 /**
  * Parses registration text: closureInfo's `registration`, `nix-store --dump-db` output
@@ -22,15 +23,17 @@ export function addRegistration(c: RecordCollector, text: string, withHashes: bo
   // A trailing newline leaves one empty last element; it is not a record.
   let i = 0;
   const line = (what: string, start: number): string => {
-    if (i >= lines.length || (i === lines.length - 1 && lines[i] === '')) {
+    const l = lines[i];
+    if (l === undefined || (i === lines.length - 1 && l === '')) {
       c.fail(`${label}line ${i + 1}`, `the record that starts on line ${start} ends before its ${what}`, i + 1);
     }
-    return lines[i++]!;
+    i++;
+    return l;
   };
   while (i < lines.length && lines[i] !== '') {
     const start = i + 1;
     const where = `${label}line ${start}`;
-    const p = lines[i++]!;
+    const p = itemAt(lines, i++);
     let narHash: string | undefined;
     let narSize: number | undefined;
     if (withHashes) {

@@ -7,6 +7,7 @@
 import { NixSealError } from '../errors.js';
 import { parseHash } from './hash.js';
 import { storeBaseNameProblem, type StorePath } from './store-path.js';
+import { itemAt } from '../checked-index.js';
 
 /** One store path's entry in a binary cache. */
 export interface NarInfo {
@@ -46,8 +47,8 @@ function lineError(url: string, line: number, why: string): NixSealError {
 /** `Key: value` lines; blank lines skipped, a trailing CR dropped. A line without `: ` is an error. */
 function* fields(text: string, url: string): Generator<[key: string, value: string, line: number]> {
   const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    let l = lines[i]!;
+  for (const [i, line] of lines.entries()) {
+    let l = line;
     if (l.endsWith('\r')) l = l.slice(0, -1);
     if (l.trim() === '') continue;
     const colon = l.indexOf(':');
@@ -183,7 +184,7 @@ export function parseNarInfo(text: string, url: string, storeDir: string, expect
 /** `refs` sorted without duplicates; Nix writes them sorted, so usually `refs` itself. */
 function sortedUnique(refs: StorePath[]): StorePath[] {
   for (let i = 1; i < refs.length; i++) {
-    if (!(refs[i - 1]! < refs[i]!)) return [...new Set(refs)].sort();
+    if (!(itemAt(refs, i - 1) < itemAt(refs, i))) return [...new Set(refs)].sort();
   }
   return refs;
 }

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { usageError } from '../errors.js';
 import { DEFAULT_STORE_DIR } from './store-path.js';
+import { itemAt } from '../checked-index.js';
 
 /** What `--store` names, resolved against the environment the way Nix resolves it. */
 export type StoreSpec =
@@ -45,11 +46,11 @@ export function parseStoreSpec(text: string | undefined, env: NodeJS.ProcessEnv 
     return { kind: 'local', storeDir: envStoreDir, realStoreDir: envStoreDir, stateDir: envStateDir, explicit: false };
   }
   const image = /^image:(.+)$/.exec(text);
-  if (image) return { kind: 'image', file: path.resolve(image[1]!), storeDir: envStoreDir };
+  if (image) return { kind: 'image', file: path.resolve(itemAt(image, 1)), storeDir: envStoreDir };
   const fileKind = /^(registration|export-graph|attrs-json|path-info):(.+)$/.exec(text);
   if (fileKind) {
     const kind = fileKind[1] as 'registration' | 'export-graph' | 'attrs-json' | 'path-info';
-    let file = fileKind[2]!;
+    let file = itemAt(fileKind, 2);
     if (kind === 'attrs-json') {
       const hash = file.lastIndexOf('#');
       if (hash >= 0) {
