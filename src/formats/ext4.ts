@@ -139,8 +139,8 @@ export interface Ext4Entry {
 
 type FileData = { kind: 'inline'; bytes: Uint8Array } | { kind: 'blocks'; runs: Run[]; meta: number[] };
 
-const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
-const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+const u16 = bytes.le16;
+const u32 = bytes.le32;
 
 export class Ext4 {
   readonly sb: Ext4Superblock;

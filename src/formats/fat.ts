@@ -10,6 +10,7 @@
  * (with the NT lowercase flags, as Linux and mtools show it). Short names are decoded as latin1.
  */
 import { NixSealError } from '../errors.js';
+import * as bytes from './bytes.js';
 import type { ByteSource } from './byte-source.js';
 import { walkDirectories, type DirChild } from './dir-walk.js';
 import type { ImageReader, ImageView, InnerEntry, InnerOwner } from './image.js';
@@ -60,8 +61,8 @@ export interface FatEntry {
   recordOffset: number;
 }
 
-const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
-const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+const u16 = bytes.le16;
+const u32 = bytes.le32;
 const isPow2 = (n: number): boolean => n > 0 && (n & (n - 1)) === 0;
 
 /** The boot sector's geometry, or a reason it is not FAT. */
