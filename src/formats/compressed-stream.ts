@@ -121,6 +121,8 @@ export function detectLz4(head: Uint8Array): Verdict {
     return { format: 'lz4', offset: 0, why: 'lz4 frame header, descriptor checksum valid' };
   }
   {
+    // The first block's 4-byte size: before this check, a 7-byte file read an eighth byte that is not there (as 0).
+    if (head.length < 8) return nearMiss('shorter than an lz4 legacy frame');
     const first = bytes.le32(head, 4);
     if (first === 0 || first > LZ4_LEGACY_MAX_BLOCK) return nearMiss('a bad first legacy block size');
     return { format: 'lz4', offset: 0, why: 'lz4 legacy frame, first block size valid' };
