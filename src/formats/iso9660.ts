@@ -1015,7 +1015,7 @@ export class Iso {
       }
       if (group.length > 0) throw this.fail('multi-extent file without its final record (end of directory)', itemAt(group, 0).offset);
       // Depth-first, in directory order.
-      stack.push(...children.reverse());
+      for (const c of children.reverse()) stack.push(c); // not push(...): too many arguments for a huge directory
     }
     return out;
   }
