@@ -39,6 +39,12 @@ export function i32At(a: Int32Array, i: number): number {
   return v;
 }
 
+export function u64At(a: BigUint64Array, i: number): bigint {
+  const v = a[i];
+  if (v === undefined) throw outside(i, a.length);
+  return v;
+}
+
 export function f64At(a: Float64Array, i: number): number {
   const v = a[i];
   if (v === undefined) throw outside(i, a.length);

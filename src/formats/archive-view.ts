@@ -5,6 +5,7 @@
  * repeated file replaced as extraction would), and a view that reads, windows and locates through
  * those ranges. One module so that the three formats answer alike.
  */
+import { itemAt } from '../checked-index.js';
 import { NixSealError } from '../errors.js';
 import { windowSource, type ByteSource } from './byte-source.js';
 import type { ImageView, InnerEntry, InnerOwner } from './image.js';
@@ -142,11 +143,11 @@ export function windowedView(opts: {
       let hi = spans.length;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if (spans[mid]!.offset <= offset) lo = mid + 1;
+        if (itemAt(spans, mid).offset <= offset) lo = mid + 1;
         else hi = mid;
       }
       for (let i = lo - 1; i >= 0 && i >= lo - 8; i--) {
-        const s = spans[i]!;
+        const s = itemAt(spans, i);
         if (offset < s.offset + s.length) {
           const r: InnerOwner = { what: s.what };
           if (s.path !== undefined) r.path = s.path;

@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import { Gunzip } from 'fflate';
 import { Decompress as ZstdDecompress } from 'fzstd';
+import { itemAt, u32At } from '../checked-index.js';
 import { NixSealError } from '../errors.js';
 import { FdSource, type ByteSource } from './byte-source.js';
 import { decompress, DecompressError, unzstdFrameStreaming } from './decompress.js';
@@ -74,7 +75,7 @@ export function detectGzip(head: Uint8Array): Verdict {
 export function detectXz(head: Uint8Array): Verdict {
   if (!bytes.startsWith(head, 0, XZ_MAGIC)) return undefined;
   if (head.length < 32) return { format: 'xz', offset: 0, nearMiss: 'shorter than an xz stream' };
-  if (head[6] !== 0 || head[7]! > 0x0f || crc32(head.subarray(6, 8)) !== bytes.le32(head, 8)) return { format: 'xz', offset: 0, nearMiss: 'bad stream flags' };
+  if (head[6] !== 0 || bytes.u8(head, 7) > 0x0f || crc32(head.subarray(6, 8)) !== bytes.le32(head, 8)) return { format: 'xz', offset: 0, nearMiss: 'bad stream flags' };
   return { format: 'xz', offset: 0, why: 'xz stream header, flags CRC32 valid' };
 }
 
@@ -87,21 +88,21 @@ export function detectZstd(head: Uint8Array): Verdict {
   if (fhd & 0x08) return nearMiss('a reserved frame header bit set');
   const singleSegment = (fhd >> 5) & 1;
   const fcsFlag = fhd >> 6;
-  const dictBytes = [0, 1, 2, 4][fhd & 3]!;
-  const fcsBytes = [singleSegment ? 1 : 0, 2, 4, 8][fcsFlag]!;
+  const dictBytes = itemAt([0, 1, 2, 4], fhd & 3);
+  const fcsBytes = itemAt([singleSegment ? 1 : 0, 2, 4, 8], fcsFlag);
   if (!singleSegment && bytes.u8(head, 5) >> 3 > 31 - 10) return nearMiss('a window log beyond 31');
   const block = 5 + (singleSegment ? 0 : 1) + dictBytes + fcsBytes;
-  if (block + 3 > head.length || ((head[block]! >> 1) & 3) === 3) return nearMiss('no valid first block'); // block type 3 is reserved
+  if (block + 3 > head.length || ((bytes.u8(head, block) >> 1) & 3) === 3) return nearMiss('no valid first block'); // block type 3 is reserved
   return { format: 'zstd', offset: 0, why: 'zstd frame header, first block valid' };
 }
 
 /** bzip2: "BZh", a block size 1…9, then a block's or the end-of-stream's 48-bit magic. */
 export function detectBzip2(head: Uint8Array): Verdict {
-  if (head.length < 10 || !bytes.startsWith(head, 0, BZIP2_MAGIC) || head[3]! < 0x31 || head[3]! > 0x39) return undefined;
+  if (head.length < 10 || !bytes.startsWith(head, 0, BZIP2_MAGIC) || bytes.u8(head, 3) < 0x31 || bytes.u8(head, 3) > 0x39) return undefined;
   const block = bytes.startsWith(head, 4, BZIP2_BLOCK);
   const end = bytes.startsWith(head, 4, BZIP2_END);
   if (!block && !end) return undefined;
-  return { format: 'bzip2', offset: 0, why: `bzip2 stream, ${String.fromCharCode(head[3]!)}00k blocks, ${block ? 'block' : 'end-of-stream'} magic` };
+  return { format: 'bzip2', offset: 0, why: `bzip2 stream, ${String.fromCharCode(bytes.u8(head, 3))}00k blocks, ${block ? 'block' : 'end-of-stream'} magic` };
 }
 
 /** lz4: a frame (magic 0x184D2204) whose descriptor checksum (xxHash32) matches, or the legacy format. */
@@ -120,6 +121,8 @@ export function detectLz4(head: Uint8Array): Verdict {
     return { format: 'lz4', offset: 0, why: 'lz4 frame header, descriptor checksum valid' };
   }
   {
+    // The first block's 4-byte size: before this check, a 7-byte file read an eighth byte that is not there (as 0).
+    if (head.length < 8) return nearMiss('shorter than an lz4 legacy frame');
     const first = bytes.le32(head, 4);
     if (first === 0 || first > LZ4_LEGACY_MAX_BLOCK) return nearMiss('a bad first legacy block size');
     return { format: 'lz4', offset: 0, why: 'lz4 legacy frame, first block size valid' };
@@ -202,7 +205,7 @@ const crc32Update: (data: Uint8Array, crc: number) => number =
         }
         return (data: Uint8Array, crc: number): number => {
           let c = crc ^ 0xffffffff;
-          for (let i = 0; i < data.length; i++) c = t[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+          for (let i = 0; i < data.length; i++) c = u32At(t, (c ^ bytes.u8(data, i)) & 0xff) ^ (c >>> 8);
           return (c ^ 0xffffffff) >>> 0;
         };
       })();
@@ -250,16 +253,16 @@ function unzstdInto(src: ByteSource, sink: Sink, fail: Fail): void {
       continue;
     }
     if (magic !== 0xfd2fb528) throw fail(`not a zstd frame (magic 0x${magic.toString(16)})`, pos);
-    const fhd = head[4]!;
+    const fhd = bytes.u8(head, 4);
     const single = (fhd >> 5) & 1;
-    const fcsBytes = [single, 2, 4, 8][fhd >> 6]!;
+    const fcsBytes = itemAt([single, 2, 4, 8], fhd >> 6);
     const checksum = (fhd & 4) !== 0;
     const frameStart = pos;
-    let at = pos + 5 + (single ? 0 : 1) + [0, 1, 2, 4][fhd & 3]! + fcsBytes;
+    let at = pos + 5 + (single ? 0 : 1) + itemAt([0, 1, 2, 4], fhd & 3) + fcsBytes;
     for (;;) {
       if (at + 3 > src.size) throw fail('the zstd data ends inside a block header', at);
       const b = src.read(at, 3);
-      const word = b[0]! | (b[1]! << 8) | (b[2]! << 16);
+      const word = bytes.u8(b, 0) | (bytes.u8(b, 1) << 8) | (bytes.u8(b, 2) << 16);
       const type = (word >> 1) & 3;
       if (type === 3) throw fail('a reserved zstd block type', at);
       at += 3 + (type === 1 ? 1 : word >>> 3);
@@ -352,8 +355,8 @@ function mulTo(ah: number, al: number, bh: number, bl: number): void {
 /** One xxHash64 round on lane `i` of `v` (high, low pairs) with the lane at `at` of `b`. */
 function roundAt(v: number[], i: number, b: Uint8Array, at: number): void {
   mulTo(le32(b, at + 4), le32(b, at), 0xc2b2ae3d, 0x27d4eb4f);
-  const l = v[2 * i + 1]! + ML;
-  const h = (v[2 * i]! + MH + (l > 0xffffffff ? 1 : 0)) >>> 0;
+  const l = itemAt(v, 2 * i + 1) + ML;
+  const h = (itemAt(v, 2 * i) + MH + (l > 0xffffffff ? 1 : 0)) >>> 0;
   const lo = l >>> 0;
   mulTo(((h << 31) | (lo >>> 1)) >>> 0, ((lo << 31) | (h >>> 1)) >>> 0, 0x9e3779b1, 0x85ebca87);
   v[2 * i] = MH;
@@ -402,7 +405,7 @@ export class Xxh64 {
     let h: U64;
     if (this.total >= 32) {
       const w = this.v;
-      const [v1, v2, v3, v4]: U64[] = [0, 1, 2, 3].map((i) => [w[2 * i]!, w[2 * i + 1]!]);
+      const [v1, v2, v3, v4]: U64[] = [0, 1, 2, 3].map((i) => [itemAt(w, 2 * i), itemAt(w, 2 * i + 1)]);
       h = add64(add64(rotl64(v1!, 1), rotl64(v2!, 7)), add64(rotl64(v3!, 12), rotl64(v4!, 18)));
       for (const v of [v1!, v2!, v3!, v4!]) h = add64(mul64(xor64(h, round64([0, 0], v)), P64[1]), P64[4]);
     } else h = P64[5];
@@ -413,7 +416,7 @@ export class Xxh64 {
       h = add64(mul64(rotl64(xor64(h, mul64([0, le32(this.tail, i)], P64[1])), 23), P64[2]), P64[3]);
       i += 4;
     }
-    for (; i < this.tailLen; i++) h = mul64(rotl64(xor64(h, mul64([0, this.tail[i]!], P64[5])), 11), P64[1]);
+    for (; i < this.tailLen; i++) h = mul64(rotl64(xor64(h, mul64([0, bytes.u8(this.tail, i)], P64[5])), 11), P64[1]);
     h = mul64(xor64(h, shr64(h, 33)), P64[2]);
     h = mul64(xor64(h, shr64(h, 29)), P64[3]);
     return xor64(h, shr64(h, 32));
@@ -436,7 +439,7 @@ function unbzip2Into(src: ByteSource, sink: Sink, fail: Fail): void {
         bufAt = pos;
         buf = src.read(pos, Math.min(CHUNK, src.size - pos));
       }
-      return buf[pos++ - bufAt]!;
+      return bytes.u8(buf, pos++ - bufAt);
     },
     read(out: Uint8Array, off: number, len: number): number {
       let n = 0;
@@ -503,12 +506,12 @@ function unlz4Into(src: ByteSource, sink: Sink, fail: Fail): void {
       continue;
     }
     if (magic !== 0x184d2204) throw fail(`not an lz4 frame (magic 0x${magic.toString(16)})`, pos - 4);
-    const flg = need(1, 'the frame descriptor')[0]!;
-    const bd = need(1, 'the frame descriptor')[0]!;
+    const flg = bytes.u8(need(1, 'the frame descriptor'), 0);
+    const bd = bytes.u8(need(1, 'the frame descriptor'), 0);
     if (flg >> 6 !== 1) throw fail(`lz4 frame version ${flg >> 6}`, pos - 2);
     if ((flg & 0x20) === 0) throw fail('lz4 frames with linked blocks (lz4 -BD) are not read by nix-seal', pos - 2);
     if (flg & 0x01) throw fail('an lz4 frame with a dictionary', pos - 2);
-    const maxBlock = [0, 0, 0, 0, 64 << 10, 256 << 10, 1 << 20, 4 << 20][(bd >> 4) & 7]!;
+    const maxBlock = itemAt([0, 0, 0, 0, 64 << 10, 256 << 10, 1 << 20, 4 << 20], (bd >> 4) & 7);
     if (maxBlock === 0) throw fail(`an lz4 block size code ${(bd >> 4) & 7}`, pos - 1);
     if (flg & 0x08) need(8, 'the content size');
     need(1, 'the header checksum');
@@ -537,7 +540,11 @@ export class Xxh32 {
   private static readonly P3 = 0xc2b2ae3d;
   private static readonly P4 = 0x27d4eb2f;
   private static readonly P5 = 0x165667b1;
-  private v = [(Xxh32.P1 + Xxh32.P2) | 0, Xxh32.P2, 0, -Xxh32.P1 | 0];
+  // Four lanes as fields, not an array: the per-16-byte stripe reads no array element but its input.
+  private v1 = (Xxh32.P1 + Xxh32.P2) | 0;
+  private v2 = Xxh32.P2;
+  private v3 = 0;
+  private v4 = -Xxh32.P1 | 0;
   private readonly tail = new Uint8Array(16);
   private tailLen = 0;
   private total = 0;
@@ -548,8 +555,17 @@ export class Xxh32 {
     return Math.imul(acc, Xxh32.P1);
   }
 
+  // Unchecked reads: with u8At this stripe loop takes 1.9× as long (20.6 vs 10.8 ms for 16 MiB in
+  // 1 MiB Buffers, alternated rounds, medians); update() passes only `at + 16 <= b.length`.
+  private static le32(b: Uint8Array, at: number): number {
+    return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+  }
+
   private stripe(b: Uint8Array, at: number): void {
-    for (let i = 0; i < 4; i++) this.v[i] = Xxh32.round(this.v[i]!, le32(b, at + 4 * i));
+    this.v1 = Xxh32.round(this.v1, Xxh32.le32(b, at));
+    this.v2 = Xxh32.round(this.v2, Xxh32.le32(b, at + 4));
+    this.v3 = Xxh32.round(this.v3, Xxh32.le32(b, at + 8));
+    this.v4 = Xxh32.round(this.v4, Xxh32.le32(b, at + 12));
   }
 
   update(data: Uint8Array): this {
@@ -571,7 +587,7 @@ export class Xxh32 {
   }
 
   digest(): number {
-    const [v1, v2, v3, v4] = this.v as [number, number, number, number];
+    const { v1, v2, v3, v4 } = this;
     let h =
       this.total >= 16
         ? (((v1 << 1) | (v1 >>> 31)) + ((v2 << 7) | (v2 >>> 25)) + ((v3 << 12) | (v3 >>> 20)) + ((v4 << 18) | (v4 >>> 14))) | 0
@@ -583,7 +599,7 @@ export class Xxh32 {
       h = Math.imul((h << 17) | (h >>> 15), Xxh32.P4);
     }
     for (; i < this.tailLen; i++) {
-      h = (h + Math.imul(this.tail[i]!, Xxh32.P5)) | 0;
+      h = (h + Math.imul(bytes.u8(this.tail, i), Xxh32.P5)) | 0;
       h = Math.imul((h << 11) | (h >>> 21), Xxh32.P1);
     }
     h ^= h >>> 15;
@@ -628,7 +644,7 @@ function xzStreams(src: ByteSource, fail: Fail): Array<[number, number]> {
       let v = 0;
       for (let i = 0; i < 9; i++) {
         if (p >= index.length) throw fail('a truncated xz index', indexAt + p);
-        const b = index[p++]!;
+        const b = bytes.u8(index, p++);
         v += (b & 0x7f) * 2 ** (7 * i);
         if ((b & 0x80) === 0) return v;
       }

@@ -13,6 +13,7 @@ import { BufferSource, type ByteSource } from './byte-source.js';
 import { be16, be32, be64, latin1, le16, le32, le64, printableName, startsWith, magicBytes } from './bytes.js';
 import { HEAD_SIZE, headOf, isImage } from './detection.js';
 import { isExecutableHeader } from './executable.js';
+import { detectLz4 } from './compressed-stream.js';
 import { readerFor } from './image-readers.js';
 import { SQUASHFS_MAGIC, detectSquashfs } from './squashfs.js';
 import { seeded } from '../../test/support/property.js';
@@ -36,10 +37,24 @@ test('bytes: integers and latin1 read as Buffer reads them', () => {
     seeded({ seed: SEED, numRuns: 500 }),
   );
   assert.equal(startsWith(magicBytes('hsqs'), 0, magicBytes('hsqsx')), false, 'a magic longer than the bytes is no match');
+  // A read past the end is a caller's bug: a RangeError, not a value made up from missing bytes.
+  assert.throws(() => le32(Buffer.from([1, 2, 3]), 0), RangeError);
+  assert.throws(() => be16(Buffer.from([1, 2]), 1), RangeError);
   assert.equal(printableName(Buffer.from('a\x01b\0c'), 0, 5), 'a.b');
   assert.equal(isExecutableHeader(Buffer.from('#!/bin/sh\n')), true);
   assert.equal(isExecutableHeader(Buffer.from('\x7fELF\x02\x01\x01')), true);
   assert.equal(isExecutableHeader(Buffer.from('hsqs')), false);
+});
+
+test('detectLz4: a legacy lz4 file too short for its first block size is a near miss', () => {
+  // Legacy magic (02 21 4C 18) and 3 bytes of a block size: before the fix, the missing fourth byte
+  // was read as 0 and the 7-byte file was called an lz4 legacy frame.
+  const legacy = Uint8Array.of(0x02, 0x21, 0x4c, 0x18, 0x10, 0x00, 0x00);
+  assert.deepEqual(detectLz4(legacy), { format: 'lz4', offset: 0, nearMiss: 'shorter than an lz4 legacy frame' });
+  assert.deepEqual(detectLz4(Uint8Array.of(...legacy, 0x00)), { format: 'lz4', offset: 0, why: 'lz4 legacy frame, first block size valid' });
+  // Every prefix of a legacy header: a verdict, never an exception.
+  const full = Uint8Array.of(...legacy, 0x00, 0xaa, 0xbb);
+  for (let n = 0; n <= full.length; n++) detectLz4(full.subarray(0, n));
 });
 
 test('headOf: one read per source, of at most HEAD_SIZE bytes, kept as a copy', () => {

@@ -58,7 +58,7 @@ export function walkDirectories<D, E extends { path: string; type: InnerEntry['t
       kids.push({ dir: sub.dir, entry: e, depth: depth + 1 });
     }
     // Depth first, in directory order: pushed reversed so the first child is walked first.
-    for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]!);
+    for (const k of kids.reverse()) stack.push(k); // not push(...): a huge directory would overflow the call's arguments
   }
   return { entries, byPath };
 }

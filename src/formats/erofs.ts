@@ -12,6 +12,7 @@
  * missing, raised when the file is read (the image still opens and lists).
  */
 import * as zlib from 'node:zlib';
+import { itemAt, u8At } from '../checked-index.js';
 import { errnoCode, NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import { decompress, DecompressError } from './decompress.js';
@@ -93,8 +94,8 @@ interface Piece {
   length: number;
 }
 
-const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
-const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+const u16 = bytes.le16;
+const u32 = bytes.le32;
 
 export class Erofs {
   readonly blockSize: number;
@@ -117,7 +118,7 @@ export class Erofs {
     const b = src.read(EROFS_SUPERBLOCK_OFFSET, 128);
     const at = (o: number): number => EROFS_SUPERBLOCK_OFFSET + o;
     if (u32(b, SB.magic) !== EROFS_MAGIC) throw this.fail('no EROFS magic', at(SB.magic));
-    const bits = b[SB.blkszbits]!;
+    const bits = u8At(b, SB.blkszbits);
     if (bits < 9 || bits > 16) throw this.fail(`block size 2^${bits} is out of range`, at(SB.blkszbits));
     this.blockSize = 1 << bits;
     this.blocks = u32(b, SB.blocks);
@@ -217,8 +218,8 @@ export class Erofs {
     this.check(h, 8, ino.offset, `inode ${ino.nid}'s compression header`);
     const hdr = this.src.read(h, 8);
     const advise = u16(hdr, 4);
-    const algs = [hdr[6]! & 0xf, hdr[6]! >> 4];
-    const lbits = Math.log2(bs) + (hdr[7]! & 7);
+    const algs = [u8At(hdr, 6) & 0xf, u8At(hdr, 6) >> 4] as const;
+    const lbits = Math.log2(bs) + (u8At(hdr, 7) & 7);
     if (advise & Z_ADVISE.fragment) throw this.fail(`inode ${ino.nid} uses fragments, which nix-seal cannot decode`, h);
     if (advise & Z_ADVISE.interlaced) throw this.fail(`inode ${ino.nid} uses interlaced pclusters, which nix-seal cannot decode`, h);
     const lsize = 2 ** lbits;
@@ -318,8 +319,7 @@ export class Erofs {
     }
     // Heads start extents at (lcn << lbits) + clusterofs; an extent runs to the next head.
     const heads: ZExtent[] = [];
-    for (let i = 0; i < lcs.length; i++) {
-      const l = lcs[i]!;
+    for (const [i, l] of lcs.entries()) {
       if (l.type === LTYPE.nonhead) continue;
       if (l.lo >= lsize) throw this.fail(`inode ${ino.nid}'s lcluster ${i} has clusterofs ${l.lo}`, h);
       const next = lcs[i + 1];
@@ -327,21 +327,21 @@ export class Erofs {
       // advised big and the next lcluster is a NONHEAD carrying the block count (CBLKCNT).
       const bigHere = (l.type === LTYPE.head1 && big) || (l.type === LTYPE.head2 && (advise & Z_ADVISE.bigPcluster2) !== 0);
       const length = bigHere && next !== undefined && next.type === LTYPE.nonhead && next.lo & CBLKCNT ? (next.lo & ~CBLKCNT) * bs : lsize;
-      const alg = l.type === LTYPE.plain ? -1 : algs[l.type === LTYPE.head1 ? 0 : 1]!;
+      const alg = l.type === LTYPE.plain ? -1 : algs[l.type === LTYPE.head1 ? 0 : 1];
       heads.push({ fileOffset: i * lsize + l.lo, length: 0, offset: l.pblk * bs, compressedLength: length, alg, lcn: i });
     }
     // An extent runs to the next head; a head at or past the end of the file (mkfs.erofs can end
     // an index with one) starts nothing the kernel ever maps.
     const live = heads.filter((x) => x.fileOffset < ino.size);
     if (ino.size === 0) return [];
-    if (live.length === 0 || live[0]!.fileOffset !== 0) throw this.fail(`inode ${ino.nid}'s first lcluster is not a head`, h);
-    for (let i = 0; i < live.length; i++) live[i]!.length = (live[i + 1]?.fileOffset ?? ino.size) - live[i]!.fileOffset;
+    if (live[0]?.fileOffset !== 0) throw this.fail(`inode ${ino.nid}'s first lcluster is not a head`, h);
+    for (const [i, x] of live.entries()) x.length = (live[i + 1]?.fileOffset ?? ino.size) - x.fileOffset;
     // Tail packing: the last extent's pcluster is inline, right after the index pack of the
     // lcluster holding the file's last byte (the kernel's z_idataoff).
-    const last = live[live.length - 1]!;
+    const last = itemAt(live, live.length - 1);
     if (advise & Z_ADVISE.inlinePcluster) {
       const idataSize = u16(hdr, 2);
-      last.offset = packEnd[Math.floor((ino.size - 1) / lsize)]!;
+      last.offset = itemAt(packEnd, Math.floor((ino.size - 1) / lsize));
       last.compressedLength = idataSize;
       if (idataSize === 0 || Math.floor(last.offset / bs) !== Math.floor((last.offset + idataSize - 1) / bs)) throw this.fail(`inode ${ino.nid}'s inline pcluster (${idataSize} bytes) crosses a block boundary`, last.offset);
     }
@@ -499,11 +499,11 @@ export class Erofs {
     let hi = runs.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (runs[mid]!.start <= offset) lo = mid + 1;
+      if (itemAt(runs, mid).start <= offset) lo = mid + 1;
       else hi = mid;
     }
     for (let i = lo - 1; i >= 0 && i >= lo - 4; i--) {
-      const r = runs[i]!;
+      const r = itemAt(runs, i);
       if (offset >= r.start + r.length) continue;
       if (r.fileOffset === -2) return { path: r.path, what: `compressed data of ${r.path}` };
       if (r.fileOffset < 0) return { path: r.path, what: `EROFS inode of ${r.path || '/'}` };
@@ -539,13 +539,13 @@ function lz4Prefix(input: Uint8Array, want: number): { inputLength: number; outp
     if (n !== 15) return n;
     for (;;) {
       if (ip >= input.length) throw bad('truncated length');
-      const b = input[ip++]!;
+      const b = u8At(input, ip++);
       n += b;
       if (b !== 255) return n;
     }
   };
   while (ip < input.length) {
-    const token = input[ip++]!;
+    const token = u8At(input, ip++);
     const lits = length(token >> 4);
     ip += lits;
     out += lits;
@@ -590,8 +590,9 @@ function decodePcluster(alg: Algorithm, input: Uint8Array, length: number, compr
       // the complemented properties byte. Given back that byte and an "LZMA alone" header stating
       // the extent's length, @napi-rs/lzma decodes it and stops there. The dictionary never needs
       // to be larger than the output (each pcluster is decoded alone).
-      const props = ~input[0]! & 0xff;
-      if (props >= 9 * 5 * 5) throw new DecompressError('lzma', `bad MicroLZMA properties byte 0x${input[0]!.toString(16)}`);
+      const first = u8At(input, 0);
+      const props = ~first & 0xff;
+      if (props >= 9 * 5 * 5) throw new DecompressError('lzma', `bad MicroLZMA properties byte 0x${first.toString(16)}`);
       const alone = new Uint8Array(LZMA_ALONE_HEADER + input.length);
       const dv = new DataView(alone.buffer);
       alone[0] = props;

@@ -12,6 +12,7 @@
  * zeros), meta_bg descriptor placement. Refused at open: bigalloc, encryption (names and data
  * would be wrong).
  */
+import { itemAt, u8At } from '../checked-index.js';
 import { NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import { inodeChildren, walkDirectories } from './dir-walk.js';
@@ -139,8 +140,8 @@ export interface Ext4Entry {
 
 type FileData = { kind: 'inline'; bytes: Uint8Array } | { kind: 'blocks'; runs: Run[]; meta: number[] };
 
-const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
-const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+const u16 = bytes.le16;
+const u32 = bytes.le32;
 
 export class Ext4 {
   readonly sb: Ext4Superblock;
@@ -251,7 +252,7 @@ export class Ext4 {
     if (!Number.isInteger(ino) || ino < 1 || ino > this.sb.inodesCount) throw this.fail(`inode number ${ino} is out of range`, from);
     const g = Math.floor((ino - 1) / this.sb.inodesPerGroup);
     const idx = (ino - 1) % this.sb.inodesPerGroup;
-    const table = this.groups[g]!.inodeTable;
+    const table = itemAt(this.groups, g).inodeTable;
     const offset = table * this.sb.blockSize + idx * this.sb.inodeSize;
     if (table === 0 || table >= this.sb.blocksCount || offset + this.sb.inodeSize > this.src.size) throw this.fail(`inode ${ino}'s table (block ${table}) is outside the image`, from);
     const raw = this.src.read(offset, this.sb.inodeSize);
@@ -271,8 +272,8 @@ export class Ext4 {
     const base = start + 4;
     let o = base;
     while (o + 16 <= this.sb.inodeSize && u32(ino.raw, o) !== 0) {
-      const nameLen = ino.raw[o]!;
-      const idx = ino.raw[o + 1]!;
+      const nameLen = u8At(ino.raw, o);
+      const idx = u8At(ino.raw, o + 1);
       const valueOffs = u16(ino.raw, o + 2);
       const valueSize = u32(ino.raw, o + 8);
       if (o + 16 + nameLen > this.sb.inodeSize) throw this.fail(`inode ${ino.ino}'s xattr entry runs past the inode`, ino.offset + o);
@@ -416,12 +417,12 @@ export class Ext4 {
         let hi = runs.length;
         while (lo < hi) {
           const mid = (lo + hi) >> 1;
-          const r = runs[mid]!;
+          const r = itemAt(runs, mid);
           if ((r.logical + r.length) * bs <= o) lo = mid + 1;
           else hi = mid;
         }
         for (let i = lo; i < runs.length; i++) {
-          const r = runs[i]!;
+          const r = itemAt(runs, i);
           const rs = r.logical * bs;
           if (rs >= o + n) break;
           const s = Math.max(o, rs);
@@ -504,7 +505,7 @@ export class Ext4 {
         const inum = u32(bytes, o);
         let recLen = u16(bytes, o + 4);
         if (bs === 65536 && (recLen === 0 || recLen === 65535)) recLen = 65536;
-        const nameLen = filetype ? bytes[o + 6]! : u16(bytes, o + 6);
+        const nameLen = filetype ? u8At(bytes, o + 6) : u16(bytes, o + 6);
         if (recLen < 8 || recLen % 4 !== 0 || o + recLen > bytes.length) throw this.fail(`directory inode ${dir.ino} has a bad record length ${recLen}`, blk.offset + o + 4);
         if (inum !== 0) {
           if (8 + nameLen > recLen) throw this.fail(`directory inode ${dir.ino} has a name longer than its record`, blk.offset + o + 6);
@@ -544,8 +545,7 @@ export class Ext4 {
       if (block > gStart && block <= gStart + gdtBlocks) return { what: `ext4 group descriptors${g === 0 ? '' : ` (backup in group ${g})`}` };
       if (block > gStart + gdtBlocks && block <= gStart + gdtBlocks + sb.reservedGdtBlocks) return { what: 'ext4 reserved group descriptor blocks' };
     }
-    for (let i = 0; i < this.groups.length; i++) {
-      const gr = this.groups[i]!;
+    for (const [i, gr] of this.groups.entries()) {
       if (block === gr.blockBitmap) return { what: `ext4 block bitmap (group ${i})` };
       if (block === gr.inodeBitmap) return { what: `ext4 inode bitmap (group ${i})` };
       const tableBlocks = Math.ceil((sb.inodesPerGroup * sb.inodeSize) / bs);
@@ -561,7 +561,7 @@ export class Ext4 {
     let hi = owners.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (owners[mid]!.start + owners[mid]!.length <= block) lo = mid + 1;
+      if (itemAt(owners, mid).start + itemAt(owners, mid).length <= block) lo = mid + 1;
       else hi = mid;
     }
     const o = owners[lo];

@@ -9,7 +9,9 @@
  * compares). Long names are taken when their checksum matches the short entry, else the 8.3 name
  * (with the NT lowercase flags, as Linux and mtools show it). Short names are decoded as latin1.
  */
+import { itemAt, u8At } from '../checked-index.js';
 import { NixSealError } from '../errors.js';
+import * as bytes from './bytes.js';
 import type { ByteSource } from './byte-source.js';
 import { walkDirectories, type DirChild } from './dir-walk.js';
 import type { ImageReader, ImageView, InnerEntry, InnerOwner } from './image.js';
@@ -60,8 +62,8 @@ export interface FatEntry {
   recordOffset: number;
 }
 
-const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
-const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+const u16 = bytes.le16;
+const u32 = bytes.le32;
 const isPow2 = (n: number): boolean => n > 0 && (n & (n - 1)) === 0;
 
 /** The boot sector's geometry, or a reason it is not FAT. */
@@ -69,9 +71,9 @@ function geometry(b: Uint8Array, size: number): FatGeometry | string {
   if (b[BPB.signature] !== 0x55 || b[BPB.signature + 1] !== 0xaa) return 'no boot sector signature 0x55AA';
   if (b[0] !== 0xeb && b[0] !== 0xe9) return 'no jump instruction';
   const bps = u16(b, BPB.bytesPerSector);
-  const spc = b[BPB.sectorsPerCluster]!;
+  const spc = u8At(b, BPB.sectorsPerCluster);
   const reserved = u16(b, BPB.reservedSectors);
-  const numFats = b[BPB.numFats]!;
+  const numFats = u8At(b, BPB.numFats);
   if (![512, 1024, 2048, 4096].includes(bps)) return `bytes per sector ${bps} is invalid`;
   if (!isPow2(spc) || spc > 128) return `sectors per cluster ${spc} is invalid`;
   if (reserved === 0 || numFats === 0 || numFats > 4) return 'reserved sectors or FAT count is invalid';
@@ -106,7 +108,7 @@ function geometry(b: Uint8Array, size: number): FatGeometry | string {
 /** The VFAT checksum of an 11-byte short name. */
 export function lfnChecksum(short: Uint8Array): number {
   let sum = 0;
-  for (let i = 0; i < 11; i++) sum = (((sum & 1) << 7) + (sum >> 1) + short[i]!) & 0xff;
+  for (let i = 0; i < 11; i++) sum = (((sum & 1) << 7) + (sum >> 1) + u8At(short, i)) & 0xff;
   return sum;
 }
 
@@ -213,13 +215,13 @@ export class Fat {
   private *children(dir: FatEntry): Generator<DirChild<FatEntry, FatEntry>> {
     let lfn: { parts: string[]; sum: number; next: number } | undefined;
     for (const { rec, at } of this.records(dir)) {
-      const first = rec[0]!;
+      const first = u8At(rec, 0);
       if (first === 0) break;
       if (first === 0xe5) {
         lfn = undefined;
         continue;
       }
-      const attr = rec[11]!;
+      const attr = u8At(rec, 11);
       if ((attr & 0x3f) === 0x0f) {
         const seq = first & 0x1f;
         const part = Buffer.concat([rec.subarray(1, 11), rec.subarray(14, 26), rec.subarray(28, 32)]);
@@ -229,7 +231,7 @@ export class Fat {
           if (ch === 0) break;
           s += String.fromCharCode(ch);
         }
-        if (first & 0x40) lfn = { parts: [s], sum: rec[13]!, next: seq - 1 };
+        if (first & 0x40) lfn = { parts: [s], sum: u8At(rec, 13), next: seq - 1 };
         else if (lfn !== undefined && seq === lfn.next && rec[13] === lfn.sum && seq > 0) {
           lfn.parts.unshift(s);
           lfn.next = seq - 1;
@@ -277,10 +279,11 @@ export class Fat {
     // Contiguous clusters are read together, up to 1 MiB.
     for (let i = 0; i < cs.length; ) {
       let j = i + 1;
-      while (j < cs.length && cs[j] === cs[j - 1]! + 1 && (j - i) * size < 1 << 20) j++;
+      while (j < cs.length && cs[j] === itemAt(cs, j - 1) + 1 && (j - i) * size < 1 << 20) j++;
       const n = Math.min(left, (j - i) * size);
-      const o = this.clusterOffset(cs[i]!);
-      if (o + n > this.src.size) throw this.fail(`${e.path}'s cluster ${cs[i]} is past the end of the image`, e.recordOffset);
+      const first = itemAt(cs, i);
+      const o = this.clusterOffset(first);
+      if (o + n > this.src.size) throw this.fail(`${e.path}'s cluster ${first} is past the end of the image`, e.recordOffset);
       yield this.src.read(o, n);
       left -= n;
       i = j;
@@ -301,7 +304,7 @@ export class Fat {
         let done = 0;
         while (done < n) {
           const pos = o + done;
-          const c = cs[Math.floor(pos / csize)]!;
+          const c = itemAt(cs, Math.floor(pos / csize));
           const within = pos % csize;
           const k = Math.min(n - done, csize - within);
           out.set(src.read(this.clusterOffset(c) + within, k), done);
@@ -348,7 +351,7 @@ function shortName(rec: Uint8Array): string {
   if (raw[0] === 0x05) raw[0] = 0xe5;
   let base = raw.subarray(0, 8).toString('latin1').replace(/ +$/, '');
   let ext = raw.subarray(8, 11).toString('latin1').replace(/ +$/, '');
-  const nt = rec[12]!;
+  const nt = u8At(rec, 12);
   if (nt & 0x08) base = base.toLowerCase();
   if (nt & 0x10) ext = ext.toLowerCase();
   return ext === '' ? base : `${base}.${ext}`;

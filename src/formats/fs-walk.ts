@@ -9,6 +9,7 @@
  * small files several times slower. File contents are the consumer's to read.
  */
 import { lstatSync, read, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { itemAt } from '../checked-index.js';
 import type { NixSealError } from '../errors.js';
 
 export const SLASH = Buffer.from('/');
@@ -80,9 +81,9 @@ export function* walkNarOrder(root: Buffer, errors: WalkErrors): Generator<WalkE
     path = undefined;
     while (stack.length > 0) {
       if (closeEntry) yield { type: 'entry-end' };
-      const top = stack[stack.length - 1]!;
+      const top = itemAt(stack, stack.length - 1);
       if (top.next < top.names.length) {
-        const name = top.names[top.next++]!;
+        const name = itemAt(top.names, top.next++);
         path = Buffer.concat([top.path, SLASH, name]);
         rel = top.rel.length === 0 ? name : Buffer.concat([top.rel, SLASH, name]);
         yield { type: 'entry', name, rel };

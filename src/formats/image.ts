@@ -4,6 +4,7 @@
  * byte of the image (evidence), and random access to a file inside it when the format allows (to
  * open an image nested in it). Types only: the registry of readers is in image-readers.ts.
  */
+import { itemAt } from '../checked-index.js';
 import type { ByteSource } from './byte-source.js';
 
 /** An entry inside an image, whatever the format. */
@@ -71,5 +72,5 @@ export interface ImageReader {
 export function readWhole(view: ImageView, entry: InnerEntry): Uint8Array {
   const parts: Uint8Array[] = [];
   for (const c of view.read(entry)) parts.push(c);
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  return parts.length === 1 ? itemAt(parts, 0) : Buffer.concat(parts);
 }

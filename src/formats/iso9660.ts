@@ -9,6 +9,7 @@
  * zisofs (compressed bytes returned), sessions after the first.
  */
 import { closeSync, openSync } from 'node:fs';
+import { f64At, itemAt, u8At } from '../checked-index.js';
 import { NixSealError, describeSystemError } from '../errors.js';
 
 export { BufferSource, FdSource, type ByteSource } from './byte-source.js';
@@ -208,12 +209,7 @@ const utf8 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.by
 
 function ucs2be(b: Uint8Array): string {
   const n = b.length - (b.length % 2);
-  const swapped = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i += 2) {
-    swapped[i] = b[i + 1]!;
-    swapped[i + 1] = b[i]!;
-  }
-  return swapped.toString('utf16le');
+  return Buffer.from(b.subarray(0, n)).swap16().toString('utf16le');
 }
 
 /** One directory record. */
@@ -254,23 +250,23 @@ export class DirRecord {
   static decode(bytes: Uint8Array, at: number, offset: number, fail: Fail): DirRecord {
     const avail = bytes.length - at;
     if (avail < 1) throw fail('truncated directory record', offset);
-    const length = bytes[at]!;
+    const length = u8At(bytes, at);
     if (length < DR_FIELD.name + 1) throw fail(`directory record of ${length} bytes (less than 34)`, offset);
     if (length > avail) throw fail(`directory record of ${length} bytes crosses the end of its sector or extent`, offset);
     const r = bytes.subarray(at, at + length);
-    const nameLength = r[DR_FIELD.nameLength]!;
+    const nameLength = u8At(r, DR_FIELD.nameLength);
     if (nameLength === 0) throw fail('directory record with an empty name', offset);
     if (DR_FIELD.name + nameLength > length) throw fail(`name of ${nameLength} bytes does not fit in a ${length}-byte directory record`, offset);
     const suStart = Math.min(length, DR_FIELD.name + nameLength + (nameLength % 2 === 0 ? 1 : 0));
     return new DirRecord(
       offset,
       length,
-      r[DR_FIELD.extAttrLength]!,
+      u8At(r, DR_FIELD.extAttrLength),
       le32(r, DR_FIELD.extent),
       le32(r, DR_FIELD.dataLength),
-      r[DR_FIELD.flags]!,
-      r[DR_FIELD.fileUnitSize]!,
-      r[DR_FIELD.interleaveGap]!,
+      u8At(r, DR_FIELD.flags),
+      u8At(r, DR_FIELD.fileUnitSize),
+      u8At(r, DR_FIELD.interleaveGap),
       r.subarray(DR_FIELD.name, DR_FIELD.name + nameLength),
       r.subarray(suStart, length),
       offset + suStart,
@@ -364,8 +360,9 @@ class IntervalHeap {
     let i = a.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!this.less(a[i]!, a[p]!)) break;
-      [a[i], a[p]] = [a[p]!, a[i]!];
+      const [ai, ap] = [itemAt(a, i), itemAt(a, p)];
+      if (!this.less(ai, ap)) break;
+      [a[i], a[p]] = [ap, ai];
       i = p;
     }
   }
@@ -379,10 +376,10 @@ class IntervalHeap {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;
-      if (l < a.length && this.less(a[l]!, a[m]!)) m = l;
-      if (r < a.length && this.less(a[r]!, a[m]!)) m = r;
+      if (l < a.length && this.less(itemAt(a, l), itemAt(a, m))) m = l;
+      if (r < a.length && this.less(itemAt(a, r), itemAt(a, m))) m = r;
       if (m === i) break;
-      [a[i], a[m]] = [a[m]!, a[i]!];
+      [a[i], a[m]] = [itemAt(a, m), itemAt(a, i)];
       i = m;
     }
   }
@@ -408,9 +405,9 @@ class SegmentIndex {
     const heap = new IntervalHeap();
     let next = 0;
     for (let k = 0; k < bounds.length; k++) {
-      const b = bounds[k]!;
+      const b = f64At(bounds, k);
       if (k > 0 && b === bounds[k - 1]) continue;
-      while (next < live.length && live[next]!.start <= b) heap.push(live[next++]!);
+      while (next < live.length && itemAt(live, next).start <= b) heap.push(itemAt(live, next++));
       while (heap.size > 0 && heap.top()!.end <= b) heap.pop();
       const top = heap.top();
       if (top === undefined) continue;
@@ -441,13 +438,13 @@ class SegmentIndex {
     let found = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.starts[mid]! <= offset) {
+      if (f64At(this.starts, mid) <= offset) {
         found = mid;
         lo = mid + 1;
       } else hi = mid - 1;
     }
-    if (found < 0 || offset >= this.ends[found]!) return { kind: 'unallocated' };
-    const iv = this.owners[found]!;
+    if (found < 0 || offset >= f64At(this.ends, found)) return { kind: 'unallocated' };
+    const iv = itemAt(this.owners, found);
     if (iv.owner.kind === 'file') return { kind: 'file', path: iv.owner.path, offsetInFile: iv.fileBase + (offset - iv.start) };
     return { ...iv.owner };
   }
@@ -543,7 +540,7 @@ export class Iso {
       if (id !== ISO_STANDARD_ID) {
         throw this.fail(i === 0 ? `not an ISO 9660 image (no "CD001" at sector 16)` : `bad volume descriptor (identifier ${JSON.stringify(id)}, no terminator before it)`, offset);
       }
-      const code = vd[VD_FIELD.type]!;
+      const code = u8At(vd, VD_FIELD.type);
       let type: VolumeDescriptorType;
       switch (code) {
         case VD_TYPE.bootRecord:
@@ -722,8 +719,8 @@ export class Iso {
     // SP is the first entry; at 14 after a CD-XA System Use header (as Linux also accepts).
     for (const at of [0, 14]) {
       const su = dot.systemUse;
-      if (su.length >= at + 7 && su[at] === 0x53 && su[at + 1] === 0x50 && su[at + 2]! >= 7 && su[at + 4] === 0xbe && su[at + 5] === 0xef) {
-        const skip = su[at + 6]!;
+      if (su.length >= at + 7 && su[at] === 0x53 && su[at + 1] === 0x50 && u8At(su, at + 2) >= 7 && su[at + 4] === 0xbe && su[at + 5] === 0xef) {
+        const skip = u8At(su, at + 6);
         const info = this.readSusp(dot, at);
         if (info.rripEr || (!info.anyEr && (info.rr || info.mode !== undefined || info.name !== undefined))) return { skip, rootAt: at };
         return undefined;
@@ -745,9 +742,9 @@ export class Iso {
       let i = 0;
       scan: while (i + 4 <= area.length) {
         const at = areaOffset + i;
-        const s0 = area[i]!;
-        const s1 = area[i + 1]!;
-        const len = area[i + 2]!;
+        const s0 = u8At(area, i);
+        const s1 = u8At(area, i + 1);
+        const len = u8At(area, i + 2);
         if (s0 === 0) break; // zero padding
         if (len < 4 || i + len > area.length) throw this.fail(`System Use entry ${JSON.stringify(String.fromCharCode(s0, s1))} of ${len} bytes in a ${area.length - i}-byte area`, at);
         const e = area.subarray(i, i + len);
@@ -770,8 +767,8 @@ export class Iso {
             break;
           case 'ER': {
             need(8);
-            const idLen = e[4]!;
-            if (8 + idLen + e[5]! + e[6]! > len) throw this.fail('ER entry with lengths beyond its end', at);
+            const idLen = u8At(e, 4);
+            if (8 + idLen + u8At(e, 5) + u8At(e, 6) > len) throw this.fail('ER entry with lengths beyond its end', at);
             out.anyEr = true;
             if (RRIP_IDS.has(latin1(e.subarray(8, 8 + idLen)))) out.rripEr = true;
             break;
@@ -786,7 +783,7 @@ export class Iso {
           case 'NM': {
             need(5);
             if (nameDone) throw this.fail('a second NM name after a complete one', at);
-            const flags = e[4]!;
+            const flags = u8At(e, 4);
             let piece: Uint8Array = e.subarray(5);
             if (flags & 0x02) piece = Buffer.from('.');
             else if (flags & 0x04) piece = Buffer.from('..');
@@ -802,12 +799,12 @@ export class Iso {
             need(5);
             if (targetDone) throw this.fail('a second SL target after a complete one', at);
             const parts = (out.targetParts ??= new SymlinkParts());
-            parts.entryContinues = (e[4]! & 0x01) !== 0;
+            parts.entryContinues = (u8At(e, 4) & 0x01) !== 0;
             let c = 5;
             while (c < len) {
               if (c + 2 > len) throw this.fail('SL component header beyond the end of its entry', at + c);
-              const cflags = e[c]!;
-              const clen = e[c + 1]!;
+              const cflags = u8At(e, c);
+              const clen = u8At(e, c + 1);
               if (c + 2 + clen > len) throw this.fail(`SL component of ${clen} bytes beyond the end of its entry`, at + c);
               const content = e.subarray(c + 2, c + 2 + clen);
               let text: string;
@@ -922,7 +919,7 @@ export class Iso {
       this.addInterval(dir.start, dir.start + dir.length, PRIORITY.dirPadding, dirOwner(''));
       let group: DirRecord[] = [];
       const finish = (recs: DirRecord[]): void => {
-        const first = recs[0]!;
+        const first = itemAt(recs, 0);
         const info = rr !== undefined ? this.readSusp(first, rr.skip) : undefined;
         // The other parts' System Use fields only matter for their continuation areas (locate).
         if (rr !== undefined) for (const r of recs.slice(1)) this.readSusp(r, rr.skip);
@@ -999,14 +996,14 @@ export class Iso {
           const rec = DirRecord.decode(chunk.subarray(0, sectorEnd - chunkStart), at, pos, this.failFn);
           pos += rec.length;
           if (rec.isDot || rec.isDotDot) {
-            if (group.length > 0) throw this.fail('multi-extent file without its final record', group[0]!.offset);
+            if (group.length > 0) throw this.fail('multi-extent file without its final record', itemAt(group, 0).offset);
             if (rr !== undefined) this.readSusp(rec, dir.path === '/' && rec.isDot ? rr.rootAt : rr.skip);
             this.addInterval(rec.offset, rec.offset + rec.length, PRIORITY.dirRecord, dirOwner(rec.isDot ? '.' : '..'));
             continue;
           }
           if (++count > this.limits.maxEntries) throw this.fail(`more than ${this.limits.maxEntries} directory records`, rec.offset);
-          if (group.length > 0 && !Buffer.from(group[0]!.nameBytes).equals(rec.nameBytes)) {
-            throw this.fail('multi-extent file without its final record (the next record has another name)', group[0]!.offset);
+          if (group.length > 0 && !Buffer.from(itemAt(group, 0).nameBytes).equals(rec.nameBytes)) {
+            throw this.fail('multi-extent file without its final record (the next record has another name)', itemAt(group, 0).offset);
           }
           group.push(rec);
           if ((rec.flags & DR_FLAG.multiExtent) === 0) {
@@ -1016,9 +1013,9 @@ export class Iso {
           }
         }
       }
-      if (group.length > 0) throw this.fail('multi-extent file without its final record (end of directory)', group[0]!.offset);
+      if (group.length > 0) throw this.fail('multi-extent file without its final record (end of directory)', itemAt(group, 0).offset);
       // Depth-first, in directory order.
-      for (let k = children.length - 1; k >= 0; k--) stack.push(children[k]!);
+      for (const c of children.reverse()) stack.push(c); // not push(...): too many arguments for a huge directory
     }
     return out;
   }
@@ -1062,8 +1059,8 @@ export class Iso {
 
     const entries: BootEntry[] = [];
     const bootEntry = (e: Uint8Array, at: number, platform: number): void => {
-      if (e[0] !== 0x88 && e[0] !== 0x00) throw this.fail(`boot catalog entry with boot indicator 0x${e[0]!.toString(16)}`, at);
-      const mediaType = e[1]! & 0x0f;
+      if (e[0] !== 0x88 && e[0] !== 0x00) throw this.fail(`boot catalog entry with boot indicator 0x${u8At(e, 0).toString(16)}`, at);
+      const mediaType = u8At(e, 1) & 0x0f;
       const sectorCount = le16(e, 6);
       const lba = le32(e, 8);
       if (lba === 0 && e[0] === 0x00) return; // an unused entry
@@ -1071,11 +1068,11 @@ export class Iso {
       const length = FLOPPY_SIZE[mediaType] ?? Math.max(sectorCount, 1) * 512;
       if (mediaType > 4) throw this.fail(`boot catalog entry with media type ${mediaType}`, at);
       this.checkExtent(offset, length, 'boot image', at);
-      entries.push({ platform, bootable: e[0] === 0x88, mediaType, loadSegment: le16(e, 2), systemType: e[4]!, sectorCount, lba, offset, length, entryOffset: at });
+      entries.push({ platform, bootable: e[0] === 0x88, mediaType, loadSegment: le16(e, 2), systemType: u8At(e, 4), sectorCount, lba, offset, length, entryOffset: at });
     };
 
     let k = 1;
-    bootEntry(read(k), entryAt(k), validation[1]!);
+    bootEntry(read(k), entryAt(k), u8At(validation, 1));
     k++;
     // Section headers (0x90 more follow, 0x91 final), each followed by its entries and their extensions.
     let final = false;
@@ -1088,20 +1085,20 @@ export class Iso {
       if (h[0] !== 0x90 && h[0] !== 0x91) break; // no (more) sections
       final = h[0] === 0x91;
       sections++;
-      const platform = h[1]!;
+      const platform = u8At(h, 1);
       const n = le16(h, 2);
       k++;
       for (let j = 0; j < n; j++) {
         if (k >= this.limits.maxBootEntries) throw tooMany(k);
         const e = read(k);
         bootEntry(e, entryAt(k), platform);
-        let more = (e[1]! & 0x20) !== 0;
+        let more = (u8At(e, 1) & 0x20) !== 0;
         k++;
         while (more) {
           if (k >= this.limits.maxBootEntries) throw tooMany(k);
           const x = read(k);
           if (x[0] !== 0x44) throw this.fail('boot catalog extension record expected', entryAt(k));
-          more = (x[1]! & 0x20) !== 0;
+          more = (u8At(x, 1) & 0x20) !== 0;
           k++;
         }
       }
@@ -1143,8 +1140,7 @@ function contiguous(extents: readonly IsoExtent[]): { offset: number; length: nu
   const first = extents[0];
   if (first === undefined) return undefined;
   let end = first.offset + first.length;
-  for (let i = 1; i < extents.length; i++) {
-    const e = extents[i]!;
+  for (const e of extents.slice(1)) {
     if (e.offset !== end) return undefined;
     end += e.length;
   }

@@ -9,6 +9,7 @@
  * "safe" variant: every read and write is bounds-checked). The kernel's lzo-rle extension is not
  * part of LZO1X and never appears in squashfs images.
  */
+import { u8At } from '../checked-index.js';
 import { NixSealError } from '../errors.js';
 
 /** Why an LZO1X stream is invalid, with the offset in the input where it was found. */
@@ -44,6 +45,9 @@ const M4_BASE = 0x4000;
  *   distance 16384 exactly, the end-of-stream marker (always 0x11 0x00 0x00).
  *
  * The low two bits of each match's last operand give 0–3 literals that follow it.
+ *
+ * Checked reads (u8At) measured free here: 0.97–1.00 of unchecked (12 liblzo2 lzo1x_1 blocks of
+ * 128 KiB, alternated rounds, medians).
  */
 export function lzo1xDecompress(input: Uint8Array, maxOutput: number): Uint8Array {
   const out = new Uint8Array(maxOutput);
@@ -70,7 +74,7 @@ export function lzo1xDecompress(input: Uint8Array, maxOutput: number): Uint8Arra
     let n = 0;
     for (;;) {
       needInput(1);
-      const b = input[ip++]!;
+      const b = u8At(input, ip++);
       if (b !== 0) return n + b;
       n += 255;
       if (n > maxOutput) throw tooLarge();
@@ -80,8 +84,8 @@ export function lzo1xDecompress(input: Uint8Array, maxOutput: number): Uint8Arra
   if (end < 3) throw new Lzo1xError('the input ends early', end);
   /** 0: after a literal run's match or at the start; 1–3: trailing literals copied; 4: after a literal run. */
   let state = 0;
-  if (input[0]! > 17) {
-    const t = input[ip++]! - 17;
+  if (u8At(input, 0) > 17) {
+    const t = u8At(input, ip++) - 17;
     copyLiterals(t);
     state = t < 4 ? t : 4;
   }
@@ -89,7 +93,7 @@ export function lzo1xDecompress(input: Uint8Array, maxOutput: number): Uint8Arra
   for (;;) {
     needInput(1);
     const at = ip;
-    const t = input[ip++]!;
+    const t = u8At(input, ip++);
     let length: number;
     let from: number;
     let next: number;
@@ -102,22 +106,22 @@ export function lzo1xDecompress(input: Uint8Array, maxOutput: number): Uint8Arra
       needInput(1);
       next = t & 3;
       if (state !== 4) {
-        from = op - 1 - (t >> 2) - (input[ip++]! << 2);
+        from = op - 1 - (t >> 2) - (u8At(input, ip++) << 2);
         length = 2;
       } else {
-        from = op - 1 - M2_MAX_OFFSET - (t >> 2) - (input[ip++]! << 2);
+        from = op - 1 - M2_MAX_OFFSET - (t >> 2) - (u8At(input, ip++) << 2);
         length = 3;
       }
     } else if (t >= 64) {
       needInput(1);
       next = t & 3;
-      from = op - 1 - ((t >> 2) & 7) - (input[ip++]! << 3);
+      from = op - 1 - ((t >> 2) & 7) - (u8At(input, ip++) << 3);
       length = (t >> 5) + 1;
     } else if (t >= 32) {
       length = (t & 31) + 2;
       if (length === 2) length += 31 + extension();
       needInput(2);
-      const v = input[ip]! | (input[ip + 1]! << 8);
+      const v = u8At(input, ip) | (u8At(input, ip + 1) << 8);
       ip += 2;
       from = op - 1 - (v >> 2);
       next = v & 3;
@@ -125,7 +129,7 @@ export function lzo1xDecompress(input: Uint8Array, maxOutput: number): Uint8Arra
       length = (t & 7) + 2;
       if (length === 2) length += 7 + extension();
       needInput(2);
-      const v = input[ip]! | (input[ip + 1]! << 8);
+      const v = u8At(input, ip) | (u8At(input, ip + 1) << 8);
       ip += 2;
       from = op - ((t & 8) << 11) - (v >> 2);
       next = v & 3;
@@ -139,7 +143,7 @@ export function lzo1xDecompress(input: Uint8Array, maxOutput: number): Uint8Arra
     if (from < 0) throw new Lzo1xError(`a match refers to ${-from} bytes before the start of the output`, at);
     needRoom(length);
     // Byte by byte: a match may overlap the bytes it produces (a run).
-    for (let i = 0; i < length; i++) out[op++] = out[from++]!;
+    for (let i = 0; i < length; i++) out[op++] = u8At(out, from++);
     copyLiterals(next);
     state = next;
   }

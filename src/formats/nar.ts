@@ -11,6 +11,7 @@
 import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { READ_CHUNK, SLASH, readAsync, walkNarOrder } from './fs-walk.js';
 import { createHash } from 'node:crypto';
+import { itemAt } from '../checked-index.js';
 import { NixSealError, describeSystemError } from '../errors.js';
 import { encodeNix32 } from '../store/nix32.js';
 
@@ -94,12 +95,9 @@ class TokenBuffer {
 }
 
 /** Pre-encoded constant tokens. */
-const T = Object.fromEntries(
-  ['nix-archive-1', '(', ')', 'type', 'regular', 'executable', '', 'contents', 'symlink', 'target', 'directory', 'entry', 'name', 'node'].map(
-    (s) => [s, Buffer.from(s)],
-  ),
-) as Record<string, Buffer>;
-const tok = (s: string): Buffer => T[s]!;
+const TOKENS = ['nix-archive-1', '(', ')', 'type', 'regular', 'executable', '', 'contents', 'symlink', 'target', 'directory', 'entry', 'name', 'node'] as const;
+const T = Object.fromEntries(TOKENS.map((s) => [s, Buffer.from(s)])) as Record<(typeof TOKENS)[number], Buffer>;
+const tok = (s: (typeof TOKENS)[number]): Buffer => T[s];
 
 /** "Cannot <action> <path>: <why>" for a failed system call on a path walked as a NAR tree. */
 export function treeIoError(action: string, path: Buffer, err: unknown): NixSealError {
@@ -432,9 +430,9 @@ export function* narOfTree(tree: NarTree, root: string, name: string, onData?: (
     path = undefined;
     while (stack.length > 0) {
       if (closeEntry) tb.bytes(tok(')'), ready);
-      const top = stack[stack.length - 1]!;
+      const top = itemAt(stack, stack.length - 1);
       if (top.next < top.names.length) {
-        const child = top.names[top.next++]!;
+        const child = itemAt(top.names, top.next++);
         tb.bytes(tok('entry'), ready);
         tb.bytes(tok('('), ready);
         tb.bytes(tok('name'), ready);

@@ -5,6 +5,7 @@
  * MBR primaries 1–4, logical partitions 5 on; GPT entry index + 1. The MBR extended container is
  * not an entry (its logical partitions are), nor is an empty GPT slot.
  */
+import { itemAt } from '../checked-index.js';
 import { NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import { crc32 } from './crc32.js';
@@ -57,12 +58,8 @@ function failer(name: string) {
   return (why: string, offset: number): NixSealError => new NixSealError('EFORMAT', `Cannot read ${name}: ${why} at offset ${offset}`, { path: name, offset });
 }
 
-function u16(b: Uint8Array, at: number): number {
-  return b[at]! | (b[at + 1]! << 8);
-}
-function u32(b: Uint8Array, at: number): number {
-  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
-}
+const u16 = bytes.le16;
+const u32 = bytes.le32;
 /** A 64-bit little-endian value; past 2^53 it is returned as Infinity (always out of range). */
 function u64(b: Uint8Array, at: number): number {
   const hi = u32(b, at + 4);
@@ -100,7 +97,7 @@ function mbrSlots(sector: Uint8Array): MbrSlot[] {
   const out: MbrSlot[] = [];
   for (let i = 0; i < 4; i++) {
     const at = MBR_TABLE + i * MBR_ENTRY;
-    out.push({ status: sector[at]!, type: sector[at + 4]!, start: u32(sector, at + 8), count: u32(sector, at + 12) });
+    out.push({ status: bytes.u8(sector, at), type: bytes.u8(sector, at + 4), start: u32(sector, at + 8), count: u32(sector, at + 12) });
   }
   return out;
 }
@@ -195,8 +192,8 @@ function readGpt(src: ByteSource, name: string, sectorSize: number, lba: number,
 function checkOverlaps(parts: Partition[], fail: (why: string, offset: number) => NixSealError, at: number): void {
   const sorted = [...parts].sort((a, b) => a.offset - b.offset);
   for (let i = 1; i < sorted.length; i++) {
-    const a = sorted[i - 1]!;
-    const b = sorted[i]!;
+    const a = itemAt(sorted, i - 1);
+    const b = itemAt(sorted, i);
     if (b.offset < a.offset + a.length) throw fail(`partitions ${a.number} and ${b.number} overlap`, at);
   }
 }

@@ -7,6 +7,7 @@
  */
 import { inflateRawSync } from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
+import { u64At } from '../checked-index.js';
 import { NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import type { ImageReader, ImageView, InnerEntry, InnerOwner } from './image.js';
@@ -47,7 +48,7 @@ function failer(name: string): Fail {
   return (why, offset) => new NixSealError('EFORMAT', `Cannot read ${name}: ${why} at offset ${offset}`, { path: name, offset });
 }
 
-const be32 = (b: Uint8Array, at: number): number => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+const be32 = bytes.be32;
 const be64 = (b: Uint8Array, at: number): bigint => (BigInt(be32(b, at)) << 32n) | BigInt(be32(b, at + 4));
 
 /** A bigint offset as a number, or Infinity when past 2^53 (never inside a file). */
@@ -114,7 +115,7 @@ export class Qcow2 {
       const unknown = incompatible & ~(INCOMPAT.dirty | INCOMPAT.corrupt | INCOMPAT.compressionType);
       if (unknown !== 0n) throw fail(`unknown incompatible qcow2 features 0x${unknown.toString(16)}`, QH.incompatible);
       if (incompatible & INCOMPAT.compressionType) {
-        const t = headerLength > QH.compressionType ? h[QH.compressionType]! : 0;
+        const t = headerLength > QH.compressionType ? bytes.u8(h, QH.compressionType) : 0;
         if (t === 1) compression = 'zstd';
         else if (t !== 0) throw fail(`compression type ${t} (0 deflate and 1 zstd are read)`, QH.compressionType);
       }
@@ -147,7 +148,7 @@ export class Qcow2 {
   }
 
   private l2(l1Index: number): BigUint64Array | undefined {
-    const entry = this.l1[l1Index]!;
+    const entry = u64At(this.l1, l1Index);
     const off = num(entry & L1_OFFSET_MASK);
     if (off === 0) return undefined;
     const cached = this.l2Cache.get(off);
@@ -166,7 +167,7 @@ export class Qcow2 {
     const l1i = Math.floor(index / per);
     const t = this.l2(l1i);
     if (t === undefined) return { entry: 0n, at: this.header.l1Offset + l1i * 8 };
-    return { entry: t[index % per]!, at: num(this.l1[l1i]! & L1_OFFSET_MASK) + (index % per) * 8 };
+    return { entry: u64At(t, index % per), at: num(u64At(this.l1, l1i) & L1_OFFSET_MASK) + (index % per) * 8 };
   }
 
   /** Virtual cluster `index`, whole (the disk's last one may be longer than the disk). */
@@ -245,9 +246,9 @@ export class Qcow2 {
       for (let l1i = 0; l1i < this.l1.length; l1i++) {
         const t = this.l2(l1i);
         if (t === undefined) continue;
-        uses.set(num(this.l1[l1i]! & L1_OFFSET_MASK) / cs, { kind: 'l2' });
+        uses.set(num(u64At(this.l1, l1i) & L1_OFFSET_MASK) / cs, { kind: 'l2' });
         for (let j = 0; j < per; j++) {
-          const e = t[j]!;
+          const e = u64At(t, j);
           const virtual = (l1i * per + j) * cs;
           if (virtual >= h.size) break;
           if (e & L2_COMPRESSED) {

@@ -8,6 +8,7 @@
  * budgets are errors: EFORMAT "Cannot read <image>: <why> at offset N". Not read: xattrs and the
  * export table (only located), the directory index. Compressors: decompress.ts.
  */
+import { itemAt } from '../checked-index.js';
 import { NixSealError } from '../errors.js';
 import { type CompressionKind, DecompressError, SQUASHFS_COMPRESSION, decompress } from './decompress.js';
 
@@ -102,15 +103,8 @@ const INODE_HEADER = { type: 0, mode: 2, uid: 4, gid: 6, mtime: 8, number: 12, s
 
 export type SquashEntryType = 'directory' | 'file' | 'symlink' | 'block-device' | 'char-device' | 'fifo' | 'socket';
 
-const TYPE_NAME: Record<number, SquashEntryType> = {
-  1: 'directory',
-  2: 'file',
-  3: 'symlink',
-  4: 'block-device',
-  5: 'char-device',
-  6: 'fifo',
-  7: 'socket',
-};
+/** By basic inode type - 1 (the reader refuses types outside 1..7). */
+const TYPE_NAME: readonly SquashEntryType[] = ['directory', 'file', 'symlink', 'block-device', 'char-device', 'fifo', 'socket'];
 const TYPE_MODE: Record<SquashEntryType, number> = {
   directory: 0o040000,
   file: 0o100000,
@@ -770,7 +764,7 @@ export class Squashfs {
   // ---- the walk ---------------------------------------------------------------------------------
 
   private entry(path: string, ino: Inode): SquashEntry {
-    const type = TYPE_NAME[ino.type]!;
+    const type = itemAt(TYPE_NAME, ino.type - 1);
     const e: SquashEntry = {
       path,
       type,
@@ -823,7 +817,7 @@ export class Squashfs {
       { prefix: '', it: this.listing(root), names: new Set() },
     ];
     while (stack.length > 0) {
-      const top = stack[stack.length - 1]!;
+      const top = itemAt(stack, stack.length - 1);
       const r = top.it.next();
       if (r.done) {
         stack.pop();
@@ -905,12 +899,12 @@ export class Squashfs {
     let hi = list.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (list[mid]!.start <= offset) lo = mid + 1;
+      if (itemAt(list, mid).start <= offset) lo = mid + 1;
       else hi = mid;
     }
     let best: Interval | undefined;
-    for (let i = lo - 1; i >= 0 && maxEnd[i]! > offset; i--) {
-      const iv = list[i]!;
+    for (let i = lo - 1; i >= 0 && itemAt(maxEnd, i) > offset; i--) {
+      const iv = itemAt(list, i);
       // The innermost (latest starting, then shortest) interval wins: a file block inside a table's span.
       if (iv.end > offset && (best === undefined || iv.end - iv.start < best.end - best.start)) best = iv;
     }
@@ -921,7 +915,7 @@ export class Squashfs {
     const o: Owner = { kind: best.kind, start: best.start, end: best.end };
     if (best.paths !== undefined) {
       o.paths = [...best.paths];
-      o.path = best.paths[0]!;
+      o.path = itemAt(best.paths, 0);
     }
     if (best.block !== undefined) o.block = best.block;
     if (best.compressed !== undefined) o.compressed = best.compressed;
@@ -932,7 +926,7 @@ export class Squashfs {
       delete o.path;
       if (best.compressed) {
         // Compressed: only a block that holds one file's tail (once or duplicated) can be named.
-        if (new Set(best.tails.map((x) => x.path)).size === 1) o.path = best.tails[0]!.path;
+        if (new Set(best.tails.map((x) => x.path)).size === 1) o.path = itemAt(best.tails, 0).path;
       } else {
         const at = offset - best.start;
         const t = best.tails.find((x) => at >= x.start && at < x.start + x.size);
@@ -1034,20 +1028,18 @@ class Fields {
     return o;
   }
   getUint8(o: number): number {
-    return this.b[this.at(o, 1)]!;
+    return bytes.u8(this.b, this.at(o, 1));
   }
   getUint16(o: number, littleEndian = false): number {
-    const b = this.b;
     const i = this.at(o, 2);
-    return littleEndian ? b[i]! | (b[i + 1]! << 8) : (b[i]! << 8) | b[i + 1]!;
+    return littleEndian ? bytes.le16(this.b, i) : bytes.be16(this.b, i);
   }
   getInt16(o: number, littleEndian = false): number {
     return (this.getUint16(o, littleEndian) << 16) >> 16;
   }
   getUint32(o: number, littleEndian = false): number {
-    const b = this.b;
     const i = this.at(o, 4);
-    return littleEndian ? (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16)) + b[i + 3]! * 0x1000000 : b[i]! * 0x1000000 + ((b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!);
+    return littleEndian ? bytes.le32(this.b, i) : bytes.be32(this.b, i);
   }
   getBigUint64(o: number, littleEndian = false): bigint {
     const lo = this.getUint32(littleEndian ? o : o + 4, littleEndian);

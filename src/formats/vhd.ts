@@ -5,6 +5,7 @@
  * A VHD is recognised by its 512-byte footer: at the end of a fixed VHD, and copied at the start
  * of a dynamic or differencing one.
  */
+import { u8At } from '../checked-index.js';
 import { be32, magicBytes, startsWith } from './bytes.js';
 import type { Detection } from './detection.js';
 
@@ -30,6 +31,6 @@ function isVhdFooter(f: Uint8Array): boolean {
   const type = be32(f, FOOTER.diskType);
   if (type !== 2 && type !== 3 && type !== 4) return false;
   let sum = 0;
-  for (let i = 0; i < VHD_FOOTER_SIZE; i++) if (i < FOOTER.checksum || i >= FOOTER.checksum + 4) sum += f[i]!;
+  for (let i = 0; i < VHD_FOOTER_SIZE; i++) if (i < FOOTER.checksum || i >= FOOTER.checksum + 4) sum += u8At(f, i);
   return (~sum >>> 0) === be32(f, FOOTER.checksum);
 }
