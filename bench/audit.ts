@@ -20,6 +20,8 @@ import { join } from 'node:path';
 import { CLI } from './closure.js';
 import { BENCH_DIR, BenchSetupError, fmtTime, hyperfine, mark, prng, requireTool, runCommand, type Benchmark, type BenchOptions, type BenchResult } from './lib.js';
 import { encodeNix32 } from '../src/store/nix32.js';
+
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 import { narSizeOf } from '../src/formats/nar.js';
 
 const AUDIT_DIR = join(BENCH_DIR, 'audit-v1');
@@ -172,8 +174,12 @@ async function run(opts: BenchOptions): Promise<BenchResult> {
   const ext4Ratio = ext4Audit!.median / debugfs!.median;
   const ok = failures.length === 0 && ratio <= TARGET_RATIO && ext4Ratio <= TARGET_RATIO;
   const isoBytes = statSync(fx.iso).size;
+  const decoder = NODE_MAJOR >= 24 ? 'zstd through node:zlib' : 'squashfs zstd blocks through libzstd as WebAssembly, zstddec';
+  const command = NODE_MAJOR === 20 ? '`npm run bench -- audit` (`node dist/bench/run.js audit`)' : '`.cache/node24/bin/node dist/bench/run.js audit`';
   const markdown = [
-    `Command: \`npm run bench -- audit\` (\`node dist/bench/run.js audit\`), ${runs} timed runs after 1 warm-up, load ${loadavg()[0]!.toFixed(1)}.`,
+    `### Audit, Node ${NODE_MAJOR} (v${process.versions.node}; ${decoder})`,
+    '',
+    `Command: ${command}, ${runs} timed runs after 1 warm-up, load ${loadavg()[0]!.toFixed(1)}.`,
     `Fixture: ${fx.packages} packages, ${(fx.contentBytes / MIB).toFixed(0)} MiB of contents; nix-store.squashfs (zstd, 1 MiB blocks) ${(statSync(fx.squashfs).size / MIB).toFixed(0)} MiB in a ${(isoBytes / MIB).toFixed(0)} MiB ISO.`,
     '',
     '| command | median | |',
@@ -192,8 +198,10 @@ async function run(opts: BenchOptions): Promise<BenchResult> {
   return { ok, failures, markdown, data: { fixture: fx, audit, manual, quick, ratio, ext4Audit, debugfs, ext4Ratio } };
 }
 
-export const auditBenchmark: Benchmark = {
+export const auditBenchmark: Benchmark & { sectionKey(): string } = {
   name: 'audit',
   description: 'audit of a 1 GiB NixOS-like ISO (zstd squashfs) and of a raw ext4 disk image with verification vs unsquashfs -d / debugfs rdump + nix-hash',
   run,
+  /** The zstd decoder differs by Node (libzstd as WebAssembly on 20, node:zlib on 24): each Node its own section. */
+  sectionKey: () => (NODE_MAJOR === 20 ? 'audit' : `audit-node${NODE_MAJOR}`),
 };

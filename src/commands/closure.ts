@@ -64,7 +64,8 @@ const LINES_PER_WRITE = 1024;
 /**
  * closureLines, handed to `write` in pieces of LINES_PER_WRITE lines (what the CLI prints): one
  * string of 45k–190k paths is 4–17 MB of fresh memory, then as much again when stdout encodes it;
- * pieces are small strings whose memory the next piece reuses (measured 85 → 70 ms CPU, 45k paths).
+ * pieces are small strings whose memory the next piece reuses (measured faster: BENCHMARKS.md,
+ * "Figures behind code choices").
  */
 export function writeClosureLines(a: Analysis, write: (text: string) => void): void {
   const g = a.graph;

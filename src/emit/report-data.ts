@@ -62,7 +62,8 @@ const num = (x: number): number | null => (Number.isNaN(x) ? null : x);
  * NAR size of every path's full closure, one marked walk per path, dependencies first, until
  * `budget` edge visits are spent: exact sums cannot be shared between paths (closures overlap),
  * and a 190,000-path closure would cost billions of visits. The rest stay null.
- * The walk keeps `!` reads: checked ones measured +14 % (per-node ones alone +4.5 %) on the 200k bench closure.
+ * The walk keeps `!` reads: checked ones were measurably slower on the 200k-path bench closure
+ * (BENCHMARKS.md, "Figures behind code choices").
  */
 export function closureSizes(g: RefGraph, order: Iterable<number>, budget: number): { sizes: (number | null)[]; partial: boolean } {
   const n = g.paths.length;

@@ -78,7 +78,8 @@ function legend(d: ReportData, hasRest: boolean): string {
 
 /** The treemap's text alternative: the biggest blocks, as a table. */
 function treemapText(d: ReportData): string {
-  // A typed copy for f64At: itemAt (fed every kind of array) in this 190k-path sort measured +12 % on the whole page.
+  // A typed copy for f64At: itemAt (fed every kind of array) in this 190k-path sort was measurably
+  // slower on the whole page (BENCHMARKS.md, "Figures behind code choices").
   const added = Float64Array.from(d.added);
   const top = d.idom
     .map((dom, i) => ({ dom, i }))

@@ -5,9 +5,9 @@
  *
  * Callers check lengths before reading: a read past the end is a bug in the caller and stops with
  * the RangeError of checked-index (not a verdict on the input); the detections below check
- * `bytes.length` against the structure first. Checked reads are free for header fields (le32 over
- * 1 MiB: 0.85–1.14 of unchecked, noise), not in a per-word data loop (compressed-stream's xxHash32
- * stripe: 1.9×, so it reads its own words unchecked).
+ * `bytes.length` against the structure first. Checked reads measured free for header fields, not
+ * in a per-word data loop (compressed-stream's xxHash32 stripe reads its own words unchecked;
+ * BENCHMARKS.md, "Figures behind code choices").
  */
 import { u8At } from '../checked-index.js';
 

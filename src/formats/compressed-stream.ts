@@ -555,8 +555,8 @@ export class Xxh32 {
     return Math.imul(acc, Xxh32.P1);
   }
 
-  // Unchecked reads: with u8At this stripe loop takes 1.9× as long (20.6 vs 10.8 ms for 16 MiB in
-  // 1 MiB Buffers, alternated rounds, medians); update() passes only `at + 16 <= b.length`.
+  // Unchecked reads: with u8At this stripe loop takes about twice as long (BENCHMARKS.md, "Figures
+  // behind code choices"); update() passes only `at + 16 <= b.length`.
   private static le32(b: Uint8Array, at: number): number {
     return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
   }

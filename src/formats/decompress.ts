@@ -484,8 +484,8 @@ const x86MsByte = (b: number): boolean => b === 0x00 || b === 0xff;
 
 /**
  * Undoes a BCJ filter in place; `start` is the stream position of buf[0] (the filter's offset).
- * Unchecked reads: u8At costs x86 +20 %, arm +100 %, armthumb +40 %, sparc +18 % in these
- * per-byte loops (measured on 4 MiB of /usr/bin/node, alternated rounds, medians).
+ * Unchecked reads: u8At is measurably slower in these per-byte loops, twice as slow for ARM
+ * (BENCHMARKS.md, "Figures behind code choices").
  */
 export function unBcj(id: number, buf: Uint8Array, start = 0): void {
   const size = buf.length;

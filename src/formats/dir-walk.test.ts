@@ -35,3 +35,19 @@ test('refusals: a loop, a name twice, bad names, depth and entry budgets, each a
   assert.throws(() => walk({ 0: [['a', 1]], 1: [['b', 2]], 2: [['c', 3]] }, { maxEntries: 100, maxDepth: 2 }), refused(/nest deeper than 2/, 20));
   assert.throws(() => walk({ 0: [['a', 100], ['b', 101], ['c', 102]] }, { maxEntries: 3, maxDepth: 10 }), refused(/more than 3 entries/, 2));
 });
+
+test('a directory of 300,000 subdirectories is walked (its children are not spread into one call)', () => {
+  const n = 300_000;
+  const { entries } = walkDirectories<number, E>({
+    root: { entry: { path: '', type: 'dir' }, dir: -1, key: -1 },
+    *children(dir): Generator<DirChild<number, E>> {
+      if (dir !== -1) return;
+      for (let i = 0; i < n; i++) yield { name: `d${i}`, at: i, open: (path) => ({ entry: { path, type: 'dir' }, dir: { dir: i, key: i } }) };
+    },
+    limits: { maxEntries: n + 1, maxDepth: 2 },
+    fail: (why, offset) => new NixSealError('EFORMAT', `Cannot read g: ${why} at offset ${offset}`, { offset }),
+  });
+  assert.equal(entries.length, n + 1);
+  assert.equal(entries[1]?.path, 'd0');
+  assert.equal(entries[n]?.path, `d${n - 1}`);
+});

@@ -15,7 +15,7 @@ export type PathMask = Uint8Array;
 /*
  * The walks and the mask sums index their typed arrays unchecked (`!`): they run per edge or per
  * path of graphs of 200,000 paths and a million edges, where the checked accessors of
- * checked-index.ts cost 10–30 % (BENCHMARKS.md, "Figures behind code choices"). The ids they read
+ * checked-index.ts measurably cost (BENCHMARKS.md, "Figures behind code choices"). The ids they read
  * come from the graph itself (refStart, refs), whose edges buildRefGraph checked. The rest is checked.
  */
 

@@ -8,29 +8,30 @@ import { inReadTransaction, openSqliteReadOnly, type SqliteDb } from './sqlite-d
 type Db = SqliteDb;
 
 /*
- * How the closure is read. Measured on the 200,000-path benchmark database (bench/) on a VM where
- * the first touch of a fresh 4 kB page costs 10–40 µs and a pread() of one 4 kB page about 5 µs:
- * memory touched is time there, and most of what follows is about touching little.
+ * How the closure is read. Measured on the 200,000-path benchmark database (bench/), on machines
+ * where the first touch of a fresh page and a pread() both cost microseconds: memory touched is
+ * time, and most of what follows is about touching little (the figures: BENCHMARKS.md, "Figures
+ * behind code choices", sources/local-db.ts).
  *
  * - Rows cross into JavaScript aggregated (group_concat): the drivers cost about a microsecond
- *   per row read, and a recursive CTE pays for SQLite's UNION bookkeeping (260 ms just to count the
- *   medium closure's 45k paths; the walk below reads them and their edges in less).
+ *   per row read, and a recursive CTE pays for SQLite's UNION bookkeeping (more than the walk
+ *   below takes to read the paths and their edges).
  * - An edge is one integer, (referrer << bits) | reference: one aggregate step per row and no string
- *   concatenation (`referrer || ',' || reference` costs half as much again).
+ *   concatenation.
  * - Aggregates are read in small batches, as TEXT: a small string lives and dies in V8's young
  *   generation, whose pages are reused, where a BLOB becomes a Buffer in fresh malloc'd memory
- *   every time (one 12 MB aggregate of all edges faulted in 9,000 pages; 15 kB batches, 700).
- * - No mmap, and a 256 kB page cache: pages are read with pread() into a cache that is reused.
+ *   every time.
+ * - No mmap, and a small page cache: pages are read with pread() into a cache that is reused.
  *   Mapping the file faults in every page touched, and a large cache is fresh memory too; both
- *   measured slower end to end (the default 16 MB cache: 4,000 more faults on the medium closure).
- * - Id lists go to SQLite as JSON text written into one reused Buffer (Array#join: 40 ms for 190k).
+ *   measured slower end to end.
+ * - Id lists go to SQLite as JSON text written into one reused Buffer (not Array#join).
  * - Paths are slices of their batch's text, which is over 128 kB and so allocated once, directly in
  *   V8's large-object space, instead of being copied through the young generation; sorting them
- *   uses packed numeric keys, not a string comparator (~100 ms for 45k paths).
+ *   uses packed numeric keys, not a string comparator.
  * - Typed arrays are indexed unchecked (`!`): every loop here runs per row or per edge of the
- *   closure being loaded, and the checked accessors (checked-index.ts) cost 10–15 % in such loops
- *   (BENCHMARKS.md, "Figures behind code choices"). The ids come from the database's own keys and
- *   from arrays sized here; buildRefGraph checks every edge it is handed.
+ *   closure being loaded, where the checked accessors (checked-index.ts) measurably cost. The ids
+ *   come from the database's own keys and from arrays sized here; buildRefGraph checks every edge
+ *   it is handed.
  */
 
 const PAGE_CACHE_KIB = 256;
