@@ -97,6 +97,14 @@ export interface AuditOptions {
   context?: number;
   /** Do not hash copies: a copy makes a path `contained` (today's fast check). */
   quick?: boolean;
+  /**
+   * Scan the seal's bytes for the hashes of the paths it holds no copy of (default true): the
+   * evidence that tells `mentioned` and (a hit inside an image nix-seal cannot open) `unverified`
+   * from `missing`, at the cost of reading the seal whole. false, for callers that only count
+   * what is not contained (suggest): those paths are `missing`, or `unverified` beside anything
+   * opaque, without their hits. No verdict that proves anything changes.
+   */
+  scanAbsent?: boolean;
   log?: (msg: string) => void;
   progress?: (p: AuditProgress) => void;
 }
@@ -148,7 +156,12 @@ export async function auditSeals(input: AuditInput, opts: AuditOptions = {}): Pr
     const sealDir = input.materialize?.([sealPath]) ?? input.realStoreDir;
     const inspector = new StorePathInspector(path.join(sealDir, path.posix.basename(sealPath)), sealPath, g.storeDir);
     try {
-      const audit = await auditSeal(input, s.seal, s.erased, inspector, hasher, { maxEvidence, context: opts.context ?? contextFor(g.storeDir), quick: opts.quick ?? false });
+      const audit = await auditSeal(input, s.seal, s.erased, inspector, hasher, {
+        maxEvidence,
+        context: opts.context ?? contextFor(g.storeDir),
+        quick: opts.quick ?? false,
+        scanAbsent: opts.scanAbsent ?? true,
+      });
       for (const v of VERDICTS) summary[v] += audit.counts[v];
       seals.push(audit);
     } finally {
@@ -194,6 +207,7 @@ interface SealOptions {
   maxEvidence: number;
   context: number;
   quick: boolean;
+  scanAbsent: boolean;
 }
 
 async function auditSeal(input: AuditInput, seal: PathId, erased: readonly PathId[], insp: StorePathInspector, hasher: CopyHasher, o: SealOptions): Promise<SealAudit> {
@@ -279,7 +293,8 @@ async function auditSeal(input: AuditInput, seal: PathId, erased: readonly PathI
     // Paths with a hit inside a nested image nix-seal cannot read (an ext4 inside the ISO…): their
     // hash may belong to a copy in there, so they are unverified rather than merely mentioned.
     const inOpaque = new Set<PathId>();
-    for await (const hit of scanPathHits(insp.fsPath, new HashPartSet(byHash.keys()), { context: o.context })) {
+    const hitsInSeal = o.scanAbsent ? scanPathHits(insp.fsPath, new HashPartSet(byHash.keys()), { context: o.context }) : [];
+    for await (const hit of hitsInSeal) {
       const id = byHash.get(hit.hash)!;
       hits.set(id, (hits.get(id) ?? 0) + 1);
       const list = evidence.get(id) ?? [];
