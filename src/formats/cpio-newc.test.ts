@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { NixSealError } from '../errors.js';
 import { collect } from '../../test/support/temp.js';
-import { CpioNewcWriter, NEWC_FIELD_OFFSET, NEWC_HEADER_SIZE, NewcHeader, NewcReader, readNewc, S_IFDIR, S_IFLNK, S_IFREG } from './cpio-newc.js';
+import { CpioNewcWriter, NEWC_FIELD_OFFSET, NEWC_HEADER_SIZE, NewcHeader, NewcReader, readNewc } from './cpio-newc.js';
+import { S_IFDIR, S_IFLNK, S_IFREG } from './image.js';
 
 test('readNewc reads back what the writer wrote', async () => {
   const w = new CpioNewcWriter();

@@ -5,6 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import { NixSealError } from '../errors.js';
+import { S_IFDIR, S_IFLNK, S_IFREG } from './image.js';
 
 export const NEWC_MAGIC = '070701';
 /** The same layout with a checksum of the data in `check` (the reader accepts it too). */
@@ -16,10 +17,6 @@ export const CPIO_BLOCK_SIZE = 512;
 /** A newc header field holds 8 hex digits. */
 export const NEWC_MAX_VALUE = 0xffff_ffff;
 
-export const S_IFMT = 0o170000;
-export const S_IFDIR = 0o040000;
-export const S_IFREG = 0o100000;
-export const S_IFLNK = 0o120000;
 
 /** The 13 numeric fields in header order, each 8 hex digits after the 6-byte magic. */
 export const NEWC_FIELDS = [

@@ -9,11 +9,11 @@
  */
 import { NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
-import type { ImageReader, ImageView, InnerEntry } from './image.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type ImageReader, type ImageView, type InnerEntry } from './image.js';
 import * as bytes from './bytes.js';
 import { headOf, type Verdict } from './detection.js';
 import { normalisePath, readRange, TreeBuilder, windowedView, type Region } from './archive-view.js';
-import { NEWC_CRC_MAGIC, NEWC_HEADER_SIZE, NEWC_MAGIC, NEWC_TRAILER_NAME, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './cpio-newc.js';
+import { NEWC_CRC_MAGIC, NEWC_HEADER_SIZE, NEWC_MAGIC, NEWC_TRAILER_NAME } from './cpio-newc.js';
 
 export const ODC_MAGIC = '070707';
 const ODC_HEADER_SIZE = 76;

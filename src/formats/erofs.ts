@@ -17,7 +17,7 @@ import { errnoCode, NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import { decompress, DecompressError } from './decompress.js';
 import { inodeChildren, walkDirectories } from './dir-walk.js';
-import type { ImageReader, ImageView, InnerEntry, InnerOwner } from './image.js';
+import { entryTypeOfMode, type ImageReader, type ImageView, type InnerEntry, type InnerOwner } from './image.js';
 import * as bytes from './bytes.js';
 import { headOf, type Verdict } from './detection.js';
 
@@ -445,10 +445,9 @@ export class Erofs {
   entries(): ErofsEntry[] {
     if (this.walked !== undefined) return this.walked;
     const root = this.inode(this.rootNid, EROFS_SUPERBLOCK_OFFSET + SB.rootNid);
-    if ((root.mode & 0xf000) !== 0x4000) throw this.fail('the root inode is not a directory', root.offset);
+    if (entryTypeOfMode(root.mode) !== 'dir') throw this.fail('the root inode is not a directory', root.offset);
     const entryOf = (path: string, ino: ErofsInode): ErofsEntry => {
-      const fmt = ino.mode & 0xf000;
-      const type: InnerEntry['type'] = fmt === 0x4000 ? 'dir' : fmt === 0x8000 ? 'file' : fmt === 0xa000 ? 'symlink' : 'special';
+      const type = entryTypeOfMode(ino.mode);
       const e: ErofsEntry = { path, nid: ino.nid, type, mode: ino.mode, size: ino.size };
       if (type === 'symlink') {
         if (ino.size > 4096) throw this.fail(`symlink inode ${ino.nid} has a ${ino.size}-byte target`, ino.offset + 8);

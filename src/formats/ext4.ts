@@ -16,7 +16,7 @@ import { itemAt, u8At } from '../checked-index.js';
 import { NixSealError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import { inodeChildren, walkDirectories } from './dir-walk.js';
-import type { ImageReader, ImageView, InnerEntry, InnerOwner } from './image.js';
+import { entryTypeOfMode, type ImageReader, type ImageView, type InnerEntry, type InnerOwner } from './image.js';
 import * as bytes from './bytes.js';
 import { headOf, type Verdict } from './detection.js';
 
@@ -441,10 +441,9 @@ export class Ext4 {
   entries(): Ext4Entry[] {
     if (this.walked !== undefined) return this.walked;
     const root = this.inode(ROOT_INO, EXT4_SUPERBLOCK_OFFSET);
-    if ((root.mode & 0xf000) !== 0x4000) throw this.fail('the root inode is not a directory', root.offset);
+    if (entryTypeOfMode(root.mode) !== 'dir') throw this.fail('the root inode is not a directory', root.offset);
     const entryOf = (path: string, ino: Ext4Inode): Ext4Entry => {
-      const fmt = ino.mode & 0xf000;
-      const type: InnerEntry['type'] = fmt === 0x4000 ? 'dir' : fmt === 0x8000 ? 'file' : fmt === 0xa000 ? 'symlink' : 'special';
+      const type = entryTypeOfMode(ino.mode);
       const e: Ext4Entry = { path, ino: ino.ino, type, mode: ino.mode, size: ino.size };
       if (type === 'symlink') e.target = Buffer.from(this.symlinkTarget(ino)).toString('utf8');
       return e;

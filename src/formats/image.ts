@@ -8,6 +8,18 @@ import { itemAt } from '../checked-index.js';
 import type { ByteSource } from './byte-source.js';
 
 /** An entry inside an image, whatever the format. */
+/** The POSIX file-type bits of a mode, as ext4, EROFS, cpio and Rock Ridge record them. */
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+
+/** An entry's type from its POSIX mode: directories, regular files, symlinks, and the rest special. */
+export function entryTypeOfMode(mode: number): InnerEntry['type'] {
+  const fmt = mode & S_IFMT;
+  return fmt === S_IFDIR ? 'dir' : fmt === S_IFREG ? 'file' : fmt === S_IFLNK ? 'symlink' : 'special';
+}
+
 export interface InnerEntry {
   /** Path inside the image without a leading '/', '' for the root. */
   path: string;

@@ -14,7 +14,7 @@ import { NixSealError, describeSystemError } from '../errors.js';
 
 export { BufferSource, FdSource, type ByteSource } from './byte-source.js';
 import { FdSource, windowSource, type ByteSource } from './byte-source.js';
-import type { ImageReader, ImageView, InnerEntry } from './image.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type ImageReader, type ImageView, type InnerEntry } from './image.js';
 import * as bytes from './bytes.js';
 import type { Verdict } from './detection.js';
 
@@ -78,10 +78,6 @@ const FLOPPY_SIZE: Readonly<Record<number, number>> = { 1: 1_228_800, 2: 1_474_5
 /** Rock Ridge ER identifiers (RRIP 1.10, 1.12 draft and final). */
 const RRIP_IDS = new Set(['RRIP_1991A', 'IEEE_P1282', 'IEEE_1282']);
 
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
-const S_IFLNK = 0o120000;
 /** Mode of everything on an image without Rock Ridge, as xorriso and Linux (mode=, dmode= unset) show it. */
 const DEFAULT_PERMISSIONS = 0o555;
 
