@@ -11,12 +11,9 @@
  *
  * Not part of `npm run bench`: it compares ways of writing a loop, not nix-seal with another tool.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { u32At, u8At } from '../src/checked-index.js';
 import { analyzeStore } from '../src/index.js';
 import { ensureDb } from './gen-db.js';
-import { REPO_ROOT } from './lib.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -29,9 +26,8 @@ function genericAt(a: ArrayLike<number>, i: number): number {
 
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 21);
-  await ensureDb();
-  const info = JSON.parse(readFileSync(join(REPO_ROOT, '.bench', 'db-200k', 'roots.json'), 'utf8')) as { storeDir: string; stateDir: string; roots: { large: { path: string } } };
-  const a = await analyzeStore({ store: `local?store=${info.storeDir}&state=${info.stateDir}`, roots: [info.roots.large.path] });
+  const db = await ensureDb();
+  const a = await analyzeStore({ store: `local?store=${db.storeDir}&state=${db.stateDir}`, roots: [db.roots.large.path] });
   const { refStart, refs } = a.graph;
   const n = a.graph.paths.length;
   const roots = a.roots;

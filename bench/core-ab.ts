@@ -10,9 +10,9 @@
  * are compared (ratio = this build / BASE; on a busy machine the minimum is the steadier figure).
  * Prints a markdown table; not part of `npm run bench` (it needs a second build).
  */
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { analyzeStore } from '../src/index.js';
 import { ensureDb } from './gen-db.js';
 import { REPO_ROOT } from './lib.js';
 import type { GraphRecords, PathId } from '../src/graph/ref-graph.js';
@@ -54,10 +54,8 @@ async function main(): Promise<void> {
   }
   const here = join(REPO_ROOT, 'dist', 'src');
   const builds = { base: await loadCore(resolve(base)), this: await loadCore(here) };
-  const { analyzeStore } = (await import(pathToFileURL(join(here, 'index.js')).href)) as typeof import('../src/index.js');
-  await ensureDb();
-  const info = JSON.parse(readFileSync(join(REPO_ROOT, '.bench', 'db-200k', 'roots.json'), 'utf8')) as { storeDir: string; stateDir: string; roots: { large: { path: string } } };
-  const a = await analyzeStore({ store: `local?store=${info.storeDir}&state=${info.stateDir}`, roots: [info.roots.large.path] });
+  const db = await ensureDb();
+  const a = await analyzeStore({ store: `local?store=${db.storeDir}&state=${db.stateDir}`, roots: [db.roots.large.path] });
   const g = a.graph;
   const n = g.paths.length;
   // Every 40th path a seal: enough to make the sealed walk and the attribution do real work.

@@ -18,7 +18,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { NixSealError } from '../../src/errors.js';
 import type { ImageReader } from '../../src/formats/image.js';
-import { CountingSource } from './counting-source.js';
+import { BufferSource } from '../../src/formats/byte-source.js';
 import { seeded } from './property.js';
 
 export const CORPUS_ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fuzz-corpus');
@@ -64,8 +64,8 @@ export class WorkMeter {
 
 export const workBudgetFor = (inputLength: number): number => Math.max(WORK_FLOOR, WORK_PER_INPUT_BYTE * inputLength);
 
-/** A CountingSource that charges its reads to a meter. */
-class MeteredSource extends CountingSource {
+/** A BufferSource that charges its reads to a meter. */
+class MeteredSource extends BufferSource {
   constructor(
     bytes: Uint8Array,
     private readonly meter: WorkMeter,
