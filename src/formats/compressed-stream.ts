@@ -24,7 +24,6 @@ import { decompress, DecompressError, unzstdFrameStreaming } from './decompress.
 import type { ImageReader, ImageView, InnerEntry } from './image.js';
 import { readRange } from './archive-view.js';
 import * as bytes from './bytes.js';
-import { le32 } from './bytes.js';
 import { crc32 } from './crc32.js';
 import { headOf, type Verdict } from './detection.js';
 
@@ -120,13 +119,11 @@ export function detectLz4(head: Uint8Array): Verdict {
     if (descriptorEnd >= head.length || ((new Xxh32().update(head.subarray(4, descriptorEnd)).digest() >>> 8) & 0xff) !== head[descriptorEnd]) return nearMiss('a bad descriptor checksum');
     return { format: 'lz4', offset: 0, why: 'lz4 frame header, descriptor checksum valid' };
   }
-  {
-    // The first block's 4-byte size: before this check, a 7-byte file read an eighth byte that is not there (as 0).
-    if (head.length < 8) return nearMiss('shorter than an lz4 legacy frame');
-    const first = bytes.le32(head, 4);
-    if (first === 0 || first > LZ4_LEGACY_MAX_BLOCK) return nearMiss('a bad first legacy block size');
-    return { format: 'lz4', offset: 0, why: 'lz4 legacy frame, first block size valid' };
-  }
+  // A legacy frame: the first block's 4-byte size must be there (a 7-byte file once read a missing eighth byte as 0).
+  if (head.length < 8) return nearMiss('shorter than an lz4 legacy frame');
+  const first = bytes.le32(head, 4);
+  if (first === 0 || first > LZ4_LEGACY_MAX_BLOCK) return nearMiss('a bad first legacy block size');
+  return { format: 'lz4', offset: 0, why: 'lz4 legacy frame, first block size valid' };
   return undefined;
 }
 
@@ -219,8 +216,8 @@ function gunzipInto(src: ByteSource, sink: Sink, fail: Fail): void {
   const checkTrailer = (end: number): void => {
     if (end < 8) throw fail('a gzip member without its trailer', end);
     const t = src.read(end - 8, 8);
-    if (le32(t, 0) !== crc) throw fail(`a gzip member's CRC-32 does not match its data`, end - 8);
-    if (le32(t, 4) !== isize >>> 0) throw fail(`a gzip member's size does not match its data`, end - 4);
+    if (bytes.le32(t, 0) !== crc) throw fail(`a gzip member's CRC-32 does not match its data`, end - 8);
+    if (bytes.le32(t, 4) !== isize >>> 0) throw fail(`a gzip member's size does not match its data`, end - 4);
     crc = 0;
     isize = 0;
   };
@@ -246,9 +243,9 @@ function unzstdInto(src: ByteSource, sink: Sink, fail: Fail): void {
   while (pos < src.size) {
     if (src.size - pos < 8) throw fail('a truncated zstd frame header', pos);
     const head = src.read(pos, Math.min(18, src.size - pos));
-    const magic = le32(head, 0);
+    const magic = bytes.le32(head, 0);
     if ((magic & 0xfffffff0) === 0x184d2a50) {
-      pos += 8 + le32(head, 4);
+      pos += 8 + bytes.le32(head, 4);
       if (pos > src.size) throw fail('a skippable zstd frame runs past the end', pos);
       continue;
     }
@@ -289,7 +286,7 @@ function unzstdInto(src: ByteSource, sink: Sink, fail: Fail): void {
     for (const c of readRange(src, frameStart, at + (checksum ? 4 : 0) - frameStart)) d.push(c, false);
     d.push(new Uint8Array(0), true);
     if (hash !== undefined) {
-      if (le32(src.read(at, 4), 0) !== hash.digestLow32()) throw fail('a zstd frame content checksum does not match', at);
+      if (bytes.le32(src.read(at, 4), 0) !== hash.digestLow32()) throw fail('a zstd frame content checksum does not match', at);
       at += 4;
     }
     pos = at;
@@ -354,7 +351,7 @@ function mulTo(ah: number, al: number, bh: number, bl: number): void {
 
 /** One xxHash64 round on lane `i` of `v` (high, low pairs) with the lane at `at` of `b`. */
 function roundAt(v: number[], i: number, b: Uint8Array, at: number): void {
-  mulTo(le32(b, at + 4), le32(b, at), 0xc2b2ae3d, 0x27d4eb4f);
+  mulTo(bytes.le32(b, at + 4), bytes.le32(b, at), 0xc2b2ae3d, 0x27d4eb4f);
   const l = itemAt(v, 2 * i + 1) + ML;
   const h = (itemAt(v, 2 * i) + MH + (l > 0xffffffff ? 1 : 0)) >>> 0;
   const lo = l >>> 0;
@@ -372,7 +369,7 @@ export class Xxh64 {
   private total = 0;
 
   private static lane(b: Uint8Array, at: number): U64 {
-    return [le32(b, at + 4), le32(b, at)];
+    return [bytes.le32(b, at + 4), bytes.le32(b, at)];
   }
 
   private stripe(b: Uint8Array, at: number): void {
@@ -413,7 +410,7 @@ export class Xxh64 {
     let i = 0;
     for (; i + 8 <= this.tailLen; i += 8) h = add64(mul64(rotl64(xor64(h, round64([0, 0], Xxh64.lane(this.tail, i))), 27), P64[1]), P64[4]);
     if (i + 4 <= this.tailLen) {
-      h = add64(mul64(rotl64(xor64(h, mul64([0, le32(this.tail, i)], P64[1])), 23), P64[2]), P64[3]);
+      h = add64(mul64(rotl64(xor64(h, mul64([0, bytes.le32(this.tail, i)], P64[1])), 23), P64[2]), P64[3]);
       i += 4;
     }
     for (; i < this.tailLen; i++) h = mul64(rotl64(xor64(h, mul64([0, bytes.u8(this.tail, i)], P64[5])), 11), P64[1]);
@@ -486,12 +483,12 @@ function unlz4Into(src: ByteSource, sink: Sink, fail: Fail): void {
     return b;
   };
   while (pos < src.size) {
-    const magic = le32(need(4, 'a frame magic'), 0);
+    const magic = bytes.le32(need(4, 'a frame magic'), 0);
     if (magic === 0x184c2102) {
       // Legacy: blocks of at most 8 MiB, each after its compressed size, until EOF or a magic.
       while (pos < src.size) {
         if (src.size - pos < 4) throw fail('the lz4 data ends inside a block size', pos);
-        const size = le32(src.read(pos, 4), 0);
+        const size = bytes.le32(src.read(pos, 4), 0);
         if (size === 0x184c2102 || size === 0x184d2204 || (size & 0xfffffff0) === 0x184d2a50) break; // the next frame
         pos += 4;
         if (size > (8 << 20) + 65536) throw fail(`a legacy lz4 block of ${size} bytes`, pos - 4);
@@ -501,7 +498,7 @@ function unlz4Into(src: ByteSource, sink: Sink, fail: Fail): void {
       continue;
     }
     if ((magic & 0xfffffff0) === 0x184d2a50) {
-      const size = le32(need(4, 'a skippable frame size'), 0);
+      const size = bytes.le32(need(4, 'a skippable frame size'), 0);
       need(size, 'a skippable frame');
       continue;
     }
@@ -518,18 +515,18 @@ function unlz4Into(src: ByteSource, sink: Sink, fail: Fail): void {
     const blockChecksum = (flg & 0x10) !== 0;
     const content = flg & 0x04 ? new Xxh32() : undefined;
     for (;;) {
-      const word = le32(need(4, 'a block size'), 0);
+      const word = bytes.le32(need(4, 'a block size'), 0);
       if (word === 0) break;
       const size = word & 0x7fffffff;
       if (size > maxBlock) throw fail(`an lz4 block of ${size} bytes in a frame of ${maxBlock}-byte blocks`, pos - 4);
       const at = pos;
       const data = need(size, 'a block');
       const out = word & 0x80000000 ? data : lz4Block(data, maxBlock, fail, at);
-      if (blockChecksum && le32(need(4, 'a block checksum'), 0) !== new Xxh32().update(data).digest()) throw fail('an lz4 block checksum does not match', pos - 4);
+      if (blockChecksum && bytes.le32(need(4, 'a block checksum'), 0) !== new Xxh32().update(data).digest()) throw fail('an lz4 block checksum does not match', pos - 4);
       content?.update(out);
       sink.write(out);
     }
-    if (content !== undefined && le32(need(4, 'the content checksum'), 0) !== content.digest()) throw fail('the lz4 content checksum does not match', pos - 4);
+    if (content !== undefined && bytes.le32(need(4, 'the content checksum'), 0) !== content.digest()) throw fail('the lz4 content checksum does not match', pos - 4);
   }
 }
 
@@ -595,7 +592,7 @@ export class Xxh32 {
     h = (h + this.total) | 0;
     let i = 0;
     for (; i + 4 <= this.tailLen; i += 4) {
-      h = (h + Math.imul(le32(this.tail, i), Xxh32.P3)) | 0;
+      h = (h + Math.imul(bytes.le32(this.tail, i), Xxh32.P3)) | 0;
       h = Math.imul((h << 17) | (h >>> 15), Xxh32.P4);
     }
     for (; i < this.tailLen; i++) {
@@ -629,12 +626,12 @@ function xzStreams(src: ByteSource, fail: Fail): Array<[number, number]> {
   const streams: Array<[number, number]> = [];
   let end = src.size;
   while (end > 0) {
-    while (end >= 4 && le32(src.read(end - 4, 4), 0) === 0) end -= 4; // stream padding
+    while (end >= 4 && bytes.le32(src.read(end - 4, 4), 0) === 0) end -= 4; // stream padding
     if (end === 0) break;
     if (end < 24) throw fail('an xz stream shorter than its header and footer', 0);
     const footer = src.read(end - 12, 12);
     if (footer[10] !== 0x59 || footer[11] !== 0x5a) throw fail('no xz stream footer ("YZ") at the end of a stream', end - 2);
-    const indexSize = (le32(footer, 4) + 1) * 4;
+    const indexSize = (bytes.le32(footer, 4) + 1) * 4;
     const indexAt = end - 12 - indexSize;
     if (indexAt < 12) throw fail(`an xz index of ${indexSize} bytes does not fit in the stream`, end - 8);
     const index = src.read(indexAt, indexSize);
@@ -658,7 +655,7 @@ function xzStreams(src: ByteSource, fail: Fail): Array<[number, number]> {
       varint();
     }
     const start = indexAt - blocks - 12;
-    if (!(start >= 0) || le32(src.read(start, 4), 0) !== 0x587a37fd) throw fail('an xz stream whose index does not lead back to a stream header', indexAt);
+    if (!(start >= 0) || bytes.le32(src.read(start, 4), 0) !== 0x587a37fd) throw fail('an xz stream whose index does not lead back to a stream header', indexAt);
     streams.push([start, end]);
     end = start;
   }
